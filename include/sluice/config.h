@@ -1,0 +1,169 @@
+/*
+ * config: the INI configuration (PgBouncer-compatible). Keys are described by
+ * one table in config.c (name, type, default, reloadable, validator); this
+ * header exposes the parsed values. A struct config is immutable once loaded:
+ * reload parses a fresh one and the runtime swaps it in.
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int64_t usec_t; /* durations and timestamps, microseconds */
+
+enum pool_mode {
+	POOL_MODE_UNSET = -1, /* per-database / per-user: inherit */
+	POOL_MODE_SESSION = 0,
+	POOL_MODE_TRANSACTION,
+	POOL_MODE_STATEMENT,
+};
+
+enum auth_type {
+	AUTH_TYPE_TRUST = 0,
+	AUTH_TYPE_PLAIN, /* "plain": cleartext password against auth_file */
+	AUTH_TYPE_MD5,   /* md5; a SCRAM secret in auth_file switches to SCRAM */
+	AUTH_TYPE_SCRAM, /* "scram-sha-256" */
+};
+
+/* One entry of [databases]. Integer fields are -1 when not given (inherit). */
+struct config_db {
+	char *name;            /* the name clients connect to; "*" is the fallback */
+	char *host;            /* NULL: unix socket in /var/run/postgresql; "/dir": unix socket in dir */
+	int port;              /* default 5432 */
+	char *dbname;          /* NULL: same as name (or the client's name for "*") */
+	char *user;            /* NULL: the client's user; else forced user */
+	char *password;        /* NULL: from auth_file */
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool;
+	enum pool_mode pool_mode;
+	int max_db_connections;
+	char *connect_query;   /* NULL: none */
+	char *client_encoding; /* NULL: not forced */
+	char *datestyle;
+	char *timezone;
+	char *application_name;
+	int line;              /* line in the config file, for messages */
+};
+
+/* One entry of [users]. Integer fields are -1 when not given (inherit). */
+struct config_user {
+	char *name;
+	enum pool_mode pool_mode;
+	int pool_size;
+	int max_user_connections;
+	int line;
+};
+
+struct config {
+	char *path; /* the file this was read from */
+
+	struct config_db *dbs;
+	size_t n_dbs;
+	struct config_user *users;
+	size_t n_users;
+
+	/* [sluice] / [pgbouncer] */
+	char *listen_addr;        /* "" or NULL: no TCP listener; "*" = all */
+	int listen_port;          /* 6432 */
+	char *unix_socket_dir;    /* "" = none; default "/tmp" as PgBouncer */
+	int unix_socket_mode;     /* 0777 */
+	int listen_backlog;       /* 128 */
+
+	enum auth_type auth_type; /* md5 */
+	char *auth_file;          /* NULL when unset */
+
+	enum pool_mode pool_mode; /* session */
+	int max_client_conn;      /* 100 */
+	int default_pool_size;    /* 20 */
+	int min_pool_size;        /* 0 */
+	int reserve_pool_size;    /* 0 */
+	usec_t reserve_pool_timeout; /* 5 s */
+	int max_db_connections;   /* 0 = unlimited */
+	int max_user_connections; /* 0 = unlimited */
+
+	char *server_reset_query; /* "DISCARD ALL"; "" = none */
+	bool server_reset_query_always;
+	char *server_check_query; /* "select 1"; "" = none */
+	usec_t server_check_delay;     /* 30 s */
+	usec_t server_lifetime;        /* 3600 s; 0 = unlimited */
+	usec_t server_idle_timeout;    /* 600 s; 0 = off */
+	usec_t server_connect_timeout; /* 15 s */
+	usec_t server_login_retry;     /* 15 s */
+	usec_t query_timeout;          /* 0 = off */
+	usec_t query_wait_timeout;     /* 120 s; 0 = off */
+	usec_t client_idle_timeout;    /* 0 = off */
+	usec_t client_login_timeout;   /* 60 s; 0 = off */
+	usec_t idle_transaction_timeout; /* 0 = off */
+	usec_t suspend_timeout;        /* 10 s */
+	usec_t stats_period;           /* 60 s */
+
+	int max_packet_size;           /* 2147483647 */
+	int pkt_buf;                   /* 4096: I/O buffer size */
+	char **ignore_startup_parameters; /* NULL-terminated list, never NULL */
+
+	bool log_connections;    /* 1 */
+	bool log_disconnections; /* 1 */
+	bool log_pooler_errors;  /* 1 */
+	bool log_stats;          /* 1 */
+	char *logfile;           /* NULL = none */
+	char *pidfile;           /* NULL = none */
+	int verbose;             /* 0 */
+	bool tcp_keepalive;      /* 1 */
+
+	/* admin console (issue 3) */
+	char *admin_listen_addr; /* NULL = same as listen_addr */
+	int admin_port;          /* 6433; 0 = no admin port */
+	char **admin_users;      /* NULL-terminated list, never NULL */
+	char **stats_users;      /* NULL-terminated list, never NULL */
+};
+
+/*
+ * Parse `path` into a newly allocated config. On failure returns NULL and
+ * writes "file:line: key: reason" (or "file: reason") into err. Unknown keys
+ * are logged as warnings and ignored. The caller frees with config_free.
+ */
+struct config *config_load(const char *path, char *err, size_t errlen);
+
+/* Free a config from config_load; NULL is allowed. */
+void config_free(struct config *cfg);
+
+/* Find the [databases] entry for `name`: exact match, else "*", else NULL. */
+const struct config_db *config_find_db(const struct config *cfg, const char *name);
+
+/* Find the [users] entry for `name`, or NULL. */
+const struct config_user *config_find_user(const struct config *cfg, const char *name);
+
+/* True when `name` is in the NULL-terminated list. */
+bool config_list_has(char *const *list, const char *name);
+
+/* Parse a pool_mode word; returns POOL_MODE_UNSET when unknown. */
+enum pool_mode config_parse_pool_mode(const char *s);
+const char *config_pool_mode_str(enum pool_mode m);
+
+/*
+ * Iterate over every global key in table order for SHOW CONFIG: calls
+ * fn(key, value, default_value, reloadable, arg) with values rendered as text.
+ */
+typedef void (*config_key_fn)(const char *key, const char *value, const char *def,
+			      bool reloadable, void *arg);
+void config_foreach_key(const struct config *cfg, config_key_fn fn, void *arg);
+
+/*
+ * Set one global key at run time (admin SET). Fails with a reason in err when
+ * the key is unknown, not reloadable, or the value is invalid.
+ */
+bool config_set_key(struct config *cfg, const char *key, const char *value, char *err,
+		    size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Names of keys whose change needs a restart (listen_addr, listen_port,
+ * unix_socket_dir, ...) and differ between old and new: calls fn for each.
+ */
+typedef void (*config_diff_fn)(const char *key, void *arg);
+void config_diff_restart_keys(const struct config *old_cfg, const struct config *new_cfg,
+			      config_diff_fn fn, void *arg);
+
+#endif
