@@ -94,3 +94,10 @@ void log_write(enum log_level level, const char *prefix, const char *fmt, ...)
 		write_all(log_fd, line, len);
 	errno = saved_errno;
 }
+
+void log_close(void)
+{
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+}

@@ -27,6 +27,9 @@ void log_set_verbose(int verbose);
  * Returns false (and keeps the old file) when the file cannot be opened. */
 bool log_open_file(const char *path) __attribute__((warn_unused_result));
 
+/* Close the log file (stderr stays). */
+void log_close(void);
+
 /* Write one line. `prefix` may be NULL. Use the macros below instead. */
 void log_write(enum log_level level, const char *prefix, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

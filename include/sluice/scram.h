@@ -26,12 +26,30 @@ struct scram_secret {
 	uint8_t server_key[SCRAM_KEY_LEN];
 };
 
-/* Parse a stored secret; false when `s` is not a well-formed SCRAM-SHA-256 secret. */
+/*
+ * Parse a stored secret (NUL-terminated; NULL allowed); false when `s` is not
+ * a well-formed SCRAM-SHA-256 secret (iterations > 0, salt 1..SCRAM_SALT_MAX
+ * bytes, 32-byte keys). *out is only written on success.
+ */
 bool scram_parse_secret(const char *s, struct scram_secret *out) __attribute__((warn_unused_result));
 
-/* Derive a secret from a cleartext password (SASLprep is applied as PostgreSQL does for ASCII; non-ASCII passwords are used as bytes). */
+/*
+ * Derive a secret from a cleartext password: salt_len 1..SCRAM_SALT_MAX,
+ * iterations > 0. SASLprep is not implemented: the password's bytes are used
+ * as they are. That is what PostgreSQL does for every ASCII password (SASLprep
+ * leaves ASCII alone, or rejects control characters and PostgreSQL then falls
+ * back to the raw bytes); a non-ASCII password that NFKC normalisation or
+ * SASLprep's mappings would change gives a different secret than PostgreSQL's.
+ */
 bool scram_secret_from_password(const char *password, const uint8_t *salt, size_t salt_len,
 				int iterations, struct scram_secret *out) __attribute__((warn_unused_result));
+
+/*
+ * Write `secret` in PostgreSQL's text form (as scram_parse_secret reads it)
+ * into out, NUL-terminated. False when it does not fit in outcap.
+ */
+bool scram_secret_format(const struct scram_secret *secret, char *out, size_t outcap)
+	__attribute__((warn_unused_result));
 
 /* --- server side: sluice verifies a client --- */
 struct scram_server {
@@ -42,6 +60,7 @@ struct scram_server {
 	char client_first_bare[SCRAM_MSG_MAX];
 	char server_first[SCRAM_MSG_MAX];
 	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered from the proof after success */
+	char cbind_flag; /* private: the client's gs2 flag, 'n' or 'y' */
 };
 
 /*
@@ -51,9 +70,19 @@ bool scram_server_init(struct scram_server *s, const struct scram_secret *secret
 	__attribute__((warn_unused_result));
 
 /*
+ * Tests only: use `nonce` (printable ASCII without ',') as the server's part of
+ * the nonce instead of 18 random bytes. Call between init and scram_server_first.
+ */
+bool scram_server_set_nonce(struct scram_server *s, const char *nonce)
+	__attribute__((warn_unused_result));
+
+/*
  * Handle the client-first-message (the SASLInitialResponse data, `len` bytes,
  * not NUL-terminated) and write the server-first-message into out (NUL-terminated,
- * *outlen excludes the NUL). False on malformed input.
+ * *outlen excludes the NUL; outlen may be NULL). False on malformed input
+ * (including "p=" channel binding, an authzid, or a client nonce longer than
+ * SCRAM_NONCE_MAX minus our 24 characters) or when out is too small; after
+ * false the exchange is over (every later call on `s` returns false).
  */
 bool scram_server_first(struct scram_server *s, const char *msg, size_t len, char *out,
 			size_t outcap, size_t *outlen) __attribute__((warn_unused_result));
@@ -61,7 +90,9 @@ bool scram_server_first(struct scram_server *s, const char *msg, size_t len, cha
 /*
  * Handle the client-final-message: verify nonce and proof. On success writes the
  * server-final-message ("v=...") into out, stores the ClientKey in s->client_key
- * and returns true. False on a malformed message or a wrong proof.
+ * and returns true. False on a malformed message, a wrong proof, a call out of
+ * order, or when out is too small. Either way the exchange is over: a second
+ * call returns false.
  */
 bool scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out,
 			size_t outcap, size_t *outlen) __attribute__((warn_unused_result));
@@ -72,29 +103,51 @@ struct scram_client {
 	char client_nonce[SCRAM_NONCE_MAX + 1];
 	char client_first_bare[SCRAM_MSG_MAX];
 	uint8_t server_key[SCRAM_KEY_LEN]; /* expected server signature key */
-	char auth_message_tail[SCRAM_MSG_MAX * 2]; /* private */
+	char auth_message_tail[SCRAM_MSG_MAX * 2]; /* private, unused */
 	uint8_t server_signature[SCRAM_KEY_LEN];
 };
 
 /*
  * Build the client-first-message ("n,,n=,r=<nonce>") into out. `nonce` may be
- * NULL (a random one is made) or a fixed string for tests.
+ * NULL (18 random bytes in base64, as libpq) or a fixed string for tests
+ * (printable ASCII without ',', at most SCRAM_NONCE_MAX). The user name is
+ * empty as libpq sends it: PostgreSQL takes it from the startup packet.
+ * outlen may be NULL. False on a bad nonce or when out is too small.
  */
 bool scram_client_first(struct scram_client *c, const char *nonce, char *out, size_t outcap,
 			size_t *outlen) __attribute__((warn_unused_result));
 
 /*
- * Given the server-first-message, build the client-final-message with a proof.
- * Exactly one credential: `password` (cleartext), or `keys` = a secret whose
- * salt and iterations must equal the server's and whose ClientKey is known
- * (client_key non-NULL, learned from scram_server_final: pass-through login).
+ * scram_client_first with a user name in "n=" (escaped as RFC 5802 says:
+ * ',' as "=2C", '=' as "=3D"), for servers other than PostgreSQL and for
+ * RFC test vectors. `user` must not be NULL.
+ */
+bool scram_client_first_user(struct scram_client *c, const char *user, const char *nonce,
+			     char *out, size_t outcap, size_t *outlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * Given the server-first-message (`len` bytes, not NUL-terminated), build the
+ * client-final-message with a proof into out (NUL-terminated; outlen may be NULL).
+ * Exactly one credential: `password` (cleartext; keys and client_key NULL), or
+ * `keys` = a secret whose salt and iterations must equal the server's and whose
+ * ClientKey is known (client_key non-NULL, learned from scram_server_final:
+ * pass-through login; SHA-256(client_key) must equal keys->stored_key).
+ * False on a malformed message, a nonce that does not extend ours, a salt or
+ * iteration mismatch with `keys`, a bad credential combination, or too small out.
+ * The password path runs PBKDF2 with the server's iteration count (no cap):
+ * about 1.5 ms per 4096 iterations, on the caller's thread. Like every scram_*
+ * step, it is single-use: after false the exchange is over.
  */
 bool scram_client_final(struct scram_client *c, const char *server_first, size_t len,
 			const char *password, const struct scram_secret *keys,
 			const uint8_t *client_key, char *out, size_t outcap, size_t *outlen)
 	__attribute__((warn_unused_result));
 
-/* Verify the server-final-message ("v=..."); false on mismatch or "e=..." errors. */
+/*
+ * Verify the server-final-message ("v=...", `len` bytes); false on mismatch,
+ * "e=..." errors, trailing data, or when scram_client_final has not succeeded.
+ */
 bool scram_client_verify(struct scram_client *c, const char *server_final, size_t len)
 	__attribute__((warn_unused_result));
 

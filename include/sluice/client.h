@@ -1,0 +1,128 @@
+/*
+ * client: one application connection. Its life: start-up and authentication
+ * (CL_LOGIN), possibly waiting for the pool to learn the server's parameters
+ * (CL_WAIT_LOGIN), then idle / waiting for a server / linked to a server
+ * until it leaves (CL_CLOSED, freed by the reaper).
+ */
+#ifndef SLUICE_CLIENT_H
+#define SLUICE_CLIENT_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/config.h"
+#include "sluice/conn.h"
+#include "sluice/list.h"
+#include "sluice/params.h"
+
+struct runtime;
+struct pool;
+struct server;
+struct scram_server;
+
+enum client_state {
+	CL_LOGIN = 0,  /* reading start-up packet, negotiating, authenticating */
+	CL_WAIT_LOGIN, /* authenticated; waiting for the pool's first server login */
+	CL_IDLE,       /* logged in, holds no server, nothing to send */
+	CL_WAITING,    /* has a request; queued in its pool for a server */
+	CL_ACTIVE,     /* linked to a server */
+	CL_CLOSED,     /* gone; on the runtime's free list */
+};
+
+/* Where a client is inside CL_LOGIN. */
+enum login_step {
+	LOGIN_STARTUP = 0, /* expecting SSLRequest/GSSENCRequest/CancelRequest/StartupMessage */
+	LOGIN_PASSWORD,    /* sent AuthenticationCleartextPassword or MD5Password */
+	LOGIN_SASL_INIT,   /* sent AuthenticationSASL */
+	LOGIN_SASL_FINAL,  /* sent AuthenticationSASLContinue */
+};
+
+struct client {
+	struct conn conn;
+	struct list node; /* in the list of its state */
+	struct runtime *rt;
+	struct pool *pool;     /* NULL until authenticated */
+	struct server *server; /* linked server in CL_ACTIVE */
+	enum client_state state;
+	enum login_step step;
+
+	uint64_t id;
+	uint32_t cancel_pid; /* BackendKeyData we issued */
+	uint32_t cancel_key;
+	char addr[64];
+	int port;
+	char *user;
+	char *dbname;
+	char prefix[192]; /* "C-12 db/user@addr:port" for log lines */
+
+	struct param_set params; /* what this client wants */
+	char *startup;           /* the start-up packet, kept while logging in */
+	int negotiations;        /* SSL/GSS requests answered so far */
+
+	/* authentication in progress */
+	char *secret;            /* stored secret for the user (copy), or NULL */
+	bool user_known;
+	uint8_t md5_salt[4];
+	struct scram_server *scram;
+
+	usec_t connect_time;  /* monotonic */
+	usec_t connect_wall;  /* wall clock, for display */
+	usec_t state_since;   /* when the current state began */
+	usec_t last_request;  /* last time a request was forwarded */
+	usec_t xact_start;    /* 0 when not in a transaction */
+	usec_t query_start;   /* 0 when no request is outstanding */
+	bool close_after_ready; /* draining: leave at the next idle ReadyForQuery */
+};
+
+/* Accept a new connection (called by the listener). Takes ownership of fd. */
+void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool unix_socket);
+
+/* How a client is closed. */
+enum close_how {
+	CLOSE_SILENT = 0, /* just close the socket */
+	CLOSE_ERROR,      /* send an ErrorResponse first */
+};
+
+/*
+ * Close a client: unlink its server (which is rolled back, reset or closed as
+ * its state requires), optionally send FATAL sqlstate/reason, log the reason,
+ * and put the client on the free list. Safe to call from any callback.
+ */
+void client_close(struct client *c, enum close_how how, const char *sqlstate, const char *reason);
+
+/* The pool has learnt its parameters: finish the log-in of a CL_WAIT_LOGIN client. */
+void client_welcome(struct client *c);
+
+/* The pool linked a server to this client: resume forwarding its requests. */
+void client_resume(struct client *c);
+
+/* A server the client is linked to has new bytes for it and the client was not writable;
+ * or the server finished syncing: continue. */
+void client_server_ready(struct client *c);
+
+/* Change state, moving the client between its pool's lists. */
+void client_set_state(struct client *c, enum client_state st);
+
+const char *client_state_str(enum client_state st);
+
+/* Free a closed client (reaper only). */
+void client_free(struct client *c);
+
+/* Send a generated message (in rt->scratch) to the client, queueing what does not fit. */
+bool client_send_scratch(struct client *c) __attribute__((warn_unused_result));
+
+/*
+ * Authentication succeeded: find the database, join (or create) the pool and
+ * welcome the client, or wait for the pool to learn its parameters.
+ * `scram_keys`/`client_key` are non-NULL when the client proved a SCRAM
+ * secret, so the pool can log in to PostgreSQL with the same keys.
+ */
+struct scram_secret;
+void client_authenticated(struct client *c, const struct scram_secret *scram_keys,
+			  const uint8_t *client_key);
+
+/* Janitor: query_timeout, idle_transaction_timeout, client_idle_timeout of a linked client. */
+void client_active_timeouts(struct client *c, usec_t now);
+
+#endif

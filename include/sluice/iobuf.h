@@ -1,0 +1,53 @@
+/*
+ * iobuf: per-connection receive buffers and the free list they come from.
+ * A buffer is attached while a connection has bytes in flight and given
+ * back when it drains, so idle connections hold no buffer at all.
+ *
+ * Layout: [0, start) consumed | [start, scan) framed, waiting to be sent to
+ * the peer | [scan, end) received, not yet examined | [end, cap) free.
+ */
+#ifndef SLUICE_IOBUF_H
+#define SLUICE_IOBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct iobuf {
+	uint8_t *data;
+	uint32_t cap;
+	uint32_t start;
+	uint32_t scan;
+	uint32_t end;
+	struct iobuf *next_free;
+};
+
+struct iobuf_pool {
+	struct iobuf *free;
+	uint32_t size;    /* standard buffer size */
+	size_t n_free;    /* buffers on the free list */
+	size_t n_used;    /* buffers attached to connections */
+	size_t max_free;  /* keep at most this many on the free list */
+};
+
+/* Set up an empty pool handing out buffers of `size` bytes. */
+void iobuf_pool_init(struct iobuf_pool *p, uint32_t size);
+/* Free every buffer on the free list (attached ones belong to their connections). */
+void iobuf_pool_clear(struct iobuf_pool *p);
+
+/* An empty buffer of the standard size (never NULL; aborts on exhaustion). */
+struct iobuf *iobuf_get(struct iobuf_pool *p);
+/* Give a buffer back; one grown beyond the standard size is shrunk first. */
+void iobuf_put(struct iobuf_pool *p, struct iobuf *b);
+
+/* Move [start, end) to the front of the buffer. */
+void iobuf_compact(struct iobuf *b);
+/* Make room for a whole message of `need` bytes starting at `scan`:
+ * compacts and grows as needed. */
+void iobuf_reserve_message(struct iobuf *b, uint32_t need);
+
+static inline uint32_t iobuf_unscanned(const struct iobuf *b) { return b->end - b->scan; }
+static inline uint32_t iobuf_pending(const struct iobuf *b) { return b->scan - b->start; }
+static inline bool iobuf_drained(const struct iobuf *b) { return b->start == b->end; }
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * pool: the server connections for one (database, user) pair, and the
+ * clients using them. Hands idle servers to clients in FIFO order, opens new
+ * servers within pool_size / reserve / db and user limits, and remembers the
+ * parameters PostgreSQL reported at log-in for welcoming new clients.
+ */
+#ifndef SLUICE_POOL_H
+#define SLUICE_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/config.h"
+#include "sluice/list.h"
+#include "sluice/params.h"
+#include "sluice/scram.h"
+
+struct runtime;
+struct client;
+struct server;
+
+struct pool_stats {
+	uint64_t xact_count;
+	uint64_t query_count;
+	uint64_t bytes_in;  /* from clients */
+	uint64_t bytes_out; /* to clients */
+	usec_t xact_time;
+	usec_t query_time;
+	usec_t wait_time;
+};
+
+struct pool {
+	struct list node; /* in rt->pools */
+	struct runtime *rt;
+	char *db_name; /* the name clients use */
+	char *user;    /* the user sluice logs in as */
+
+	/* target, resolved from the config on creation and on reload */
+	char *host;
+	int port;
+	char *dbname;
+	char *password; /* from the [databases] entry, or NULL */
+	char *connect_query;
+	int generation;
+	bool db_removed; /* the entry is gone after a reload */
+
+	enum pool_mode mode;
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool;
+	int max_db_connections;
+	int max_user_connections;
+
+	/* servers by state */
+	struct list idle_servers;   /* SV_IDLE, most recently used first */
+	struct list active_servers; /* SV_SYNC, SV_ACTIVE */
+	struct list other_servers;  /* SV_CONNECT, SV_LOGIN, SV_SETUP, SV_TEST, SV_RESET */
+	int n_servers;   /* all of the above */
+	int n_opening;   /* SV_CONNECT + SV_LOGIN + SV_SETUP */
+
+	/* clients by state */
+	struct list wait_login_clients; /* CL_WAIT_LOGIN */
+	struct list idle_clients;       /* CL_IDLE */
+	struct list waiting_clients;    /* CL_WAITING, FIFO */
+	struct list active_clients;     /* CL_ACTIVE */
+	int n_clients;
+
+	/* what PostgreSQL reported at log-in, for welcoming clients */
+	bool have_params;
+	struct param_kv *welcome;
+	int n_welcome;
+	struct param_set defaults; /* tracked parameters' server defaults */
+
+	usec_t last_connect_failure; /* for server_login_retry; 0 = none */
+	bool have_scram_keys;        /* learnt from a client's SCRAM proof */
+	struct scram_secret scram_keys;
+	uint8_t scram_client_key[SCRAM_KEY_LEN];
+
+	struct pool_stats stats;
+};
+
+/* Find or create the pool for a [databases] entry and user. Never NULL. */
+struct pool *pool_get(struct runtime *rt, const struct config_db *db, const char *db_name,
+		      const char *user);
+
+/* Re-resolve limits and target from a new config (reload). */
+void pool_apply_config(struct pool *p, const struct config *cfg);
+
+/*
+ * A client wants a server. Links an idle one at once (returns true: the
+ * client is CL_ACTIVE) or queues the client (CL_WAITING) and opens a server
+ * if allowed.
+ */
+bool pool_acquire(struct pool *p, struct client *c);
+
+/* A server became free (log-in done, released, reset done): give it to the
+ * first waiting client or park it idle. Closes it instead when it must not be reused. */
+void pool_server_ready(struct pool *p, struct server *s);
+
+/* A server finished log-in: take its parameters if the pool has none yet and
+ * welcome clients waiting for them. */
+void pool_learn_params(struct pool *p, struct server *s);
+
+/* A server log-in failed with an error from PostgreSQL: fail clients that cannot be served. */
+void pool_login_failed(struct pool *p, const char *sqlstate, const char *message);
+
+/* A connection attempt failed (refused, timeout): remember for server_login_retry. */
+void pool_connect_failed(struct pool *p);
+
+/* Open servers when clients wait or min_pool_size asks for them. */
+void pool_maintain(struct pool *p);
+
+/* Periodic checks: timeouts of servers and clients of this pool. */
+void pool_janitor(struct pool *p, usec_t now);
+
+/* Free a pool with no clients and servers left (shutdown). */
+void pool_free(struct pool *p);
+
+/* Effective number of servers this db / user has across all pools. */
+int pool_db_server_count(struct runtime *rt, const char *db_name);
+int pool_user_server_count(struct runtime *rt, const char *user);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * runtime: the one top-level object every module hangs off: the event loop,
+ * the current config and auth_file, the pools, the buffer free list, the
+ * periodic janitor, signals and the shutdown sequence.
+ */
+#ifndef SLUICE_RUNTIME_H
+#define SLUICE_RUNTIME_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/config.h"
+#include "sluice/iobuf.h"
+#include "sluice/list.h"
+#include "sluice/proto.h"
+
+struct authfile;
+struct listener;
+struct client;
+
+enum run_phase {
+	RUN_SERVING = 0, /* normal operation */
+	RUN_DRAINING,    /* SIGTERM: not accepting, finishing in-flight transactions */
+	RUN_STOPPING,    /* leaving the loop */
+};
+
+struct runtime {
+	struct event_base *base;
+	struct config *cfg;
+	char *config_path;
+	struct authfile *authfile; /* NULL when auth_file is unset */
+	struct iobuf_pool bufs;
+
+	struct list pools;        /* struct pool.node */
+	struct list login_clients; /* clients not yet in a pool (struct client.node) */
+	struct list free_clients;  /* closed, freed by the reaper */
+	struct list free_servers;
+	struct list cancels;       /* in-flight cancel requests */
+
+	struct listener *listeners;
+	struct event *reaper;
+	struct event *janitor;
+	struct event *sig_hup, *sig_term, *sig_int, *sig_quit;
+
+	uint64_t next_client_id;
+	uint64_t next_server_id;
+	int n_clients;   /* all client connections, for max_client_conn */
+	int n_servers;
+	enum run_phase phase;
+	int exit_code;
+	usec_t start_time;
+
+	struct pktbuf scratch; /* for building generated messages; reset before each use */
+};
+
+/* Create the runtime for a loaded config (ownership of cfg passes in). NULL on failure. */
+struct runtime *runtime_new(struct config *cfg, const char *config_path);
+/* Open listeners, start signals and the janitor. False if a listener cannot be opened. */
+bool runtime_start(struct runtime *rt) __attribute__((warn_unused_result));
+/* Run the loop until shutdown; returns the exit code. */
+int runtime_run(struct runtime *rt);
+/* Free everything (after runtime_run returned). */
+void runtime_free(struct runtime *rt);
+
+/* Schedule the reaper to free closed objects after the current callback. */
+void runtime_schedule_reap(struct runtime *rt);
+/* Re-read the config file (SIGHUP, admin RELOAD). False keeps the old config. */
+bool runtime_reload(struct runtime *rt);
+/* Begin the SIGTERM sequence: stop accepting, drain. */
+void runtime_begin_drain(struct runtime *rt);
+/* Called whenever a client or server goes away while draining: exits when nothing is left in flight. */
+void runtime_check_drained(struct runtime *rt);
+
+/* The buffer size handed to connections. */
+uint32_t runtime_buffer_size(const struct config *cfg);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * util: small helpers shared by the runtime modules: clocks, random numbers,
+ * allocation that aborts on exhaustion (a pooler that cannot allocate a few
+ * bytes cannot make progress either), string helpers.
+ */
+#ifndef SLUICE_UTIL_H
+#define SLUICE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/config.h"
+
+/* Monotonic clock in microseconds. */
+usec_t util_now(void);
+/* Wall clock in microseconds since the epoch (for display only). */
+usec_t util_wallclock(void);
+/* Cryptographically random 32 bits. */
+uint32_t util_random_u32(void);
+/* Random bytes; false only if the RNG fails. */
+bool util_random_bytes(void *buf, size_t n) __attribute__((warn_unused_result));
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* strdup of NULL is NULL. */
+char *xstrdup_null(const char *s);
+
+/* Replace *dst by a copy of src (NULL allowed), freeing the old one. */
+void str_replace(char **dst, const char *src);
+/* NULL-safe equality. */
+bool str_eq(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,641 @@
+/*
+ * client: the client-side state machine. Owns start-up (negotiation,
+ * parameters, the CancelRequest entry point), the hand-over to auth, the
+ * welcome, and the hot path that frames client messages and forwards them
+ * to the linked server. Herding clients between pool lists happens in
+ * client_set_state.
+ */
+#include "sluice/client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "sluice/cancel.h"
+#include "sluice/clientauth.h"
+#include "sluice/log.h"
+#include "sluice/pool.h"
+#include "sluice/runtime.h"
+#include "sluice/server.h"
+#include "sluice/util.h"
+
+#define clog(c, lvl, ...) log_at(lvl, (c)->prefix, __VA_ARGS__)
+
+/* What a frontend message means to the pooler after log-in. */
+enum fe_class {
+	FE_INVALID = 0, /* not a frontend message: protocol violation */
+	FE_FORWARD,     /* pass through */
+	FE_REQUEST,     /* pass through; the server will answer with one ReadyForQuery */
+	FE_TERMINATE,   /* the client is leaving */
+};
+
+static const uint8_t fe_class[256] = {
+	['Q'] = FE_REQUEST, ['S'] = FE_REQUEST, ['F'] = FE_REQUEST,
+	['P'] = FE_FORWARD, ['B'] = FE_FORWARD, ['D'] = FE_FORWARD, ['E'] = FE_FORWARD,
+	['C'] = FE_FORWARD, ['H'] = FE_FORWARD, ['d'] = FE_FORWARD, ['c'] = FE_FORWARD,
+	['f'] = FE_FORWARD, ['X'] = FE_TERMINATE,
+};
+
+static const char *const state_names[] = {
+	[CL_LOGIN] = "login",   [CL_WAIT_LOGIN] = "wait_login", [CL_IDLE] = "idle",
+	[CL_WAITING] = "waiting", [CL_ACTIVE] = "active",     [CL_CLOSED] = "closed",
+};
+
+const char *client_state_str(enum client_state st)
+{
+	return state_names[st];
+}
+
+static struct list *state_list(struct client *c, enum client_state st)
+{
+	struct pool *p = c->pool;
+	switch (st) {
+	case CL_LOGIN:
+		return &c->rt->login_clients;
+	case CL_WAIT_LOGIN:
+		return &p->wait_login_clients;
+	case CL_IDLE:
+		return &p->idle_clients;
+	case CL_WAITING:
+		return &p->waiting_clients;
+	case CL_ACTIVE:
+		return &p->active_clients;
+	case CL_CLOSED:
+		return &c->rt->free_clients;
+	}
+	return NULL;
+}
+
+void client_set_state(struct client *c, enum client_state st)
+{
+	enum client_state old = c->state;
+	if (old == st)
+		return;
+	clog(c, LOG_NOISE, "state %s -> %s", state_names[old], state_names[st]);
+	list_del(&c->node);
+	list_add_tail(state_list(c, st), &c->node);
+	c->state = st;
+	c->state_since = util_now();
+}
+
+static void update_prefix(struct client *c)
+{
+	snprintf(c->prefix, sizeof(c->prefix), "C-%llu %s/%s@%s:%d", (unsigned long long)c->id,
+		 c->dbname ? c->dbname : "(nodb)", c->user ? c->user : "(nouser)", c->addr, c->port);
+}
+
+static void client_on_read(evutil_socket_t fd, short what, void *arg);
+static void client_on_write(evutil_socket_t fd, short what, void *arg);
+
+static void describe_peer(struct client *c, const struct sockaddr *sa, bool unix_socket)
+{
+	if (unix_socket || sa == NULL || sa->sa_family == AF_UNIX) {
+		snprintf(c->addr, sizeof(c->addr), "unix");
+		c->port = 0;
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in6->sin6_port);
+	}
+}
+
+void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool unix_socket)
+{
+	struct client *c = xcalloc(1, sizeof(*c));
+	c->rt = rt;
+	c->id = ++rt->next_client_id;
+	/* the pid clients see: a positive int4, unique among live clients in practice */
+	c->cancel_pid = (uint32_t)(c->id % 0x7fffffff) + 1;
+	c->cancel_key = util_random_u32();
+	c->connect_time = util_now();
+	c->connect_wall = util_wallclock();
+	c->state_since = c->connect_time;
+	describe_peer(c, addr, unix_socket);
+	update_prefix(c);
+	if (!unix_socket) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (rt->cfg->tcp_keepalive)
+			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	}
+	conn_init(&c->conn, rt->base, fd, client_on_read, client_on_write, c);
+	list_init(&c->node);
+	c->state = CL_LOGIN;
+	list_add_tail(&rt->login_clients, &c->node);
+	rt->n_clients++;
+	clog(c, LOG_NOISE, "accepted");
+	conn_read_start(&c->conn);
+}
+
+bool client_send_scratch(struct client *c)
+{
+	struct pktbuf *b = &c->rt->scratch;
+	if (b->failed)
+		return false;
+	if (conn_out_pending(&c->conn)) {
+		pkt_put_bytes(&c->conn.out, b->data, b->len);
+		return true;
+	}
+	size_t sent;
+	enum conn_io r = conn_send(&c->conn, b->data, b->len, &sent);
+	if (r == CONN_IO_AGAIN) {
+		pkt_put_bytes(&c->conn.out, b->data + sent, b->len - sent);
+		conn_write_start(&c->conn);
+		return true;
+	}
+	return r == CONN_IO_OK;
+}
+
+static void send_error(struct client *c, const char *severity, const char *sqlstate,
+		       const char *msg)
+{
+	struct pktbuf *b = &c->rt->scratch;
+	pktbuf_reset(b);
+	proto_build_error(b, severity, sqlstate, msg);
+	/* best effort: the connection is closing, nothing waits for this to drain */
+	(void)conn_flush_out(&c->conn);
+	size_t sent;
+	(void)conn_send(&c->conn, b->data, b->len, &sent);
+}
+
+void client_close(struct client *c, enum close_how how, const char *sqlstate, const char *reason)
+{
+	if (c->state == CL_CLOSED)
+		return;
+	struct runtime *rt = c->rt;
+	bool logged_in = c->state != CL_LOGIN;
+	if (how == CLOSE_ERROR)
+		send_error(c, "FATAL", sqlstate, reason);
+	if (logged_in ? rt->cfg->log_disconnections : rt->cfg->log_connections)
+		clog(c, LOG_INFO, "closing because: %s (age=%llds)", reason,
+		     (long long)((util_now() - c->connect_time) / 1000000));
+	if (c->server)
+		server_unlink(c->server, true);
+	conn_read_stop(&c->conn);
+	conn_write_stop(&c->conn);
+	if (c->pool)
+		c->pool->n_clients--;
+	client_set_state(c, CL_CLOSED);
+	rt->n_clients--;
+	runtime_schedule_reap(rt);
+	if (rt->phase == RUN_DRAINING)
+		runtime_check_drained(rt);
+}
+
+void client_free(struct client *c)
+{
+	list_del(&c->node);
+	conn_close(&c->conn, &c->rt->bufs);
+	param_set_free(&c->params);
+	clientauth_reset(c);
+	free(c->startup);
+	free(c->user);
+	free(c->dbname);
+	free(c);
+}
+
+/* --- start-up --- */
+
+static void send_byte(struct client *c, char byte)
+{
+	size_t sent;
+	if (conn_send(&c->conn, &byte, 1, &sent) != CONN_IO_OK)
+		client_close(c, CLOSE_SILENT, NULL, "could not answer SSL/GSS negotiation");
+}
+
+static bool startup_param_ignored(struct client *c, const char *key)
+{
+	return config_list_has(c->rt->cfg->ignore_startup_parameters, key);
+}
+
+/* Apply start-up parameters; returns false after closing the client. */
+static bool take_params(struct client *c, const struct proto_startup *s)
+{
+	char err[256];
+	for (int i = 0; i < s->n; i++) {
+		const char *k = s->keys[i];
+		if (strcmp(k, "user") == 0 || strcmp(k, "database") == 0 ||
+		    strncmp(k, "_pq_.", 5) == 0 || startup_param_ignored(c, k))
+			continue;
+		if (strcmp(k, "replication") == 0) {
+			client_close(c, CLOSE_ERROR, "08P01",
+				     "replication connections are not supported by sluice");
+			return false;
+		}
+		if (!param_apply_startup(&c->params, k, s->values[i], err, sizeof(err))) {
+			client_close(c, CLOSE_ERROR, "22023", err);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Answer a 3.x request newer than 3.0, or _pq_ options, as PostgreSQL does. */
+static bool negotiate_version(struct client *c, const struct proto_startup *s, uint32_t minor)
+{
+	int n_opts = 0;
+	for (int i = 0; i < s->n; i++)
+		if (strncmp(s->keys[i], "_pq_.", 5) == 0)
+			n_opts++;
+	if (minor == 0 && n_opts == 0)
+		return true;
+	struct pktbuf *b = &c->rt->scratch;
+	pktbuf_reset(b);
+	pkt_begin(b, 'v');
+	pkt_put_u32(b, 0);
+	pkt_put_u32(b, (uint32_t)n_opts);
+	for (int i = 0; i < s->n; i++)
+		if (strncmp(s->keys[i], "_pq_.", 5) == 0)
+			pkt_put_str(b, s->keys[i]);
+	pkt_end(b);
+	return client_send_scratch(c);
+}
+
+static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, uint32_t code)
+{
+	uint32_t major = code >> 16, minor = code & 0xffff;
+	if (major != 3) {
+		char msg[128];
+		snprintf(msg, sizeof(msg),
+			 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0", major, minor);
+		client_close(c, CLOSE_ERROR, "0A000", msg);
+		return;
+	}
+	/* keep the packet: the parsed strings point into it */
+	c->startup = xmalloc(len);
+	memcpy(c->startup, body, len);
+	struct proto_startup s;
+	if (!proto_parse_startup((const uint8_t *)c->startup, len, &s)) {
+		client_close(c, CLOSE_ERROR, "08P01", "invalid startup packet layout");
+		return;
+	}
+	if (s.user == NULL || s.user[0] == '\0') {
+		client_close(c, CLOSE_ERROR, "28000",
+			     "no PostgreSQL user name specified in startup packet");
+		return;
+	}
+	c->user = xstrdup(s.user);
+	c->dbname = xstrdup(s.database && s.database[0] ? s.database : s.user);
+	update_prefix(c);
+	if (!take_params(c, &s) || !negotiate_version(c, &s, minor)) {
+		if (c->state != CL_CLOSED)
+			client_close(c, CLOSE_SILENT, NULL, "could not send to client");
+		return;
+	}
+	free(c->startup);
+	c->startup = NULL;
+	if (c->rt->cfg->log_connections)
+		clog(c, LOG_INFO, "login attempt: db=%s user=%s", c->dbname, c->user);
+	if (c->rt->phase != RUN_SERVING) {
+		client_close(c, CLOSE_ERROR, "57P03", "the pooler is shutting down");
+		return;
+	}
+	if (c->rt->n_clients > c->rt->cfg->max_client_conn) {
+		client_close(c, CLOSE_ERROR, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	clientauth_begin(c);
+}
+
+static void handle_startup_packet(struct client *c, const uint8_t *body, uint32_t len,
+				  uint32_t code)
+{
+	switch (code) {
+	case PROTO_SSL_REQUEST:
+	case PROTO_GSSENC_REQUEST:
+		if (len != 4 || c->negotiations++ >= 2) {
+			client_close(c, CLOSE_ERROR, "08P01", "invalid SSL/GSS negotiation");
+			return;
+		}
+		send_byte(c, 'N');
+		return;
+	case PROTO_CANCEL_REQUEST:
+		if (len == 12) {
+			struct proto_reader r;
+			proto_reader_init(&r, body + 4, 8);
+			uint32_t pid = proto_get_u32(&r);
+			uint32_t key = proto_get_u32(&r);
+			cancel_request(c->rt, pid, key);
+		}
+		client_close(c, CLOSE_SILENT, NULL, "cancel request handled");
+		return;
+	default:
+		handle_startup(c, body, len, code);
+	}
+}
+
+/* Frame one start-up phase packet; false when more bytes are needed or the client closed. */
+static bool login_startup_step(struct client *c)
+{
+	struct iobuf *b = c->conn.in;
+	uint32_t len, code;
+	switch (proto_frame_startup(b->data + b->scan, iobuf_unscanned(b), &len, &code)) {
+	case PROTO_FRAME_NEED_MORE:
+		return false;
+	case PROTO_FRAME_BAD_LENGTH:
+		client_close(c, CLOSE_ERROR, "08P01", "invalid startup packet length");
+		return false;
+	case PROTO_FRAME_OK:
+		break;
+	}
+	if (iobuf_unscanned(b) < len) {
+		iobuf_reserve_message(b, len);
+		return false;
+	}
+	const uint8_t *pkt = b->data + b->scan;
+	b->scan += len;
+	b->start = b->scan;
+	handle_startup_packet(c, pkt + 4, len - 4, code);
+	return true;
+}
+
+/* Frame one authentication message; false when more bytes are needed or the client closed. */
+static bool login_auth_step(struct client *c)
+{
+	struct iobuf *b = c->conn.in;
+	struct proto_msg m;
+	switch (proto_frame(b->data + b->scan, iobuf_unscanned(b), CLIENTAUTH_MAX_MSG, &m)) {
+	case PROTO_FRAME_NEED_MORE:
+		return false;
+	case PROTO_FRAME_BAD_LENGTH:
+		client_close(c, CLOSE_ERROR, "08P01", "invalid message length during authentication");
+		return false;
+	case PROTO_FRAME_OK:
+		break;
+	}
+	if (iobuf_unscanned(b) < m.total) {
+		iobuf_reserve_message(b, m.total);
+		return false;
+	}
+	const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
+	b->scan += m.total;
+	b->start = b->scan;
+	if (m.type != 'p') {
+		client_close(c, CLOSE_ERROR, "08P01", "expected a password response during authentication");
+		return false;
+	}
+	clientauth_message(c, body, m.len);
+	return true;
+}
+
+static void login_process(struct client *c)
+{
+	while (c->state == CL_LOGIN && c->conn.in != NULL) {
+		bool more = c->step == LOGIN_STARTUP ? login_startup_step(c) : login_auth_step(c);
+		if (!more)
+			break;
+	}
+}
+
+/* --- welcome --- */
+
+void client_welcome(struct client *c)
+{
+	struct pool *p = c->pool;
+	struct pktbuf *b = &c->rt->scratch;
+	pktbuf_reset(b);
+	proto_build_auth(b, 0, NULL, 0);
+	for (int i = 0; i < p->n_welcome; i++) {
+		const char *k = p->welcome[i].key;
+		int idx = param_tracked_index(k);
+		const char *v = idx >= 0 && c->params.tracked[idx] ? c->params.tracked[idx]
+								    : p->welcome[i].value;
+		proto_build_param_status(b, k, v);
+	}
+	proto_build_backend_key(b, c->cancel_pid, c->cancel_key);
+	proto_build_ready(b, 'I');
+	if (!client_send_scratch(c)) {
+		client_close(c, CLOSE_SILENT, NULL, "could not send welcome");
+		return;
+	}
+	if (c->rt->cfg->log_connections)
+		clog(c, LOG_INFO, "login ok");
+	client_set_state(c, CL_IDLE);
+	if (c->conn.in && iobuf_unscanned(c->conn.in) > 0)
+		client_resume(c);
+}
+
+/* --- the hot path: client -> server --- */
+
+static void forward_blocked(struct client *c)
+{
+	/* the server cannot take more now: stop reading the client until it can */
+	conn_read_stop(&c->conn);
+	conn_write_start(&c->server->conn);
+}
+
+/* Send what has been framed to the server; false when the client is done for now. */
+static bool flush_to_server(struct client *c)
+{
+	struct server *s = c->server;
+	switch (conn_forward(&c->conn, &s->conn)) {
+	case CONN_IO_OK:
+		conn_write_stop(&s->conn);
+		return true;
+	case CONN_IO_AGAIN:
+		forward_blocked(c);
+		return false;
+	default:
+		server_close(s, "could not send to server");
+		return false;
+	}
+}
+
+/* The client has a message and no usable server: get one. False when it must wait. */
+static bool need_server(struct client *c)
+{
+	if (c->server != NULL)
+		return c->server->state == SV_ACTIVE;
+	if (c->state == CL_WAITING)
+		return false;
+	return pool_acquire(c->pool, c) && c->server->state == SV_ACTIVE;
+}
+
+static void note_request(struct client *c)
+{
+	struct server *s = c->server;
+	usec_t now = util_now();
+	if (s->outstanding++ == 0)
+		c->query_start = now;
+	if (c->xact_start == 0)
+		c->xact_start = now;
+	c->last_request = now;
+}
+
+/* Frame messages from scan on; returns false when processing must stop. */
+static bool frame_client_messages(struct client *c)
+{
+	struct iobuf *b = c->conn.in;
+	while (b->scan < b->end) {
+		if (c->conn.pkt_remain > 0) {
+			uint32_t take = iobuf_unscanned(b) < c->conn.pkt_remain ? iobuf_unscanned(b)
+										  : c->conn.pkt_remain;
+			b->scan += take;
+			c->conn.pkt_remain -= take;
+			continue;
+		}
+		struct proto_msg m;
+		enum proto_frame_result fr = proto_frame(b->data + b->scan, iobuf_unscanned(b),
+							 (uint32_t)c->rt->cfg->max_packet_size, &m);
+		if (fr == PROTO_FRAME_NEED_MORE)
+			return true;
+		if (fr == PROTO_FRAME_BAD_LENGTH) {
+			client_close(c, CLOSE_ERROR, "08P01", "invalid message length");
+			return false;
+		}
+		enum fe_class cls = fe_class[m.type];
+		if (cls == FE_INVALID) {
+			char msg[64];
+			snprintf(msg, sizeof(msg), "invalid frontend message type %d", m.type);
+			client_close(c, CLOSE_ERROR, "08P01", msg);
+			return false;
+		}
+		if (cls == FE_TERMINATE) {
+			if (iobuf_pending(b) > 0 && c->server)
+				(void)flush_to_server(c);
+			client_close(c, CLOSE_SILENT, NULL, "client sent Terminate");
+			return false;
+		}
+		if (iobuf_pending(b) == 0 && !need_server(c))
+			return false;
+		if (cls == FE_REQUEST)
+			note_request(c);
+		if (m.total <= iobuf_unscanned(b)) {
+			b->scan += m.total;
+		} else {
+			c->conn.pkt_remain = m.total - iobuf_unscanned(b);
+			b->scan = b->end;
+		}
+	}
+	return true;
+}
+
+void client_resume(struct client *c)
+{
+	if (c->state == CL_CLOSED || c->conn.in == NULL) {
+		if (c->state != CL_CLOSED)
+			conn_read_start(&c->conn);
+		return;
+	}
+	bool go_on = frame_client_messages(c);
+	if (c->state == CL_CLOSED)
+		return;
+	if (c->server && iobuf_pending(c->conn.in) > 0 && !flush_to_server(c))
+		return;
+	(void)go_on;
+	conn_release_buffer(&c->conn, &c->rt->bufs);
+	if (c->conn.in == NULL || c->conn.in->end < c->conn.in->cap || c->conn.in->start > 0)
+		conn_read_start(&c->conn);
+	else
+		conn_read_stop(&c->conn);
+}
+
+void client_server_ready(struct client *c)
+{
+	client_resume(c);
+}
+
+static void client_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	switch (conn_recv(&c->conn, &c->rt->bufs)) {
+	case CONN_IO_OK:
+		break;
+	case CONN_IO_AGAIN:
+		return;
+	case CONN_IO_FULL:
+		conn_read_stop(&c->conn);
+		return;
+	case CONN_IO_EOF:
+		client_close(c, CLOSE_SILENT, NULL, "client closed connection");
+		return;
+	case CONN_IO_ERROR: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "client read failed: %s", strerror(errno));
+		client_close(c, CLOSE_SILENT, NULL, msg);
+		return;
+	}
+	}
+	if (c->state == CL_LOGIN)
+		login_process(c);
+	else if (c->state != CL_WAIT_LOGIN)
+		client_resume(c);
+}
+
+static void client_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	enum conn_io r = conn_flush_out(&c->conn);
+	if (r == CONN_IO_AGAIN)
+		return;
+	if (r != CONN_IO_OK) {
+		client_close(c, CLOSE_SILENT, NULL, "client write failed");
+		return;
+	}
+	conn_write_stop(&c->conn);
+	/* the server may have been held back by this client's socket */
+	if (c->server)
+		server_process(c->server);
+}
+
+/* --- after authentication --- */
+
+void client_authenticated(struct client *c, const struct scram_secret *scram_keys,
+			  const uint8_t *client_key)
+{
+	struct runtime *rt = c->rt;
+	const struct config_db *db = config_find_db(rt->cfg, c->dbname);
+	if (db == NULL) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "database \"%s\" does not exist", c->dbname);
+		client_close(c, CLOSE_ERROR, "3D000", msg);
+		return;
+	}
+	const char *login_user = db->user ? db->user : c->user;
+	struct pool *p = pool_get(rt, db, c->dbname, login_user);
+	if (scram_keys && client_key && db->user == NULL) {
+		p->scram_keys = *scram_keys;
+		memcpy(p->scram_client_key, client_key, SCRAM_KEY_LEN);
+		p->have_scram_keys = true;
+	}
+	c->pool = p;
+	p->n_clients++;
+	if (p->have_params) {
+		client_welcome(c);
+		return;
+	}
+	client_set_state(c, CL_WAIT_LOGIN);
+	pool_maintain(p);
+}
+
+void client_active_timeouts(struct client *c, usec_t now)
+{
+	const struct config *cfg = c->rt->cfg;
+	struct server *s = c->server;
+	if (s == NULL)
+		return;
+	if (s->outstanding > 0) {
+		if (cfg->query_timeout > 0 && c->query_start &&
+		    now - c->query_start >= cfg->query_timeout)
+			client_close(c, CLOSE_ERROR, "57014", "query_timeout");
+		return;
+	}
+	usec_t quiet_since = c->last_request > c->state_since ? c->last_request : c->state_since;
+	if (s->tx_status != 'I') {
+		if (cfg->idle_transaction_timeout > 0 &&
+		    now - quiet_since >= cfg->idle_transaction_timeout)
+			client_close(c, CLOSE_ERROR, "25P03", "idle_transaction_timeout");
+		return;
+	}
+	if (cfg->client_idle_timeout > 0 && now - quiet_since >= cfg->client_idle_timeout)
+		client_close(c, CLOSE_ERROR, "08P01", "client_idle_timeout");
+}

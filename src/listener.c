@@ -1,0 +1,140 @@
+/*
+ * listener: accepting sockets. TCP listeners for each address in
+ * listen_addr, and a unix socket in unix_socket_dir, all through
+ * evconnlistener; accepted sockets go to client_accept.
+ */
+#include "sluice/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sluice/client.h"
+#include "sluice/log.h"
+#include "sluice/runtime.h"
+#include "sluice/util.h"
+
+struct listener {
+	struct listener *next;
+	struct runtime *rt;
+	struct evconnlistener *ev;
+	bool unix_socket;
+	char *path; /* unix socket file to remove on close */
+};
+
+static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *addr,
+		      int len, void *arg)
+{
+	struct listener *l = arg;
+	(void)ev;
+	(void)len;
+	client_accept(l->rt, fd, addr, l->unix_socket);
+}
+
+static void on_accept_error(struct evconnlistener *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	/* EMFILE and friends: libevent retries on the next readiness */
+	log_warn("accept failed: %s", strerror(errno));
+}
+
+static bool add_listener(struct runtime *rt, const struct sockaddr *sa, socklen_t len,
+			 bool unix_socket, const char *what)
+{
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+	struct listener *l = xcalloc(1, sizeof(*l));
+	l->rt = rt;
+	l->unix_socket = unix_socket;
+	l->ev = evconnlistener_new_bind(rt->base, on_accept, l, flags, rt->cfg->listen_backlog, sa,
+					(int)len);
+	if (l->ev == NULL) {
+		log_error("could not listen on %s: %s", what, strerror(errno));
+		free(l);
+		return false;
+	}
+	evconnlistener_set_error_cb(l->ev, on_accept_error);
+	l->next = rt->listeners;
+	rt->listeners = l;
+	log_info("listening on %s", what);
+	return true;
+}
+
+static bool open_tcp(struct runtime *rt, const char *addr, int port)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	const char *host = strcmp(addr, "*") == 0 ? NULL : addr;
+	if (host == NULL)
+		hints.ai_family = AF_INET;
+	int rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0) {
+		log_error("could not resolve listen_addr %s: %s", addr, gai_strerror(rc));
+		return false;
+	}
+	bool ok = true;
+	for (struct addrinfo *ai = res; ai && ok; ai = ai->ai_next) {
+		char what[128];
+		snprintf(what, sizeof(what), "%s:%d", addr, port);
+		ok = add_listener(rt, ai->ai_addr, ai->ai_addrlen, false, what);
+	}
+	freeaddrinfo(res);
+	return ok;
+}
+
+static bool open_unix(struct runtime *rt, const char *dir, int port)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	int n = snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", dir, port);
+	if (n < 0 || (size_t)n >= sizeof(un.sun_path)) {
+		log_error("unix_socket_dir too long: %s", dir);
+		return false;
+	}
+	unlink(un.sun_path); /* a stale socket from a previous run */
+	if (!add_listener(rt, (struct sockaddr *)&un, sizeof(un), true, un.sun_path))
+		return false;
+	rt->listeners->path = xstrdup(un.sun_path);
+	chmod(un.sun_path, (mode_t)rt->cfg->unix_socket_mode);
+	return true;
+}
+
+bool listener_open_all(struct runtime *rt)
+{
+	const struct config *cfg = rt->cfg;
+	if (cfg->listen_addr && cfg->listen_addr[0]) {
+		char *list = xstrdup(cfg->listen_addr);
+		char *save = NULL;
+		bool ok = true;
+		for (char *a = strtok_r(list, ", ", &save); a && ok; a = strtok_r(NULL, ", ", &save))
+			ok = open_tcp(rt, a, cfg->listen_port);
+		free(list);
+		if (!ok)
+			return false;
+	}
+	if (cfg->unix_socket_dir && cfg->unix_socket_dir[0])
+		return open_unix(rt, cfg->unix_socket_dir, cfg->listen_port);
+	return true;
+}
+
+void listener_close_all(struct runtime *rt)
+{
+	while (rt->listeners) {
+		struct listener *l = rt->listeners;
+		rt->listeners = l->next;
+		evconnlistener_free(l->ev);
+		if (l->path) {
+			unlink(l->path);
+			free(l->path);
+		}
+		free(l);
+	}
+}

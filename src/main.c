@@ -1,0 +1,89 @@
+/*
+ * main: the command line and the start-up order. Everything else lives in
+ * the runtime.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/config.h"
+#include "sluice/log.h"
+#include "sluice/runtime.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice [OPTIONS] CONFIG\n"
+		"PostgreSQL connection pooler. Runs in the foreground and logs to stderr.\n\n"
+		"Options:\n"
+		"  -c, --check     validate CONFIG and exit (0 valid, 1 invalid)\n"
+		"  -v, --verbose   more log output (repeat for even more)\n"
+		"  -V, --version   print the version and exit\n"
+		"  -h, --help      this help\n\n"
+		"CONFIG is an INI file with [databases], [users] and [sluice] (or [pgbouncer])\n"
+		"sections; an existing pgbouncer.ini works as it is.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"check", no_argument, NULL, 'c'},   {"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool check = false;
+	int verbose = 0, opt;
+	while ((opt = getopt_long(argc, argv, "cvVh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			check = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("sluice %s\n", SLUICE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	const char *path = argv[optind];
+	char err[1024];
+	struct config *cfg = config_load(path, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration is valid\n", path);
+		config_free(cfg);
+		return 0;
+	}
+	log_set_verbose(cfg->verbose > verbose ? cfg->verbose : verbose);
+	if (cfg->logfile && !log_open_file(cfg->logfile)) {
+		fprintf(stderr, "could not open logfile %s\n", cfg->logfile);
+		config_free(cfg);
+		return 1;
+	}
+	struct runtime *rt = runtime_new(cfg, path);
+	if (rt == NULL) {
+		config_free(cfg);
+		return 1;
+	}
+	int rc = 1;
+	if (runtime_start(rt))
+		rc = runtime_run(rt);
+	runtime_free(rt);
+	log_close();
+	return rc;
+}

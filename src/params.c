@@ -1,0 +1,245 @@
+/*
+ * params: tracked and extra session parameters, parsing of the `options`
+ * start-up parameter, and the SET/RESET text that moves a server to a
+ * client's settings. Values are always sent as quoted literals.
+ */
+#include "sluice/params.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sluice/util.h"
+
+static const char *const tracked_names[PARAM_TRACKED] = {
+	[PARAM_CLIENT_ENCODING] = "client_encoding",
+	[PARAM_DATESTYLE] = "DateStyle",
+	[PARAM_TIMEZONE] = "TimeZone",
+	[PARAM_INTERVALSTYLE] = "IntervalStyle",
+	[PARAM_STANDARD_CONFORMING_STRINGS] = "standard_conforming_strings",
+	[PARAM_APPLICATION_NAME] = "application_name",
+};
+
+const char *param_tracked_name(int idx)
+{
+	return tracked_names[idx];
+}
+
+int param_tracked_index(const char *name)
+{
+	for (int i = 0; i < PARAM_TRACKED; i++)
+		if (strcasecmp(name, tracked_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void param_set_free(struct param_set *ps)
+{
+	for (int i = 0; i < PARAM_TRACKED; i++)
+		free(ps->tracked[i]);
+	param_clear_extra(ps);
+	free(ps->extra);
+	memset(ps, 0, sizeof(*ps));
+}
+
+void param_set_tracked(struct param_set *ps, int idx, const char *value)
+{
+	if (str_eq(ps->tracked[idx], value))
+		return;
+	str_replace(&ps->tracked[idx], value);
+}
+
+static int extra_index(const struct param_set *ps, const char *key)
+{
+	for (int i = 0; i < ps->n_extra; i++)
+		if (strcasecmp(ps->extra[i].key, key) == 0)
+			return i;
+	return -1;
+}
+
+const char *param_get_extra(const struct param_set *ps, const char *key)
+{
+	int i = extra_index(ps, key);
+	return i < 0 ? NULL : ps->extra[i].value;
+}
+
+void param_set_extra(struct param_set *ps, const char *key, const char *value)
+{
+	int i = extra_index(ps, key);
+	if (i >= 0 && value == NULL) {
+		free(ps->extra[i].key);
+		free(ps->extra[i].value);
+		ps->extra[i] = ps->extra[--ps->n_extra];
+		return;
+	}
+	if (i >= 0) {
+		str_replace(&ps->extra[i].value, value);
+		return;
+	}
+	if (value == NULL)
+		return;
+	if (ps->n_extra == ps->cap_extra) {
+		ps->cap_extra = ps->cap_extra ? ps->cap_extra * 2 : 4;
+		ps->extra = xrealloc(ps->extra, (size_t)ps->cap_extra * sizeof(*ps->extra));
+	}
+	char *k = xstrdup(key);
+	for (char *p = k; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	ps->extra[ps->n_extra].key = k;
+	ps->extra[ps->n_extra].value = xstrdup(value);
+	ps->n_extra++;
+}
+
+void param_clear_extra(struct param_set *ps)
+{
+	for (int i = 0; i < ps->n_extra; i++) {
+		free(ps->extra[i].key);
+		free(ps->extra[i].value);
+	}
+	ps->n_extra = 0;
+}
+
+bool param_name_valid(const char *name)
+{
+	if (name[0] == '\0' || strlen(name) > 63)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.')
+			return false;
+	return true;
+}
+
+static bool apply_setting(struct param_set *ps, const char *key, const char *value, char *err,
+			  size_t errlen)
+{
+	if (!param_name_valid(key)) {
+		snprintf(err, errlen, "invalid parameter name \"%s\"", key);
+		return false;
+	}
+	int idx = param_tracked_index(key);
+	if (idx >= 0)
+		param_set_tracked(ps, idx, value);
+	else
+		param_set_extra(ps, key, value);
+	return true;
+}
+
+/* Next whitespace-separated word of an options string, honouring backslash escapes. */
+static const char *next_option_word(const char *p, char *word, size_t cap)
+{
+	size_t n = 0;
+	while (*p && isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0')
+		return NULL;
+	while (*p && !isspace((unsigned char)*p)) {
+		if (*p == '\\' && p[1])
+			p++;
+		if (n + 1 < cap)
+			word[n++] = *p;
+		p++;
+	}
+	word[n] = '\0';
+	return p;
+}
+
+static bool apply_assignment(struct param_set *ps, char *assign, char *err, size_t errlen)
+{
+	char *eq = strchr(assign, '=');
+	if (eq == NULL) {
+		snprintf(err, errlen, "invalid command-line argument \"%s\" in options", assign);
+		return false;
+	}
+	*eq = '\0';
+	for (char *p = assign; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	return apply_setting(ps, assign, eq + 1, err, errlen);
+}
+
+static bool apply_options(struct param_set *ps, const char *options, char *err, size_t errlen)
+{
+	char word[1024];
+	const char *p = options;
+	while ((p = next_option_word(p, word, sizeof(word))) != NULL) {
+		if (strcmp(word, "-c") == 0) {
+			p = next_option_word(p, word, sizeof(word));
+			if (p == NULL) {
+				snprintf(err, errlen, "-c without a setting in options");
+				return false;
+			}
+			if (!apply_assignment(ps, word, err, errlen))
+				return false;
+		} else if (strncmp(word, "-c", 2) == 0) {
+			if (!apply_assignment(ps, word + 2, err, errlen))
+				return false;
+		} else if (strncmp(word, "--", 2) == 0) {
+			if (!apply_assignment(ps, word + 2, err, errlen))
+				return false;
+		} else {
+			snprintf(err, errlen, "unsupported command-line argument \"%s\" in options", word);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool param_apply_startup(struct param_set *ps, const char *key, const char *value, char *err,
+			 size_t errlen)
+{
+	if (strcmp(key, "options") == 0)
+		return apply_options(ps, value, err, errlen);
+	return apply_setting(ps, key, value, err, errlen);
+}
+
+static void sql_append(struct pktbuf *sql, const char *s)
+{
+	if (sql->len > 0 && sql->data[sql->len - 1] == '\0')
+		sql->len--;
+	pkt_put_str(sql, s);
+}
+
+static void sql_append_set(struct pktbuf *sql, const char *key, const char *value)
+{
+	sql_append(sql, "SET ");
+	sql_append(sql, key);
+	sql_append(sql, " TO '");
+	for (const char *p = value; *p; p++) {
+		char c[3] = {*p, *p == '\'' ? '\'' : '\0', '\0'};
+		sql_append(sql, c);
+	}
+	sql_append(sql, "';");
+}
+
+bool param_build_sync(const struct param_set *want, const struct param_set *defaults,
+		      struct param_set *have, struct pktbuf *sql)
+{
+	bool any = false;
+	for (int i = 0; i < PARAM_TRACKED; i++) {
+		const char *w = want->tracked[i] ? want->tracked[i] : defaults->tracked[i];
+		if (w == NULL || str_eq(w, have->tracked[i]))
+			continue;
+		sql_append_set(sql, tracked_names[i], w);
+		any = true;
+	}
+	for (int i = 0; i < want->n_extra; i++) {
+		const struct param_kv *kv = &want->extra[i];
+		if (str_eq(kv->value, param_get_extra(have, kv->key)))
+			continue;
+		sql_append_set(sql, kv->key, kv->value);
+		param_set_extra(have, kv->key, kv->value);
+		any = true;
+	}
+	for (int i = have->n_extra - 1; i >= 0; i--) {
+		if (param_get_extra(want, have->extra[i].key) != NULL)
+			continue;
+		sql_append(sql, "RESET ");
+		sql_append(sql, have->extra[i].key);
+		sql_append(sql, ";");
+		param_set_extra(have, have->extra[i].key, NULL);
+		any = true;
+	}
+	return any;
+}

@@ -1,0 +1,338 @@
+/*
+ * pool: one pool per (database, user). Hands servers to clients in FIFO
+ * order, opens servers within the limits (pool_size, reserve_pool after
+ * reserve_pool_timeout, max_db_connections, max_user_connections,
+ * server_login_retry), and runs the per-pool timeouts from the janitor.
+ */
+#include "sluice/pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/client.h"
+#include "sluice/log.h"
+#include "sluice/runtime.h"
+#include "sluice/server.h"
+#include "sluice/serverlogin.h"
+#include "sluice/util.h"
+
+static int pick(int a, int b, int c)
+{
+	return a >= 0 ? a : b >= 0 ? b : c;
+}
+
+void pool_apply_config(struct pool *p, const struct config *cfg)
+{
+	const struct config_db *db = config_find_db(cfg, p->db_name);
+	const struct config_user *u = config_find_user(cfg, p->user);
+	p->db_removed = db == NULL;
+	if (db == NULL)
+		return;
+	const char *dbname = db->dbname ? db->dbname : p->db_name;
+	int port = db->port > 0 ? db->port : 5432;
+	bool target_changed = !str_eq(p->host, db->host) || p->port != port ||
+			      !str_eq(p->dbname, dbname) || !str_eq(p->password, db->password) ||
+			      !str_eq(p->connect_query, db->connect_query);
+	if (target_changed) {
+		str_replace(&p->host, db->host);
+		str_replace(&p->dbname, dbname);
+		str_replace(&p->password, db->password);
+		str_replace(&p->connect_query, db->connect_query);
+		p->port = port;
+		p->generation++;
+	}
+	p->mode = (enum pool_mode)pick(u ? u->pool_mode : -1, db->pool_mode, cfg->pool_mode);
+	p->pool_size = pick(u ? u->pool_size : -1, db->pool_size, cfg->default_pool_size);
+	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size, 0);
+	p->reserve_pool = pick(db->reserve_pool, cfg->reserve_pool_size, 0);
+	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections, 0);
+	p->max_user_connections = pick(u ? u->max_user_connections : -1, cfg->max_user_connections, 0);
+}
+
+struct pool *pool_get(struct runtime *rt, const struct config_db *db, const char *db_name,
+		      const char *user)
+{
+	for (struct list *it = rt->pools.next; it != &rt->pools; it = it->next) {
+		struct pool *p = list_entry(it, struct pool, node);
+		if (strcmp(p->db_name, db_name) == 0 && strcmp(p->user, user) == 0)
+			return p;
+	}
+	(void)db; /* pool_apply_config looks the entry up by name, also on reload */
+	struct pool *p = xcalloc(1, sizeof(*p));
+	p->rt = rt;
+	p->db_name = xstrdup(db_name);
+	p->user = xstrdup(user);
+	p->generation = 1;
+	list_init(&p->idle_servers);
+	list_init(&p->active_servers);
+	list_init(&p->other_servers);
+	list_init(&p->wait_login_clients);
+	list_init(&p->idle_clients);
+	list_init(&p->waiting_clients);
+	list_init(&p->active_clients);
+	pool_apply_config(p, rt->cfg);
+	list_add_tail(&rt->pools, &p->node);
+	log_debug("new pool %s/%s", p->db_name, p->user);
+	return p;
+}
+
+void pool_free(struct pool *p)
+{
+	list_del(&p->node);
+	for (int i = 0; i < p->n_welcome; i++) {
+		free(p->welcome[i].key);
+		free(p->welcome[i].value);
+	}
+	free(p->welcome);
+	param_set_free(&p->defaults);
+	explicit_bzero(&p->scram_keys, sizeof(p->scram_keys));
+	explicit_bzero(p->scram_client_key, sizeof(p->scram_client_key));
+	free(p->db_name);
+	free(p->user);
+	free(p->host);
+	free(p->dbname);
+	free(p->password);
+	free(p->connect_query);
+	free(p);
+}
+
+static int count_servers(struct runtime *rt, const char *db_name, const char *user)
+{
+	int n = 0;
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &rt->pools) {
+		struct pool *p = list_entry(it, struct pool, node);
+		if ((db_name && strcmp(p->db_name, db_name) == 0) || (user && strcmp(p->user, user) == 0))
+			n += p->n_servers;
+	}
+	return n;
+}
+
+int pool_db_server_count(struct runtime *rt, const char *db_name)
+{
+	return count_servers(rt, db_name, NULL);
+}
+
+int pool_user_server_count(struct runtime *rt, const char *user)
+{
+	return count_servers(rt, NULL, user);
+}
+
+/* Close one idle server of another pool of the same database or user to make room. */
+static bool evict_idle(struct pool *p, bool same_db)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &p->rt->pools) {
+		struct pool *o = list_entry(it, struct pool, node);
+		if (o == p || list_empty(&o->idle_servers))
+			continue;
+		if (same_db ? strcmp(o->db_name, p->db_name) != 0 : strcmp(o->user, p->user) != 0)
+			continue;
+		struct server *s = list_entry(o->idle_servers.prev, struct server, node);
+		server_close(s, "evicted to make room for another pool");
+		return true;
+	}
+	return false;
+}
+
+static int pool_n_waiting(const struct pool *p)
+{
+	int n = 0;
+	struct list *it;
+	for (it = p->waiting_clients.next; it != &p->waiting_clients; it = it->next)
+		n++;
+	if (!p->have_params && !list_empty(&p->wait_login_clients))
+		n++;
+	return n;
+}
+
+/* Within limits to open one more server now? */
+static bool may_open(struct pool *p, usec_t now)
+{
+	const struct config *cfg = p->rt->cfg;
+	int limit = p->pool_size;
+	struct list *first = list_first(&p->waiting_clients);
+	if (first && p->reserve_pool > 0) {
+		struct client *c = list_entry(first, struct client, node);
+		if (now - c->state_since >= cfg->reserve_pool_timeout)
+			limit += p->reserve_pool;
+	}
+	if (p->n_servers >= limit)
+		return false;
+	if (p->max_db_connections > 0 &&
+	    pool_db_server_count(p->rt, p->db_name) >= p->max_db_connections) {
+		evict_idle(p, true);
+		return false;
+	}
+	if (p->max_user_connections > 0 &&
+	    pool_user_server_count(p->rt, p->user) >= p->max_user_connections) {
+		evict_idle(p, false);
+		return false;
+	}
+	if (p->last_connect_failure && now - p->last_connect_failure < cfg->server_login_retry)
+		return false;
+	return true;
+}
+
+void pool_maintain(struct pool *p)
+{
+	struct runtime *rt = p->rt;
+	if (rt->phase == RUN_STOPPING || p->db_removed)
+		return;
+	usec_t now = util_now();
+	int waiting = pool_n_waiting(p);
+	int min = rt->phase == RUN_SERVING ? p->min_pool_size : 0;
+	while ((p->n_opening < waiting || p->n_servers < min) && may_open(p, now)) {
+		if (server_connect(p) == NULL)
+			break;
+	}
+}
+
+bool pool_acquire(struct pool *p, struct client *c)
+{
+	struct list *first = list_first(&p->idle_servers);
+	if (first != NULL) {
+		server_link(list_entry(first, struct server, node), c);
+		return true;
+	}
+	client_set_state(c, CL_WAITING);
+	pool_maintain(p);
+	return false;
+}
+
+static bool must_close(struct pool *p, struct server *s, usec_t now)
+{
+	const struct config *cfg = p->rt->cfg;
+	if (s->close_on_release || s->generation != p->generation || p->db_removed)
+		return true;
+	if (cfg->server_lifetime > 0 && now - s->connect_time >= cfg->server_lifetime &&
+	    list_empty(&p->waiting_clients))
+		return true;
+	return p->rt->phase != RUN_SERVING && list_empty(&p->waiting_clients);
+}
+
+void pool_server_ready(struct pool *p, struct server *s)
+{
+	usec_t now = util_now();
+	if (must_close(p, s, now)) {
+		server_set_state(s, SV_IDLE);
+		server_close(s, s->generation != p->generation ? "database changed on reload"
+						       : "server_lifetime / shutdown");
+		return;
+	}
+	struct list *first = list_first(&p->waiting_clients);
+	if (first != NULL) {
+		struct client *c = list_entry(first, struct client, node);
+		p->stats.wait_time += now - c->state_since;
+		server_link(s, c);
+		if (s->state == SV_ACTIVE)
+			client_resume(c);
+		return;
+	}
+	server_set_state(s, SV_IDLE);
+}
+
+void pool_learn_params(struct pool *p, struct server *s)
+{
+	if (p->have_params) {
+		serverlogin_free(s);
+		return;
+	}
+	p->welcome = s->login_params;
+	p->n_welcome = s->n_login_params;
+	s->login_params = NULL;
+	s->n_login_params = 0;
+	for (int i = 0; i < PARAM_TRACKED; i++)
+		param_set_tracked(&p->defaults, i, s->params.tracked[i]);
+	p->have_params = true;
+	p->last_connect_failure = 0;
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &p->wait_login_clients)
+		client_welcome(list_entry(it, struct client, node));
+}
+
+static void fail_clients(struct list *head, const char *sqlstate, const char *message)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, head)
+		client_close(list_entry(it, struct client, node), CLOSE_ERROR, sqlstate, message);
+}
+
+void pool_login_failed(struct pool *p, const char *sqlstate, const char *message)
+{
+	p->last_connect_failure = util_now();
+	/* others still opening may succeed; only when none can serve, tell the waiters */
+	if (p->n_servers > 1)
+		return;
+	fail_clients(&p->wait_login_clients, sqlstate, message);
+	fail_clients(&p->waiting_clients, sqlstate, message);
+}
+
+void pool_connect_failed(struct pool *p)
+{
+	pool_login_failed(p, "08006", "could not connect to the server");
+}
+
+static void client_timeouts(struct pool *p, usec_t now)
+{
+	const struct config *cfg = p->rt->cfg;
+	struct list *it, *tmp;
+	if (cfg->query_wait_timeout > 0) {
+		list_for_each_safe(it, tmp, &p->waiting_clients) {
+			struct client *c = list_entry(it, struct client, node);
+			if (now - c->state_since >= cfg->query_wait_timeout)
+				client_close(c, CLOSE_ERROR, "08P01", "query_wait_timeout");
+		}
+		list_for_each_safe(it, tmp, &p->wait_login_clients) {
+			struct client *c = list_entry(it, struct client, node);
+			if (now - c->state_since >= cfg->query_wait_timeout)
+				client_close(c, CLOSE_ERROR, "08P01", "query_wait_timeout");
+		}
+	}
+	if (cfg->client_idle_timeout > 0) {
+		list_for_each_safe(it, tmp, &p->idle_clients) {
+			struct client *c = list_entry(it, struct client, node);
+			if (now - c->state_since >= cfg->client_idle_timeout)
+				client_close(c, CLOSE_ERROR, "08P01", "client_idle_timeout");
+		}
+	}
+	list_for_each_safe(it, tmp, &p->active_clients)
+		client_active_timeouts(list_entry(it, struct client, node), now);
+}
+
+static void server_timeouts(struct pool *p, usec_t now)
+{
+	const struct config *cfg = p->rt->cfg;
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &p->other_servers) {
+		struct server *s = list_entry(it, struct server, node);
+		if ((s->state == SV_CONNECT || s->state == SV_LOGIN) &&
+		    cfg->server_connect_timeout > 0 &&
+		    now - s->connect_time >= cfg->server_connect_timeout) {
+			server_close(s, "server_connect_timeout");
+			pool_connect_failed(p);
+		}
+	}
+	int spare = p->n_servers - p->min_pool_size;
+	list_for_each_safe(it, tmp, &p->idle_servers) {
+		struct server *s = list_entry(it, struct server, node);
+		if (cfg->server_lifetime > 0 && now - s->connect_time >= cfg->server_lifetime) {
+			server_close(s, "server_lifetime");
+		} else if (cfg->server_idle_timeout > 0 && spare > 0 &&
+			   now - s->state_since >= cfg->server_idle_timeout) {
+			server_close(s, "server_idle_timeout");
+			spare--;
+		} else if (cfg->server_check_query && cfg->server_check_query[0] &&
+			   cfg->server_check_delay > 0 && now - s->last_check >= cfg->server_check_delay) {
+			server_check(s);
+		}
+	}
+}
+
+void pool_janitor(struct pool *p, usec_t now)
+{
+	client_timeouts(p, now);
+	server_timeouts(p, now);
+	pool_maintain(p);
+}

@@ -1,0 +1,671 @@
+/*
+ * server: the server-side state machine. Connects and logs in to
+ * PostgreSQL, runs sluice's own queries (connect_query, parameter sync,
+ * rollback/reset, health check) with their replies swallowed, and on the hot
+ * path frames server messages and forwards them to the linked client,
+ * deciding from ReadyForQuery when the server can go back to the pool.
+ */
+#include "sluice/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sluice/client.h"
+#include "sluice/log.h"
+#include "sluice/pool.h"
+#include "sluice/runtime.h"
+#include "sluice/serverlogin.h"
+#include "sluice/util.h"
+
+#define slog(s, lvl, ...) log_at(lvl, (s)->prefix, __VA_ARGS__)
+
+/* Largest message sluice itself reads whole from a server (log-in, own queries). */
+#define SERVER_MAX_INSPECTED (1024 * 1024)
+
+static const char *const state_names[] = {
+	[SV_CONNECT] = "connect", [SV_LOGIN] = "login",   [SV_SETUP] = "setup",
+	[SV_IDLE] = "idle",       [SV_TEST] = "test",     [SV_SYNC] = "sync",
+	[SV_ACTIVE] = "active",   [SV_RESET] = "reset",   [SV_CLOSED] = "closed",
+};
+
+const char *server_state_str(enum server_state st)
+{
+	return state_names[st];
+}
+
+static bool is_opening(enum server_state st)
+{
+	return st == SV_CONNECT || st == SV_LOGIN || st == SV_SETUP;
+}
+
+static struct list *state_list(struct server *s, enum server_state st)
+{
+	struct pool *p = s->pool;
+	switch (st) {
+	case SV_IDLE:
+		return &p->idle_servers;
+	case SV_SYNC:
+	case SV_ACTIVE:
+		return &p->active_servers;
+	case SV_CLOSED:
+		return &s->rt->free_servers;
+	default:
+		return &p->other_servers;
+	}
+}
+
+void server_set_state(struct server *s, enum server_state st)
+{
+	enum server_state old = s->state;
+	if (old == st)
+		return;
+	slog(s, LOG_NOISE, "state %s -> %s", state_names[old], state_names[st]);
+	list_del(&s->node);
+	if (st == SV_IDLE)
+		list_add_head(state_list(s, st), &s->node); /* LIFO: reuse the warmest */
+	else
+		list_add_tail(state_list(s, st), &s->node);
+	if (is_opening(old) && !is_opening(st))
+		s->pool->n_opening--;
+	if (st == SV_CLOSED)
+		s->pool->n_servers--;
+	s->state = st;
+	s->state_since = util_now();
+}
+
+static void server_on_read(evutil_socket_t fd, short what, void *arg);
+static void server_on_write(evutil_socket_t fd, short what, void *arg);
+
+/* --- connecting --- */
+
+static bool resolve_target(struct pool *p, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	const char *host = p->host;
+	if (host == NULL || host[0] == '/' || host[0] == '\0') {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+		un->sun_family = AF_UNIX;
+		int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d",
+				 host && host[0] ? host : "/var/run/postgresql", p->port);
+		*len = sizeof(*un);
+		return n > 0 && (size_t)n < sizeof(un->sun_path);
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", p->port);
+	/* numeric addresses resolve without I/O; names block briefly (async DNS is future work) */
+	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
+		return false;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+static void update_prefix(struct server *s)
+{
+	snprintf(s->prefix, sizeof(s->prefix), "S-%llu %s/%s@%s:%d", (unsigned long long)s->id,
+		 s->pool->db_name, s->pool->user, s->pool->host ? s->pool->host : "unix",
+		 s->pool->port);
+}
+
+static void connect_done(struct server *s)
+{
+	int one = 1;
+	if (s->addr.ss_family != AF_UNIX) {
+		setsockopt(s->conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (s->rt->cfg->tcp_keepalive)
+			setsockopt(s->conn.fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	}
+	conn_write_stop(&s->conn);
+	server_set_state(s, SV_LOGIN);
+	conn_read_start(&s->conn);
+	if (!serverlogin_start(s))
+		server_close(s, "could not send startup packet");
+}
+
+struct server *server_connect(struct pool *p)
+{
+	struct runtime *rt = p->rt;
+	struct server *s = xcalloc(1, sizeof(*s));
+	s->rt = rt;
+	s->pool = p;
+	s->id = ++rt->next_server_id;
+	s->generation = p->generation;
+	s->connect_time = util_now();
+	s->last_check = s->connect_time;
+	s->tx_status = 'I';
+	update_prefix(s);
+	list_init(&s->node);
+	s->state = SV_CONNECT;
+	list_add_tail(&p->other_servers, &s->node);
+	p->n_servers++;
+	p->n_opening++;
+	rt->n_servers++;
+
+	int fd = -1;
+	if (resolve_target(p, &s->addr, &s->addrlen))
+		fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	conn_init(&s->conn, rt->base, fd, server_on_read, server_on_write, s);
+	if (fd < 0) {
+		slog(s, LOG_WARNING, "cannot resolve or create socket for server");
+		pool_connect_failed(p);
+		server_close(s, "cannot create socket");
+		return NULL;
+	}
+	slog(s, LOG_DEBUG, "connecting");
+	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
+		connect_done(s);
+	} else if (errno == EINPROGRESS) {
+		conn_write_start(&s->conn);
+	} else {
+		slog(s, LOG_WARNING, "connect failed: %s", strerror(errno));
+		pool_connect_failed(p);
+		server_close(s, "connect failed");
+		return NULL;
+	}
+	return s;
+}
+
+static void connect_check(struct server *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(s->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == 0) {
+		connect_done(s);
+		return;
+	}
+	slog(s, LOG_WARNING, "connect failed: %s", strerror(err));
+	pool_connect_failed(s->pool);
+	server_close(s, "connect failed");
+}
+
+/* --- closing --- */
+
+void server_close(struct server *s, const char *reason)
+{
+	if (s->state == SV_CLOSED)
+		return;
+	struct runtime *rt = s->rt;
+	struct client *c = s->client;
+	if (c) {
+		s->client = NULL;
+		c->server = NULL;
+		char msg[256];
+		snprintf(msg, sizeof(msg), "server connection closed: %s", reason);
+		client_close(c, CLOSE_ERROR, "08006", msg);
+	}
+	slog(s, s->state == SV_CONNECT || s->state == SV_LOGIN ? LOG_INFO : LOG_DEBUG,
+	     "closing because: %s (age=%llds)", reason,
+	     (long long)((util_now() - s->connect_time) / 1000000));
+	if (s->state == SV_IDLE && s->conn.fd >= 0) {
+		struct pktbuf *b = &rt->scratch;
+		pktbuf_reset(b);
+		proto_build_terminate(b);
+		size_t sent;
+		(void)conn_send(&s->conn, b->data, b->len, &sent);
+	}
+	conn_read_stop(&s->conn);
+	conn_write_stop(&s->conn);
+	server_set_state(s, SV_CLOSED);
+	rt->n_servers--;
+	runtime_schedule_reap(rt);
+	pool_maintain(s->pool);
+	if (rt->phase == RUN_DRAINING)
+		runtime_check_drained(rt);
+}
+
+void server_free(struct server *s)
+{
+	list_del(&s->node);
+	conn_close(&s->conn, &s->rt->bufs);
+	param_set_free(&s->params);
+	serverlogin_free(s);
+	free(s->internal_error);
+	free(s);
+}
+
+/* --- sluice's own queries --- */
+
+/* Send `sql` as one Query per NUL-separated statement list entry; n statements. */
+static bool internal_query(struct server *s, const char *const *stmts, int n,
+			   enum server_state st)
+{
+	struct pktbuf *out = &s->conn.out;
+	for (int i = 0; i < n; i++)
+		proto_build_query(out, stmts[i]);
+	s->internal_pending = n;
+	s->internal_failed = false;
+	free(s->internal_error);
+	s->internal_error = NULL;
+	server_set_state(s, st);
+	enum conn_io r = conn_flush_out(&s->conn);
+	if (r == CONN_IO_AGAIN)
+		conn_write_start(&s->conn);
+	return r == CONN_IO_OK || r == CONN_IO_AGAIN;
+}
+
+void server_check(struct server *s)
+{
+	const char *q = s->rt->cfg->server_check_query;
+	if (!internal_query(s, &q, 1, SV_TEST))
+		server_close(s, "could not send check query");
+}
+
+/* connect_query after a successful log-in. */
+void server_login_done(struct server *s)
+{
+	pool_learn_params(s->pool, s);
+	const char *q = s->pool->connect_query;
+	if (q && q[0]) {
+		if (!internal_query(s, &q, 1, SV_SETUP))
+			server_close(s, "could not send connect_query");
+		return;
+	}
+	s->last_check = util_now();
+	pool_server_ready(s->pool, s);
+}
+
+static void internal_done(struct server *s)
+{
+	struct client *c = s->client;
+	switch (s->state) {
+	case SV_SETUP:
+	case SV_TEST:
+	case SV_RESET:
+		if (s->internal_failed) {
+			server_close(s, s->state == SV_SETUP ? "connect_query failed"
+				     : s->state == SV_TEST  ? "server_check_query failed"
+							    : "reset query failed");
+			return;
+		}
+		if (s->state == SV_RESET && s->reset_discards)
+			param_clear_extra(&s->params);
+		s->last_check = util_now();
+		pool_server_ready(s->pool, s);
+		return;
+	case SV_SYNC:
+		if (s->internal_failed) {
+			/* the client asked for settings PostgreSQL refuses: tell it, as a log-in failure */
+			char msg[512];
+			snprintf(msg, sizeof(msg), "could not apply client parameters: %s",
+				 s->internal_error ? s->internal_error : "error");
+			s->client = NULL;
+			c->server = NULL;
+			client_close(c, CLOSE_ERROR, "22023", msg);
+			server_close(s, "parameter sync failed");
+			return;
+		}
+		server_set_state(s, SV_ACTIVE);
+		client_server_ready(c);
+		return;
+	default:
+		return;
+	}
+}
+
+/* A whole message while running our own query. */
+static void internal_message(struct server *s, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	switch (type) {
+	case 'E': {
+		struct proto_error_fields f;
+		s->internal_failed = true;
+		if (s->internal_error == NULL && proto_parse_error(body, len, &f) && f.message)
+			s->internal_error = xstrdup(f.message);
+		slog(s, LOG_WARNING, "own query failed: %s",
+		     s->internal_error ? s->internal_error : "(no message)");
+		return;
+	}
+	case 'S':
+		server_param_status(s, body, len, false);
+		return;
+	case 'Z':
+		s->tx_status = len >= 1 ? (char)body[0] : 'I';
+		if (--s->internal_pending == 0)
+			internal_done(s);
+		return;
+	default:
+		return; /* CommandComplete, rows, notices: not for anyone */
+	}
+}
+
+/* --- the hot path: server -> client --- */
+
+void server_param_status(struct server *s, const uint8_t *body, uint32_t len, bool to_client)
+{
+	struct proto_reader r;
+	proto_reader_init(&r, body, len);
+	const char *key = proto_get_str(&r);
+	const char *value = proto_get_str(&r);
+	if (key == NULL || value == NULL)
+		return;
+	int idx = param_tracked_index(key);
+	if (idx < 0)
+		return;
+	param_set_tracked(&s->params, idx, value);
+	if (to_client && s->client)
+		param_set_tracked(&s->client->params, idx, value);
+}
+
+/* ReadyForQuery while linked: one request answered. */
+static void ready_for_query(struct server *s, const uint8_t *body)
+{
+	struct client *c = s->client;
+	s->tx_status = (char)body[0];
+	if (s->outstanding > 0)
+		s->outstanding--;
+	s->saw_ready = true;
+	struct pool_stats *st = &s->pool->stats;
+	usec_t now = util_now();
+	if (s->outstanding == 0 && c->query_start) {
+		st->query_count++;
+		st->query_time += now - c->query_start;
+		c->query_start = 0;
+	}
+	if (s->tx_status == 'I' && c->xact_start) {
+		st->xact_count++;
+		st->xact_time += now - c->xact_start;
+		c->xact_start = 0;
+	}
+}
+
+/* Backend message types, and whether sluice must see them whole. */
+enum be_class {
+	BE_INVALID = 0,
+	BE_FORWARD,  /* stream through */
+	BE_INSPECT,  /* read whole, act, then forward */
+};
+
+static const uint8_t be_class[256] = {
+	['Z'] = BE_INSPECT, ['S'] = BE_INSPECT,
+	['1'] = BE_FORWARD, ['2'] = BE_FORWARD, ['3'] = BE_FORWARD, ['A'] = BE_FORWARD,
+	['C'] = BE_FORWARD, ['D'] = BE_FORWARD, ['E'] = BE_FORWARD, ['G'] = BE_FORWARD,
+	['H'] = BE_FORWARD, ['I'] = BE_FORWARD, ['K'] = BE_FORWARD, ['N'] = BE_FORWARD,
+	['R'] = BE_FORWARD, ['T'] = BE_FORWARD, ['V'] = BE_FORWARD, ['W'] = BE_FORWARD,
+	['c'] = BE_FORWARD, ['d'] = BE_FORWARD, ['n'] = BE_FORWARD, ['s'] = BE_FORWARD,
+	['t'] = BE_FORWARD, ['v'] = BE_FORWARD,
+};
+
+/* Frame server messages for the client; false when the server was closed. */
+static bool frame_server_messages(struct server *s)
+{
+	struct iobuf *b = s->conn.in;
+	while (b->scan < b->end) {
+		if (s->conn.pkt_remain > 0) {
+			uint32_t take = iobuf_unscanned(b) < s->conn.pkt_remain ? iobuf_unscanned(b)
+										  : s->conn.pkt_remain;
+			b->scan += take;
+			s->conn.pkt_remain -= take;
+			continue;
+		}
+		struct proto_msg m;
+		enum proto_frame_result fr =
+			proto_frame(b->data + b->scan, iobuf_unscanned(b), 0x7fffffff, &m);
+		if (fr == PROTO_FRAME_NEED_MORE)
+			return true;
+		enum be_class cls = fr == PROTO_FRAME_OK ? be_class[m.type] : BE_INVALID;
+		if (cls == BE_INVALID) {
+			server_close(s, "protocol violation from server");
+			return false;
+		}
+		if (cls == BE_INSPECT) {
+			if (m.len > SERVER_MAX_INSPECTED) {
+				server_close(s, "oversized message from server");
+				return false;
+			}
+			if (iobuf_unscanned(b) < m.total) {
+				iobuf_reserve_message(b, m.total);
+				return true;
+			}
+			const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
+			if (m.type == 'Z' && m.len >= 1)
+				ready_for_query(s, body);
+			else if (m.type == 'S')
+				server_param_status(s, body, m.len, true);
+		}
+		if (m.total <= iobuf_unscanned(b)) {
+			b->scan += m.total;
+		} else {
+			s->conn.pkt_remain = m.total - iobuf_unscanned(b);
+			b->scan = b->end;
+		}
+	}
+	return true;
+}
+
+/* Process whole messages while sluice itself is the reader (log-in, own queries). */
+static void consume_messages(struct server *s)
+{
+	while (s->state != SV_CLOSED && s->conn.in && iobuf_unscanned(s->conn.in) > 0) {
+		struct iobuf *b = s->conn.in;
+		enum server_state st = s->state;
+		if (st != SV_LOGIN && st != SV_SETUP && st != SV_TEST && st != SV_SYNC &&
+		    st != SV_RESET)
+			return;
+		struct proto_msg m;
+		enum proto_frame_result fr =
+			proto_frame(b->data + b->scan, iobuf_unscanned(b), SERVER_MAX_INSPECTED, &m);
+		if (fr == PROTO_FRAME_NEED_MORE)
+			return;
+		if (fr == PROTO_FRAME_BAD_LENGTH) {
+			server_close(s, "invalid message length from server");
+			return;
+		}
+		if (iobuf_unscanned(b) < m.total) {
+			iobuf_reserve_message(b, m.total);
+			return;
+		}
+		const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
+		b->scan += m.total;
+		b->start = b->scan;
+		if (st == SV_LOGIN)
+			serverlogin_message(s, m.type, body, m.len);
+		else
+			internal_message(s, m.type, body, m.len);
+	}
+}
+
+/* Transaction / statement mode: can the server go back to the pool now? */
+static bool releasable(struct server *s)
+{
+	struct client *c = s->client;
+	if (s->outstanding != 0 || s->conn.pkt_remain != 0)
+		return false;
+	if (s->conn.in && !iobuf_drained(s->conn.in))
+		return false;
+	if (c->conn.pkt_remain != 0 || (c->conn.in && iobuf_pending(c->conn.in) != 0))
+		return false;
+	return true;
+}
+
+static void after_ready(struct server *s)
+{
+	struct client *c = s->client;
+	if (c->close_after_ready && s->tx_status == 'I' && s->outstanding == 0) {
+		client_close(c, CLOSE_ERROR, "57P01", "terminating connection: the pooler is shutting down");
+		return;
+	}
+	if (s->pool->mode == POOL_MODE_STATEMENT && s->tx_status != 'I') {
+		client_close(c, CLOSE_ERROR, "08P01",
+			     "transaction blocks not allowed in statement pooling mode");
+		return;
+	}
+	if (s->pool->mode == POOL_MODE_SESSION || s->tx_status != 'I')
+		return;
+	client_set_state(c, CL_IDLE);
+	server_unlink(s, false);
+	/* the client may already have sent its next request */
+	if (c->conn.in && iobuf_unscanned(c->conn.in) > 0)
+		client_resume(c);
+}
+
+static void forward_to_client(struct server *s)
+{
+	struct client *c = s->client;
+	if (!frame_server_messages(s))
+		return;
+	switch (conn_forward(&s->conn, &c->conn)) {
+	case CONN_IO_OK:
+		break;
+	case CONN_IO_AGAIN:
+		conn_read_stop(&s->conn);
+		conn_write_start(&c->conn);
+		return;
+	default:
+		client_close(c, CLOSE_SILENT, NULL, "could not send to client");
+		return;
+	}
+	conn_write_stop(&c->conn);
+	conn_read_start(&s->conn);
+	if (s->saw_ready) {
+		bool release = releasable(s);
+		s->saw_ready = false;
+		if (release)
+			after_ready(s);
+	}
+}
+
+void server_process(struct server *s)
+{
+	switch (s->state) {
+	case SV_ACTIVE:
+		if (s->conn.in)
+			forward_to_client(s);
+		break;
+	case SV_LOGIN:
+	case SV_SETUP:
+	case SV_TEST:
+	case SV_SYNC:
+	case SV_RESET:
+		consume_messages(s);
+		break;
+	case SV_IDLE:
+		server_close(s, "unexpected message from idle server");
+		return;
+	default:
+		return;
+	}
+	if (s->state != SV_CLOSED)
+		conn_release_buffer(&s->conn, &s->rt->bufs);
+}
+
+static void server_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	switch (conn_recv(&s->conn, &s->rt->bufs)) {
+	case CONN_IO_OK:
+		break;
+	case CONN_IO_AGAIN:
+		return;
+	case CONN_IO_FULL:
+		conn_read_stop(&s->conn);
+		return;
+	case CONN_IO_EOF:
+		server_close(s, "server closed the connection unexpectedly");
+		return;
+	case CONN_IO_ERROR: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "server read failed: %s", strerror(errno));
+		server_close(s, msg);
+		return;
+	}
+	}
+	server_process(s);
+}
+
+static void server_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	if (s->state == SV_CONNECT) {
+		connect_check(s);
+		return;
+	}
+	enum conn_io r = conn_flush_out(&s->conn);
+	if (r == CONN_IO_AGAIN)
+		return;
+	if (r != CONN_IO_OK) {
+		server_close(s, "server write failed");
+		return;
+	}
+	conn_write_stop(&s->conn);
+	if (s->client && s->state == SV_ACTIVE)
+		client_resume(s->client);
+}
+
+/* --- linking --- */
+
+void server_link(struct server *s, struct client *c)
+{
+	struct pool *p = s->pool;
+	s->client = c;
+	c->server = s;
+	s->outstanding = 0;
+	s->saw_ready = false;
+	client_set_state(c, CL_ACTIVE);
+	struct pktbuf sql;
+	pktbuf_init(&sql);
+	if (param_build_sync(&c->params, &p->defaults, &s->params, &sql)) {
+		const char *q = (const char *)sql.data;
+		bool ok = internal_query(s, &q, 1, SV_SYNC);
+		pktbuf_free(&sql);
+		if (!ok)
+			server_close(s, "could not send parameter sync");
+		return;
+	}
+	pktbuf_free(&sql);
+	server_set_state(s, SV_ACTIVE);
+}
+
+/* Did the client leave the server mid-message or mid-request? */
+static bool left_dirty(struct server *s, struct client *c)
+{
+	if (s->state == SV_SYNC || s->outstanding > 0 || s->conn.pkt_remain > 0)
+		return true;
+	if (s->conn.in && !iobuf_drained(s->conn.in))
+		return true;
+	return c->conn.pkt_remain > 0 || (c->conn.in && iobuf_pending(c->conn.in) > 0);
+}
+
+static bool reset_discards(const char *q)
+{
+	return strcasestr(q, "DISCARD ALL") != NULL || strcasestr(q, "RESET ALL") != NULL;
+}
+
+void server_unlink(struct server *s, bool client_gone)
+{
+	struct client *c = s->client;
+	const struct config *cfg = s->rt->cfg;
+	s->client = NULL;
+	c->server = NULL;
+	if (client_gone && left_dirty(s, c)) {
+		server_close(s, "client left with a request in flight");
+		return;
+	}
+	const char *stmts[2];
+	int n = 0;
+	if (s->tx_status != 'I')
+		stmts[n++] = "ROLLBACK";
+	bool want_reset = cfg->server_reset_query && cfg->server_reset_query[0] &&
+			  (s->pool->mode == POOL_MODE_SESSION || cfg->server_reset_query_always);
+	if (want_reset)
+		stmts[n++] = cfg->server_reset_query;
+	s->reset_discards = want_reset && reset_discards(cfg->server_reset_query);
+	if (n == 0) {
+		pool_server_ready(s->pool, s);
+		return;
+	}
+	if (!internal_query(s, stmts, n, SV_RESET))
+		server_close(s, "could not send reset query");
+}

@@ -1,0 +1,90 @@
+/*
+ * util: clocks, randomness and aborting allocators.
+ */
+#include "sluice/util.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sluice/log.h"
+
+usec_t util_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+usec_t util_wallclock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+bool util_random_bytes(void *buf, size_t n)
+{
+	return RAND_bytes(buf, (int)n) == 1;
+}
+
+uint32_t util_random_u32(void)
+{
+	uint32_t v = 0;
+	if (!util_random_bytes(&v, sizeof(v))) {
+		log_fatal("random number generator failed");
+		abort();
+	}
+	return v;
+}
+
+static void *oom(size_t n)
+{
+	log_fatal("out of memory allocating %zu bytes", n);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	return p ? p : oom(n);
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	return p ? p : oom(n * size);
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	return q ? q : oom(n);
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	return p ? p : oom(strlen(s) + 1);
+}
+
+char *xstrdup_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void str_replace(char **dst, const char *src)
+{
+	char *copy = xstrdup_null(src);
+	free(*dst);
+	*dst = copy;
+}
+
+bool str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
