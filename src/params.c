@@ -201,16 +201,26 @@ static void sql_append(struct pktbuf *sql, const char *s)
 	pkt_put_str(sql, s);
 }
 
-static void sql_append_set(struct pktbuf *sql, const char *key, const char *value)
+/* An E'' literal: backslashes and quotes doubled, independent of standard_conforming_strings. */
+static void sql_append_literal(struct pktbuf *sql, const char *value)
 {
-	sql_append(sql, "SET ");
-	sql_append(sql, key);
-	sql_append(sql, " TO '");
+	sql_append(sql, "E'");
 	for (const char *p = value; *p; p++) {
-		char c[3] = {*p, *p == '\'' ? '\'' : '\0', '\0'};
+		bool twice = *p == '\'' || *p == '\\';
+		char c[3] = {*p, twice ? *p : '\0', '\0'};
 		sql_append(sql, c);
 	}
-	sql_append(sql, "';");
+	sql_append(sql, "'");
+}
+
+/* set_config applies the text as PostgreSQL applies a start-up value (lists stay lists). */
+static void sql_append_set(struct pktbuf *sql, const char *key, const char *value)
+{
+	sql_append(sql, "SELECT pg_catalog.set_config(");
+	sql_append_literal(sql, key);
+	sql_append(sql, ", ");
+	sql_append_literal(sql, value);
+	sql_append(sql, ", false);");
 }
 
 bool param_build_sync(const struct param_set *want, const struct param_set *defaults,

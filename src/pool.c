@@ -311,7 +311,6 @@ static void server_timeouts(struct pool *p, usec_t now)
 		    cfg->server_connect_timeout > 0 &&
 		    now - s->connect_time >= cfg->server_connect_timeout) {
 			server_close(s, "server_connect_timeout");
-			pool_connect_failed(p);
 		}
 	}
 	int spare = p->n_servers - p->min_pool_size;

@@ -158,7 +158,6 @@ struct server *server_connect(struct pool *p)
 	conn_init(&s->conn, rt->base, fd, server_on_read, server_on_write, s);
 	if (fd < 0) {
 		slog(s, LOG_WARNING, "cannot resolve or create socket for server");
-		pool_connect_failed(p);
 		server_close(s, "cannot create socket");
 		return NULL;
 	}
@@ -169,7 +168,6 @@ struct server *server_connect(struct pool *p)
 		conn_write_start(&s->conn);
 	} else {
 		slog(s, LOG_WARNING, "connect failed: %s", strerror(errno));
-		pool_connect_failed(p);
 		server_close(s, "connect failed");
 		return NULL;
 	}
@@ -187,7 +185,6 @@ static void connect_check(struct server *s)
 		return;
 	}
 	slog(s, LOG_WARNING, "connect failed: %s", strerror(err));
-	pool_connect_failed(s->pool);
 	server_close(s, "connect failed");
 }
 
@@ -216,6 +213,10 @@ void server_close(struct server *s, const char *reason)
 		size_t sent;
 		(void)conn_send(&s->conn, b->data, b->len, &sent);
 	}
+	/* a connection that never got to log in counts for server_login_retry */
+	if ((s->state == SV_CONNECT || s->state == SV_LOGIN) &&
+	    s->pool->last_connect_failure < s->connect_time)
+		pool_connect_failed(s->pool);
 	conn_read_stop(&s->conn);
 	conn_write_stop(&s->conn);
 	server_set_state(s, SV_CLOSED);

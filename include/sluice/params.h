@@ -61,7 +61,8 @@ bool param_apply_startup(struct param_set *ps, const char *key, const char *valu
 /*
  * Build the SQL that makes a server with parameters `have` match what the
  * client wants (`want`, falling back to `defaults` for tracked ones the client
- * did not ask for). Appends "SET k TO 'v';" / "RESET k;" to sql (a growing
+ * did not ask for). Appends "SELECT pg_catalog.set_config(E'k', E'v', false);"
+ * / "RESET k;" to sql (a growing
  * text buffer, NUL-terminated) and updates have's extras to the new state.
  * Returns true when anything was appended.
  */
