@@ -16,7 +16,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "sluice/admin.h"
 #include "sluice/cancel.h"
+#include "sluice/http.h"
 #include "sluice/clientauth.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
@@ -54,6 +56,8 @@ const char *client_state_str(enum client_state st)
 static struct list *state_list(struct client *c, enum client_state st)
 {
 	struct pool *p = c->pool;
+	if (c->is_admin && st != CL_CLOSED)
+		return &c->rt->admin_clients;
 	switch (st) {
 	case CL_LOGIN:
 		return &c->rt->login_clients;
@@ -108,10 +112,12 @@ static void describe_peer(struct client *c, const struct sockaddr *sa, bool unix
 	}
 }
 
-void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool unix_socket)
+void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool unix_socket,
+		   bool admin_port)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
 	c->rt = rt;
+	c->via_admin_port = admin_port;
 	c->id = ++rt->next_client_id;
 	/* the pid clients see: a positive int4, unique among live clients in practice */
 	c->cancel_pid = (uint32_t)(c->id % 0x7fffffff) + 1;
@@ -197,6 +203,7 @@ void client_free(struct client *c)
 	conn_close(&c->conn, &c->rt->bufs);
 	param_set_free(&c->params);
 	clientauth_reset(c);
+	free(c->last_query);
 	free(c->startup);
 	free(c->user);
 	free(c->dbname);
@@ -387,8 +394,20 @@ static bool login_auth_step(struct client *c)
 	return true;
 }
 
+/* On the admin port, a connection whose first byte is a letter speaks HTTP. */
+static bool looks_like_http(const struct client *c)
+{
+	const struct iobuf *b = c->conn.in;
+	return c->via_admin_port && c->step == LOGIN_STARTUP && c->negotiations == 0 &&
+	       b->scan == 0 && b->end > 0 && b->data[0] >= 'A' && b->data[0] <= 'Z';
+}
+
 static void login_process(struct client *c)
 {
+	if (looks_like_http(c)) {
+		http_process(c);
+		return;
+	}
 	while (c->state == CL_LOGIN && c->conn.in != NULL) {
 		bool more = c->step == LOGIN_STARTUP ? login_startup_step(c) : login_auth_step(c);
 		if (!more)
@@ -460,6 +479,36 @@ static bool need_server(struct client *c)
 	return pool_acquire(c->pool, c) && c->server->state == SV_ACTIVE;
 }
 
+/* Keep the text of a Query or Parse (never Bind's parameters), truncated like
+ * track_activity_query_size, for SHOW ACTIVITY. */
+#define QUERY_TEXT_MAX 1024
+
+static void note_query_text(struct client *c, const struct proto_msg *m)
+{
+	const struct iobuf *b = c->conn.in;
+	const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
+	uint32_t avail = iobuf_unscanned(b) - PROTO_HEADER_LEN;
+	if (avail > m->len)
+		avail = m->len;
+	if (m->type == 'P') { /* skip the statement name */
+		const uint8_t *nul = memchr(body, 0, avail);
+		if (nul == NULL)
+			return;
+		avail -= (uint32_t)(nul + 1 - body);
+		body = nul + 1;
+	}
+	const uint8_t *nul = memchr(body, 0, avail);
+	uint32_t len = nul ? (uint32_t)(nul - body) : avail;
+	if (len > QUERY_TEXT_MAX)
+		len = QUERY_TEXT_MAX;
+	if (len + 1 > c->last_query_cap) {
+		c->last_query_cap = len + 1 > 64 ? len + 1 : 64;
+		c->last_query = xrealloc(c->last_query, c->last_query_cap);
+	}
+	memcpy(c->last_query, body, len);
+	c->last_query[len] = '\0';
+}
+
 static void note_request(struct client *c)
 {
 	struct server *s = c->server;
@@ -507,6 +556,8 @@ static bool frame_client_messages(struct client *c)
 		}
 		if (iobuf_pending(b) == 0 && !need_server(c))
 			return false;
+		if (m.type == 'Q' || m.type == 'P')
+			note_query_text(c, &m);
 		if (cls == FE_REQUEST)
 			note_request(c);
 		if (m.total <= iobuf_unscanned(b)) {
@@ -547,8 +598,11 @@ void client_server_ready(struct client *c)
 static void client_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
+	uint64_t before = c->conn.bytes_in;
 	switch (conn_recv(&c->conn, &c->rt->bufs)) {
 	case CONN_IO_OK:
+		if (c->pool)
+			c->pool->stats.total.bytes_received += c->conn.bytes_in - before;
 		break;
 	case CONN_IO_AGAIN:
 		return;
@@ -567,8 +621,22 @@ static void client_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state == CL_LOGIN)
 		login_process(c);
+	else if (c->is_admin)
+		admin_process(c);
 	else if (c->state != CL_WAIT_LOGIN)
 		client_resume(c);
+}
+
+void client_close_after_flush(struct client *c, const char *reason)
+{
+	enum conn_io r = conn_flush_out(&c->conn);
+	if (r == CONN_IO_AGAIN) {
+		c->close_after_flush = true;
+		conn_read_stop(&c->conn);
+		conn_write_start(&c->conn);
+		return;
+	}
+	client_close(c, CLOSE_SILENT, NULL, reason);
 }
 
 static void client_on_write(evutil_socket_t fd, short what, void *arg)
@@ -577,8 +645,9 @@ static void client_on_write(evutil_socket_t fd, short what, void *arg)
 	enum conn_io r = conn_flush_out(&c->conn);
 	if (r == CONN_IO_AGAIN)
 		return;
-	if (r != CONN_IO_OK) {
-		client_close(c, CLOSE_SILENT, NULL, "client write failed");
+	if (r != CONN_IO_OK || c->close_after_flush) {
+		client_close(c, CLOSE_SILENT, NULL,
+			     r != CONN_IO_OK ? "client write failed" : "response sent");
 		return;
 	}
 	conn_write_stop(&c->conn);
@@ -593,6 +662,17 @@ void client_authenticated(struct client *c, const struct scram_secret *scram_key
 			  const uint8_t *client_key)
 {
 	struct runtime *rt = c->rt;
+	if (c->via_admin_port || admin_is_console_db(c->dbname)) {
+		admin_login(c);
+		return;
+	}
+	if (pool_db_disabled(rt, c->dbname)) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "database \"%s\" does not allow connections (DISABLE)",
+			 c->dbname);
+		client_close(c, CLOSE_ERROR, "55000", msg);
+		return;
+	}
 	const struct config_db *db = config_find_db(rt->cfg, c->dbname);
 	if (db == NULL) {
 		char msg[256];

@@ -26,6 +26,7 @@ struct listener {
 	struct runtime *rt;
 	struct evconnlistener *ev;
 	bool unix_socket;
+	bool admin; /* admin_port: console and HTTP */
 	char *path; /* unix socket file to remove on close */
 };
 
@@ -35,7 +36,7 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
 	struct listener *l = arg;
 	(void)ev;
 	(void)len;
-	client_accept(l->rt, fd, addr, l->unix_socket);
+	client_accept(l->rt, fd, addr, l->unix_socket, l->admin);
 }
 
 static void on_accept_error(struct evconnlistener *ev, void *arg)
@@ -47,12 +48,13 @@ static void on_accept_error(struct evconnlistener *ev, void *arg)
 }
 
 static bool add_listener(struct runtime *rt, const struct sockaddr *sa, socklen_t len,
-			 bool unix_socket, const char *what)
+			 bool unix_socket, bool admin, const char *what)
 {
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
 	struct listener *l = xcalloc(1, sizeof(*l));
 	l->rt = rt;
 	l->unix_socket = unix_socket;
+	l->admin = admin;
 	l->ev = evconnlistener_new_bind(rt->base, on_accept, l, flags, rt->cfg->listen_backlog, sa,
 					(int)len);
 	if (l->ev == NULL) {
@@ -67,7 +69,7 @@ static bool add_listener(struct runtime *rt, const struct sockaddr *sa, socklen_
 	return true;
 }
 
-static bool open_tcp(struct runtime *rt, const char *addr, int port)
+static bool open_tcp(struct runtime *rt, const char *addr, int port, bool admin)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
@@ -84,8 +86,8 @@ static bool open_tcp(struct runtime *rt, const char *addr, int port)
 	bool ok = true;
 	for (struct addrinfo *ai = res; ai && ok; ai = ai->ai_next) {
 		char what[128];
-		snprintf(what, sizeof(what), "%s:%d", addr, port);
-		ok = add_listener(rt, ai->ai_addr, ai->ai_addrlen, false, what);
+		snprintf(what, sizeof(what), "%s:%d%s", addr, port, admin ? " (admin)" : "");
+		ok = add_listener(rt, ai->ai_addr, ai->ai_addrlen, false, admin, what);
 	}
 	freeaddrinfo(res);
 	return ok;
@@ -100,41 +102,79 @@ static bool open_unix(struct runtime *rt, const char *dir, int port)
 		return false;
 	}
 	unlink(un.sun_path); /* a stale socket from a previous run */
-	if (!add_listener(rt, (struct sockaddr *)&un, sizeof(un), true, un.sun_path))
+	if (!add_listener(rt, (struct sockaddr *)&un, sizeof(un), true, false, un.sun_path))
 		return false;
 	rt->listeners->path = xstrdup(un.sun_path);
 	chmod(un.sun_path, (mode_t)rt->cfg->unix_socket_mode);
 	return true;
 }
 
+/* TCP listeners on each address of a comma-separated list. */
+static bool open_tcp_list(struct runtime *rt, const char *addrs, int port, bool admin)
+{
+	char *list = xstrdup(addrs);
+	char *save = NULL;
+	bool ok = true;
+	for (char *a = strtok_r(list, ", ", &save); a && ok; a = strtok_r(NULL, ", ", &save))
+		ok = open_tcp(rt, a, port, admin);
+	free(list);
+	return ok;
+}
+
 bool listener_open_all(struct runtime *rt)
 {
 	const struct config *cfg = rt->cfg;
-	if (cfg->listen_addr && cfg->listen_addr[0]) {
-		char *list = xstrdup(cfg->listen_addr);
-		char *save = NULL;
-		bool ok = true;
-		for (char *a = strtok_r(list, ", ", &save); a && ok; a = strtok_r(NULL, ", ", &save))
-			ok = open_tcp(rt, a, cfg->listen_port);
-		free(list);
-		if (!ok)
-			return false;
-	}
-	if (cfg->unix_socket_dir && cfg->unix_socket_dir[0])
-		return open_unix(rt, cfg->unix_socket_dir, cfg->listen_port);
+	if (cfg->listen_addr && cfg->listen_addr[0] &&
+	    !open_tcp_list(rt, cfg->listen_addr, cfg->listen_port, false))
+		return false;
+	if (cfg->unix_socket_dir && cfg->unix_socket_dir[0] &&
+	    !open_unix(rt, cfg->unix_socket_dir, cfg->listen_port))
+		return false;
+	const char *admin_addr = cfg->admin_listen_addr ? cfg->admin_listen_addr : cfg->listen_addr;
+	if (cfg->admin_port > 0 && admin_addr && admin_addr[0] &&
+	    !open_tcp_list(rt, admin_addr, cfg->admin_port, true))
+		return false;
 	return true;
 }
 
-void listener_close_all(struct runtime *rt)
+void listener_set_main_enabled(struct runtime *rt, bool on)
 {
-	while (rt->listeners) {
-		struct listener *l = rt->listeners;
-		rt->listeners = l->next;
+	for (struct listener *l = rt->listeners; l; l = l->next) {
+		if (l->admin)
+			continue;
+		if (on)
+			evconnlistener_enable(l->ev);
+		else
+			evconnlistener_disable(l->ev);
+	}
+}
+
+void listener_close_main(struct runtime *rt)
+{
+	struct listener **pp = &rt->listeners;
+	while (*pp) {
+		struct listener *l = *pp;
+		if (l->admin) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
 		evconnlistener_free(l->ev);
 		if (l->path) {
 			unlink(l->path);
 			free(l->path);
 		}
+		free(l);
+	}
+}
+
+void listener_close_all(struct runtime *rt)
+{
+	listener_close_main(rt);
+	while (rt->listeners) {
+		struct listener *l = rt->listeners;
+		rt->listeners = l->next;
+		evconnlistener_free(l->ev);
 		free(l);
 	}
 }

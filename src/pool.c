@@ -178,7 +178,7 @@ static bool may_open(struct pool *p, usec_t now)
 void pool_maintain(struct pool *p)
 {
 	struct runtime *rt = p->rt;
-	if (rt->phase == RUN_STOPPING || p->db_removed)
+	if (rt->phase == RUN_STOPPING || p->db_removed || pool_paused(p))
 		return;
 	usec_t now = util_now();
 	int waiting = pool_n_waiting(p);
@@ -192,7 +192,8 @@ void pool_maintain(struct pool *p)
 bool pool_acquire(struct pool *p, struct client *c)
 {
 	struct list *first = list_first(&p->idle_servers);
-	if (first != NULL) {
+	if (first != NULL && !pool_paused(p)) {
+		stats_record_wait(&p->stats, 0);
 		server_link(list_entry(first, struct server, node), c);
 		return true;
 	}
@@ -209,6 +210,8 @@ static bool must_close(struct pool *p, struct server *s, usec_t now)
 	if (cfg->server_lifetime > 0 && now - s->connect_time >= cfg->server_lifetime &&
 	    list_empty(&p->waiting_clients))
 		return true;
+	if (pool_paused(p))
+		return true;
 	return p->rt->phase != RUN_SERVING && list_empty(&p->waiting_clients);
 }
 
@@ -218,13 +221,14 @@ void pool_server_ready(struct pool *p, struct server *s)
 	if (must_close(p, s, now)) {
 		server_set_state(s, SV_IDLE);
 		server_close(s, s->generation != p->generation ? "database changed on reload"
-						       : "server_lifetime / shutdown");
+			     : pool_paused(p)		       ? "pool paused"
+							       : "server_lifetime / shutdown");
 		return;
 	}
 	struct list *first = list_first(&p->waiting_clients);
 	if (first != NULL) {
 		struct client *c = list_entry(first, struct client, node);
-		p->stats.wait_time += now - c->state_since;
+		stats_record_wait(&p->stats, now - c->state_since);
 		server_link(s, c);
 		if (s->state == SV_ACTIVE)
 			client_resume(c);
@@ -334,4 +338,72 @@ void pool_janitor(struct pool *p, usec_t now)
 	client_timeouts(p, now);
 	server_timeouts(p, now);
 	pool_maintain(p);
+}
+
+/* --- PAUSE / DISABLE per database --- */
+
+struct dbflag {
+	struct list node; /* in rt->dbflags */
+	char *name;
+	bool paused;
+	bool disabled;
+};
+
+static struct dbflag *dbflag_get(struct runtime *rt, const char *db, bool create)
+{
+	for (struct list *it = rt->dbflags.next; it != &rt->dbflags; it = it->next) {
+		struct dbflag *f = list_entry(it, struct dbflag, node);
+		if (strcmp(f->name, db) == 0)
+			return f;
+	}
+	if (!create)
+		return NULL;
+	struct dbflag *f = xcalloc(1, sizeof(*f));
+	f->name = xstrdup(db);
+	list_add_tail(&rt->dbflags, &f->node);
+	return f;
+}
+
+void pool_set_paused(struct runtime *rt, const char *db, bool on)
+{
+	if (db == NULL) {
+		rt->paused_all = on;
+		if (!on)
+			for (struct list *it = rt->dbflags.next; it != &rt->dbflags; it = it->next)
+				list_entry(it, struct dbflag, node)->paused = false;
+		return;
+	}
+	dbflag_get(rt, db, true)->paused = on;
+}
+
+void pool_set_disabled(struct runtime *rt, const char *db, bool on)
+{
+	dbflag_get(rt, db, true)->disabled = on;
+}
+
+bool pool_db_paused(struct runtime *rt, const char *db)
+{
+	struct dbflag *f = dbflag_get(rt, db, false);
+	return rt->paused_all || (f && f->paused);
+}
+
+bool pool_db_disabled(struct runtime *rt, const char *db)
+{
+	struct dbflag *f = dbflag_get(rt, db, false);
+	return f && f->disabled;
+}
+
+bool pool_paused(const struct pool *p)
+{
+	return pool_db_paused(p->rt, p->db_name);
+}
+
+void pool_free_dbflags(struct runtime *rt)
+{
+	while (!list_empty(&rt->dbflags)) {
+		struct dbflag *f = list_entry(rt->dbflags.next, struct dbflag, node);
+		list_del(&f->node);
+		free(f->name);
+		free(f);
+	}
 }

@@ -358,3 +358,45 @@ void proto_build_startup(struct pktbuf *b, const char *const *keys, const char *
 	pkt_put_u8(b, 0);
 	pkt_end(b);
 }
+
+void proto_build_row_description(struct pktbuf *b, const char *const *names,
+				 const uint32_t *oids, int n)
+{
+	pkt_begin(b, 'T');
+	pkt_put_u16(b, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		pkt_put_str(b, names[i]);
+		pkt_put_u32(b, 0); /* table oid */
+		pkt_put_u16(b, 0); /* column number */
+		pkt_put_u32(b, oids[i]);
+		int16_t size = oids[i] == PROTO_OID_INT4 ? 4 : oids[i] == PROTO_OID_INT8 ? 8
+			     : oids[i] == PROTO_OID_TIMESTAMPTZ ? 8 : -1;
+		pkt_put_u16(b, (uint16_t)size);
+		pkt_put_u32(b, 0xffffffff); /* type modifier -1 */
+		pkt_put_u16(b, 0);          /* text format */
+	}
+	pkt_end(b);
+}
+
+void proto_build_data_row(struct pktbuf *b, const char *const *values, int n)
+{
+	pkt_begin(b, 'D');
+	pkt_put_u16(b, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		if (values[i] == NULL) {
+			pkt_put_u32(b, 0xffffffff);
+			continue;
+		}
+		size_t len = strlen(values[i]);
+		pkt_put_u32(b, (uint32_t)len);
+		pkt_put_bytes(b, values[i], len);
+	}
+	pkt_end(b);
+}
+
+void proto_build_command_complete(struct pktbuf *b, const char *tag)
+{
+	pkt_begin(b, 'C');
+	pkt_put_str(b, tag);
+	pkt_end(b);
+}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sluice/admin.h"
 #include "sluice/auth.h"
 #include "sluice/cancel.h"
 #include "sluice/client.h"
@@ -57,6 +58,8 @@ struct runtime *runtime_new(struct config *cfg, const char *config_path)
 	list_init(&rt->free_clients);
 	list_init(&rt->free_servers);
 	list_init(&rt->cancels);
+	list_init(&rt->admin_clients);
+	list_init(&rt->dbflags);
 	pktbuf_init(&rt->scratch);
 	iobuf_pool_init(&rt->bufs, runtime_buffer_size(cfg));
 	struct event_config *ec = event_config_new();
@@ -107,6 +110,17 @@ static void login_timeouts(struct runtime *rt, usec_t now)
 	}
 }
 
+/* Every stats_period: roll the per-pool averages and wait histograms. */
+static void stats_tick(struct runtime *rt, usec_t now)
+{
+	if (now - rt->last_stats_roll < rt->cfg->stats_period)
+		return;
+	rt->last_stats_roll = now;
+	struct list *it;
+	for (it = rt->pools.next; it != &rt->pools; it = it->next)
+		stats_roll_period(&list_entry(it, struct pool, node)->stats);
+}
+
 static void janitor(evutil_socket_t fd, short what, void *arg)
 {
 	struct runtime *rt = arg;
@@ -114,9 +128,11 @@ static void janitor(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	usec_t now = util_now();
 	login_timeouts(rt, now);
+	stats_tick(rt, now);
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &rt->pools)
 		pool_janitor(list_entry(it, struct pool, node), now);
+	admin_janitor(rt);
 	if (rt->phase == RUN_DRAINING)
 		runtime_check_drained(rt);
 }
@@ -274,10 +290,21 @@ static void drain_pool(struct pool *p)
 	close_servers(&p->idle_servers, "shutting down");
 }
 
+void runtime_stop_accepting(struct runtime *rt)
+{
+	listener_close_main(rt);
+}
+
+void runtime_set_suspended(struct runtime *rt, bool on)
+{
+	rt->suspended = on;
+	listener_set_main_enabled(rt, !on);
+}
+
 void runtime_begin_drain(struct runtime *rt)
 {
 	rt->phase = RUN_DRAINING;
-	listener_close_all(rt);
+	listener_close_main(rt);
 	close_list(&rt->login_clients, "57P01", shutdown_msg);
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &rt->pools)
@@ -287,8 +314,13 @@ void runtime_begin_drain(struct runtime *rt)
 
 void runtime_check_drained(struct runtime *rt)
 {
-	if (rt->phase != RUN_DRAINING || rt->n_clients > 0)
+	if (rt->phase != RUN_DRAINING)
 		return;
+	/* console and HTTP sessions do not hold the exit back */
+	struct list *it;
+	for (it = rt->pools.next; it != &rt->pools; it = it->next)
+		if (list_entry(it, struct pool, node)->n_clients > 0)
+			return;
 	log_info("all clients are gone, exiting");
 	stop_now(rt);
 }
@@ -296,6 +328,7 @@ void runtime_check_drained(struct runtime *rt)
 static void close_everything(struct runtime *rt)
 {
 	close_list(&rt->login_clients, "57P01", shutdown_msg);
+	close_list(&rt->admin_clients, "57P01", shutdown_msg);
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &rt->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
@@ -325,6 +358,7 @@ void runtime_free(struct runtime *rt)
 	}
 	while (!list_empty(&rt->pools))
 		pool_free(list_entry(rt->pools.next, struct pool, node));
+	pool_free_dbflags(rt);
 	struct event *evs[] = {rt->reaper, rt->janitor, rt->sig_hup, rt->sig_term, rt->sig_int,
 			       rt->sig_quit};
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

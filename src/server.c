@@ -220,6 +220,8 @@ void server_close(struct server *s, const char *reason)
 	conn_read_stop(&s->conn);
 	conn_write_stop(&s->conn);
 	server_set_state(s, SV_CLOSED);
+	s->pool->stats.total.server_closed_count++;
+	s->pool->stats.total.server_lifetime += util_now() - s->connect_time;
 	rt->n_servers--;
 	runtime_schedule_reap(rt);
 	pool_maintain(s->pool);
@@ -368,7 +370,7 @@ static void ready_for_query(struct server *s, const uint8_t *body)
 	if (s->outstanding > 0)
 		s->outstanding--;
 	s->saw_ready = true;
-	struct pool_stats *st = &s->pool->stats;
+	struct stats_counters *st = &s->pool->stats.total;
 	usec_t now = util_now();
 	if (s->outstanding == 0 && c->query_start) {
 		st->query_count++;
@@ -565,8 +567,11 @@ void server_process(struct server *s)
 static void server_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
+	uint64_t before = s->conn.bytes_in;
 	switch (conn_recv(&s->conn, &s->rt->bufs)) {
 	case CONN_IO_OK:
+		if (s->client)
+			s->pool->stats.total.bytes_sent += s->conn.bytes_in - before;
 		break;
 	case CONN_IO_AGAIN:
 		return;
@@ -614,6 +619,7 @@ void server_link(struct server *s, struct client *c)
 	c->server = s;
 	s->outstanding = 0;
 	s->saw_ready = false;
+	p->stats.total.server_assignment_count++;
 	client_set_state(c, CL_ACTIVE);
 	struct pktbuf sql;
 	pktbuf_init(&sql);

@@ -30,6 +30,14 @@ enum client_state {
 	CL_CLOSED,     /* gone; on the runtime's free list */
 };
 
+/* A console command that answers later (see admin.c). */
+enum admin_wait {
+	ADMIN_WAIT_NONE = 0,
+	ADMIN_WAIT_PAUSE,   /* PAUSE: until the servers of the paused pools are gone */
+	ADMIN_WAIT_CLOSE,   /* WAIT_CLOSE: until no server is marked close_needed */
+	ADMIN_WAIT_SERVERS, /* SHUTDOWN WAIT_FOR_SERVERS: until all servers are released */
+};
+
 /* Where a client is inside CL_LOGIN. */
 enum login_step {
 	LOGIN_STARTUP = 0, /* expecting SSLRequest/GSSENCRequest/CancelRequest/StartupMessage */
@@ -73,10 +81,23 @@ struct client {
 	usec_t xact_start;    /* 0 when not in a transaction */
 	usec_t query_start;   /* 0 when no request is outstanding */
 	bool close_after_ready; /* draining: leave at the next idle ReadyForQuery */
+
+	/* pg_stat_activity-style insight: the latest query text, truncated */
+	char *last_query;
+	uint32_t last_query_cap;
+
+	/* admin console */
+	bool via_admin_port; /* accepted on admin_port: console or HTTP */
+	bool is_admin;       /* a console session (no pool) */
+	bool admin_rw;       /* in admin_users (else stats_users: SHOW only) */
+	enum admin_wait admin_wait;
+	bool close_after_flush; /* HTTP: close once the response is sent */
+	char admin_wait_db[64];
 };
 
 /* Accept a new connection (called by the listener). Takes ownership of fd. */
-void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool unix_socket);
+void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool unix_socket,
+		   bool admin_port);
 
 /* How a client is closed. */
 enum close_how {
@@ -124,5 +145,8 @@ void client_authenticated(struct client *c, const struct scram_secret *scram_key
 
 /* Janitor: query_timeout, idle_transaction_timeout, client_idle_timeout of a linked client. */
 void client_active_timeouts(struct client *c, usec_t now);
+
+/* Send what is queued in c->conn.out, then close (HTTP responses). */
+void client_close_after_flush(struct client *c, const char *reason);
 
 #endif

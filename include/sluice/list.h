@@ -8,13 +8,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct list {
 	struct list *next;
 	struct list *prev;
 };
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+/* The object containing a list node (const-ness of ptr is not tracked). */
+#define container_of(ptr, type, member)                                        \
+	((type *)(void *)((uintptr_t)(ptr) - offsetof(type, member)))
 #define list_entry(node, type, member) container_of(node, type, member)
 
 static inline void list_init(struct list *l)

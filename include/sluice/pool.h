@@ -14,20 +14,11 @@
 #include "sluice/list.h"
 #include "sluice/params.h"
 #include "sluice/scram.h"
+#include "sluice/stats.h"
 
 struct runtime;
 struct client;
 struct server;
-
-struct pool_stats {
-	uint64_t xact_count;
-	uint64_t query_count;
-	uint64_t bytes_in;  /* from clients */
-	uint64_t bytes_out; /* to clients */
-	usec_t xact_time;
-	usec_t query_time;
-	usec_t wait_time;
-};
 
 struct pool {
 	struct list node; /* in rt->pools */
@@ -77,6 +68,7 @@ struct pool {
 	uint8_t scram_client_key[SCRAM_KEY_LEN];
 
 	struct pool_stats stats;
+	usec_t last_wait_warning; /* rate limit for the waiting-clients warning */
 };
 
 /* Find or create the pool for a [databases] entry and user. Never NULL. */
@@ -119,5 +111,16 @@ void pool_free(struct pool *p);
 /* Effective number of servers this db / user has across all pools. */
 int pool_db_server_count(struct runtime *rt, const char *db_name);
 int pool_user_server_count(struct runtime *rt, const char *user);
+
+/* PAUSE / RESUME for database `db`, or everything when db is NULL. */
+void pool_set_paused(struct runtime *rt, const char *db, bool on);
+/* DISABLE / ENABLE new logins to `db`. */
+void pool_set_disabled(struct runtime *rt, const char *db, bool on);
+bool pool_db_paused(struct runtime *rt, const char *db);
+bool pool_db_disabled(struct runtime *rt, const char *db);
+/* No server may be handed out or opened for this pool now. */
+bool pool_paused(const struct pool *p);
+/* Free the PAUSE/DISABLE bookkeeping (shutdown). */
+void pool_free_dbflags(struct runtime *rt);
 
 #endif

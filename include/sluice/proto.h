@@ -139,4 +139,17 @@ void proto_build_cancel(struct pktbuf *b, uint32_t pid, uint32_t key);
 void proto_build_startup(struct pktbuf *b, const char *const *keys, const char *const *values,
 			 int n);
 
+/* Type OIDs used in result sets sluice builds itself. */
+#define PROTO_OID_INT4 23
+#define PROTO_OID_INT8 20
+#define PROTO_OID_TEXT 25
+#define PROTO_OID_TIMESTAMPTZ 1184
+
+/* RowDescription for n text-format columns. */
+void proto_build_row_description(struct pktbuf *b, const char *const *names,
+				 const uint32_t *oids, int n);
+/* DataRow of n text values; NULL is SQL NULL. */
+void proto_build_data_row(struct pktbuf *b, const char *const *values, int n);
+void proto_build_command_complete(struct pktbuf *b, const char *tag);
+
 #endif

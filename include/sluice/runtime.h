@@ -37,6 +37,10 @@ struct runtime {
 	struct list free_clients;  /* closed, freed by the reaper */
 	struct list free_servers;
 	struct list cancels;       /* in-flight cancel requests */
+	struct list admin_clients; /* console sessions (struct client.node) */
+	struct list dbflags;       /* PAUSE / DISABLE per database (pool.c) */
+	bool paused_all;           /* PAUSE without a database */
+	bool suspended;            /* SUSPEND: not accepting new clients */
 
 	struct listener *listeners;
 	struct event *reaper;
@@ -50,6 +54,7 @@ struct runtime {
 	enum run_phase phase;
 	int exit_code;
 	usec_t start_time;
+	usec_t last_stats_roll;
 
 	struct pktbuf scratch; /* for building generated messages; reset before each use */
 };
@@ -71,6 +76,11 @@ bool runtime_reload(struct runtime *rt);
 void runtime_begin_drain(struct runtime *rt);
 /* Called whenever a client or server goes away while draining: exits when nothing is left in flight. */
 void runtime_check_drained(struct runtime *rt);
+
+/* Stop accepting on the main listeners (SHUTDOWN WAIT_FOR_SERVERS). */
+void runtime_stop_accepting(struct runtime *rt);
+/* SUSPEND / RESUME: stop or restart accepting new clients on the main port. */
+void runtime_set_suspended(struct runtime *rt, bool on);
 
 /* The buffer size handed to connections. */
 uint32_t runtime_buffer_size(const struct config *cfg);

@@ -1,0 +1,608 @@
+/*
+ * admin: the console. One simple-protocol Query in, one result or error and
+ * a ReadyForQuery out. Commands are a table from keyword to handler; PAUSE,
+ * WAIT_CLOSE and SHUTDOWN WAIT_FOR_SERVERS answer later, from the janitor,
+ * once what they wait for has happened.
+ */
+#include "sluice/admin.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sluice/admin_show.h"
+#include "sluice/client.h"
+#include "sluice/log.h"
+#include "sluice/pool.h"
+#include "sluice/runtime.h"
+#include "sluice/server.h"
+#include "sluice/util.h"
+
+#define ADMIN_MAX_QUERY 4096
+#define MAX_WORDS 8
+
+bool admin_is_console_db(const char *dbname)
+{
+	return strcmp(dbname, "sluice") == 0 || strcmp(dbname, "pgbouncer") == 0;
+}
+
+/* --- replies --- */
+
+static void reply(struct client *c)
+{
+	struct pktbuf *b = &c->rt->scratch;
+	proto_build_ready(b, 'I');
+	if (!client_send_scratch(c))
+		client_close(c, CLOSE_SILENT, NULL, "could not send to admin client");
+}
+
+static void reply_error(struct client *c, const char *sqlstate, const char *msg)
+{
+	struct pktbuf *b = &c->rt->scratch;
+	pktbuf_reset(b);
+	proto_build_error(b, "ERROR", sqlstate, msg);
+	reply(c);
+}
+
+static void reply_tag(struct client *c, const char *tag)
+{
+	struct pktbuf *b = &c->rt->scratch;
+	pktbuf_reset(b);
+	proto_build_command_complete(b, tag);
+	reply(c);
+}
+
+/* --- parsing --- */
+
+/* A command split into words; quoted words keep their inner text. */
+struct command {
+	char *words[MAX_WORDS];
+	int n;
+	char text[ADMIN_MAX_QUERY];
+};
+
+/* Split `sql` into words. False on a syntax error (unbalanced quote, too many words,
+ * anything after the first ';'). */
+static bool parse_command(const char *sql, struct command *cmd)
+{
+	char *out = cmd->text;
+	const char *p = sql;
+	cmd->n = 0;
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			return true;
+		if (*p == ';') {
+			for (p++; isspace((unsigned char)*p); p++)
+				;
+			return *p == '\0';
+		}
+		if (cmd->n == MAX_WORDS)
+			return false;
+		cmd->words[cmd->n++] = out;
+		if (*p == '=') {
+			*out++ = *p++;
+		} else if (*p == '\'' || *p == '"') {
+			char q = *p++;
+			for (;;) {
+				if (*p == '\0')
+					return false;
+				if (*p == q && p[1] == q) {
+					*out++ = q;
+					p += 2;
+				} else if (*p == q) {
+					p++;
+					break;
+				} else {
+					*out++ = *p++;
+				}
+			}
+		} else {
+			while (*p && !isspace((unsigned char)*p) && *p != ';' && *p != '=')
+				*out++ = *p++;
+		}
+		*out++ = '\0';
+	}
+}
+
+/* A database-name argument: letters, digits, '_', '-', '.'. */
+static bool valid_name(const char *s)
+{
+	if (s[0] == '\0' || strlen(s) > 63)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+/* --- pool iteration helpers --- */
+
+typedef void (*pool_fn)(struct pool *p, void *arg);
+
+static void for_db_pools(struct runtime *rt, const char *db, pool_fn fn, void *arg)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &rt->pools) {
+		struct pool *p = list_entry(it, struct pool, node);
+		if (db == NULL || strcmp(p->db_name, db) == 0)
+			fn(p, arg);
+	}
+}
+
+static void count_servers(struct pool *p, void *arg)
+{
+	*(int *)arg += p->n_servers;
+}
+
+static void count_close_needed(struct pool *p, void *arg)
+{
+	const struct list *heads[] = {&p->idle_servers, &p->active_servers, &p->other_servers};
+	for (int i = 0; i < 3; i++)
+		for (const struct list *it = heads[i]->next; it != heads[i]; it = it->next) {
+			const struct server *s = list_entry(it, struct server, node);
+			*(int *)arg += s->close_on_release || s->generation != p->generation;
+		}
+}
+
+static void close_idle_servers(struct pool *p, void *arg)
+{
+	(void)arg;
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &p->idle_servers)
+		server_close(list_entry(it, struct server, node), "closed by an admin command");
+}
+
+static void mark_reconnect(struct pool *p, void *arg)
+{
+	const struct list *heads[] = {&p->active_servers, &p->other_servers};
+	for (int i = 0; i < 2; i++)
+		for (struct list *it = heads[i]->next; it != heads[i]; it = it->next)
+			list_entry(it, struct server, node)->close_on_release = true;
+	close_idle_servers(p, arg);
+}
+
+static void kill_pool(struct pool *p, void *arg)
+{
+	const struct list *heads[] = {&p->active_clients, &p->idle_clients, &p->waiting_clients,
+				      &p->wait_login_clients};
+	for (int i = 0; i < 4; i++) {
+		struct list *it, *tmp;
+		list_for_each_safe(it, tmp, heads[i])
+			client_close(list_entry(it, struct client, node), CLOSE_ERROR, "57P01",
+				     "terminating connection due to administrator command (KILL)");
+	}
+	const struct list *sheads[] = {&p->idle_servers, &p->active_servers, &p->other_servers};
+	for (int i = 0; i < 3; i++) {
+		struct list *it, *tmp;
+		list_for_each_safe(it, tmp, sheads[i])
+			server_close(list_entry(it, struct server, node), "KILL");
+	}
+}
+
+static void maintain(struct pool *p, void *arg)
+{
+	(void)arg;
+	pool_maintain(p);
+}
+
+/* --- deferred commands --- */
+
+static bool deferred_done(struct client *c)
+{
+	struct runtime *rt = c->rt;
+	const char *db = c->admin_wait_db[0] ? c->admin_wait_db : NULL;
+	int n = 0;
+	switch (c->admin_wait) {
+	case ADMIN_WAIT_PAUSE:
+	case ADMIN_WAIT_SERVERS:
+		for_db_pools(rt, db, count_servers, &n);
+		return n == 0;
+	case ADMIN_WAIT_CLOSE:
+		for_db_pools(rt, db, count_close_needed, &n);
+		return n == 0;
+	case ADMIN_WAIT_NONE:
+		break;
+	}
+	return true;
+}
+
+static void finish_deferred(struct client *c)
+{
+	enum admin_wait w = c->admin_wait;
+	c->admin_wait = ADMIN_WAIT_NONE;
+	if (w == ADMIN_WAIT_SERVERS) {
+		log_info("SHUTDOWN WAIT_FOR_SERVERS: all servers released, exiting");
+		reply_tag(c, "SHUTDOWN");
+		event_base_loopbreak(c->rt->base);
+		c->rt->phase = RUN_STOPPING;
+		return;
+	}
+	reply_tag(c, w == ADMIN_WAIT_PAUSE ? "PAUSE" : "WAIT_CLOSE");
+}
+
+static void defer(struct client *c, enum admin_wait w, const char *db)
+{
+	c->admin_wait = w;
+	snprintf(c->admin_wait_db, sizeof(c->admin_wait_db), "%s", db ? db : "");
+	if (deferred_done(c))
+		finish_deferred(c);
+}
+
+void admin_janitor(struct runtime *rt)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &rt->admin_clients) {
+		struct client *c = list_entry(it, struct client, node);
+		if (c->admin_wait != ADMIN_WAIT_NONE && deferred_done(c))
+			finish_deferred(c);
+	}
+}
+
+/* --- command handlers --- */
+
+struct admin_cmd {
+	const char *word;
+	int min_args, max_args;
+	bool needs_admin; /* admin_users only */
+	void (*fn)(struct client *c, struct command *cmd);
+};
+
+static const char *arg1(const struct command *cmd)
+{
+	return cmd->n > 1 ? cmd->words[1] : NULL;
+}
+
+static void cmd_show(struct client *c, struct command *cmd)
+{
+	struct pktbuf *b = &c->rt->scratch;
+	pktbuf_reset(b);
+	const char *what = arg1(cmd);
+	if (strcasecmp(what, "help") == 0) {
+		proto_build_notice(b, "NOTICE", "00000",
+				   "Console usage\n"
+				   "\tSHOW POOLS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|CLIENTS|SERVERS|\n"
+				   "\t     DATABASES|USERS|CONFIG|LISTS|MEM|STATE|VERSION|ACTIVITY|HELP\n"
+				   "\tSET key = value\n\tRELOAD\n\tPAUSE [db]\n\tRESUME [db]\n"
+				   "\tDISABLE db\n\tENABLE db\n\tRECONNECT [db]\n\tWAIT_CLOSE [db]\n"
+				   "\tKILL db\n\tKILL_CLIENT id\n\tSUSPEND\n"
+				   "\tSHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]");
+		proto_build_command_complete(b, "SHOW");
+		reply(c);
+		return;
+	}
+	if (!admin_show(c->rt, what, b)) {
+		char msg[160];
+		pktbuf_reset(b);
+		snprintf(msg, sizeof(msg), "unknown SHOW item: %.100s (try SHOW HELP)", what);
+		reply_error(c, "42601", msg);
+		return;
+	}
+	reply(c);
+}
+
+static void cmd_set(struct client *c, struct command *cmd)
+{
+	/* SET key = value | SET key TO value */
+	if (cmd->n != 4 || (strcmp(cmd->words[2], "=") != 0 && strcasecmp(cmd->words[2], "to") != 0)) {
+		reply_error(c, "42601", "syntax: SET key = value");
+		return;
+	}
+	char err[256];
+	if (!config_set_key(c->rt->cfg, cmd->words[1], cmd->words[3], err, sizeof(err))) {
+		reply_error(c, "22023", err);
+		return;
+	}
+	log_set_verbose(c->rt->cfg->verbose);
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &c->rt->pools)
+		pool_apply_config(list_entry(it, struct pool, node), c->rt->cfg);
+	log_info("admin: SET %s = %s", cmd->words[1], cmd->words[3]);
+	reply_tag(c, "SET");
+}
+
+static void cmd_reload(struct client *c, struct command *cmd)
+{
+	(void)cmd;
+	if (!runtime_reload(c->rt)) {
+		reply_error(c, "F0000", "reload failed; the running configuration is kept (see the log)");
+		return;
+	}
+	reply_tag(c, "RELOAD");
+}
+
+static bool check_db(struct client *c, const char *db)
+{
+	if (db && !valid_name(db)) {
+		reply_error(c, "42602", "invalid database name");
+		return false;
+	}
+	return true;
+}
+
+static void cmd_pause(struct client *c, struct command *cmd)
+{
+	const char *db = arg1(cmd);
+	if (!check_db(c, db))
+		return;
+	pool_set_paused(c->rt, db, true);
+	for_db_pools(c->rt, db, close_idle_servers, NULL);
+	log_info("admin: PAUSE %s", db ? db : "(all)");
+	defer(c, ADMIN_WAIT_PAUSE, db);
+}
+
+static void cmd_resume(struct client *c, struct command *cmd)
+{
+	const char *db = arg1(cmd);
+	if (!check_db(c, db))
+		return;
+	pool_set_paused(c->rt, db, false);
+	if (db == NULL && c->rt->suspended)
+		runtime_set_suspended(c->rt, false);
+	for_db_pools(c->rt, db, maintain, NULL);
+	log_info("admin: RESUME %s", db ? db : "(all)");
+	reply_tag(c, "RESUME");
+}
+
+static void cmd_disable(struct client *c, struct command *cmd)
+{
+	const char *db = arg1(cmd);
+	if (!check_db(c, db))
+		return;
+	pool_set_disabled(c->rt, db, true);
+	reply_tag(c, "DISABLE");
+}
+
+static void cmd_enable(struct client *c, struct command *cmd)
+{
+	const char *db = arg1(cmd);
+	if (!check_db(c, db))
+		return;
+	pool_set_disabled(c->rt, db, false);
+	reply_tag(c, "ENABLE");
+}
+
+static void cmd_kill(struct client *c, struct command *cmd)
+{
+	const char *db = arg1(cmd);
+	if (!check_db(c, db))
+		return;
+	pool_set_paused(c->rt, db, true);
+	for_db_pools(c->rt, db, kill_pool, NULL);
+	log_info("admin: KILL %s", db ? db : "(all)");
+	reply_tag(c, "KILL");
+}
+
+static struct client *find_client_by_id(struct runtime *rt, uint64_t id)
+{
+	struct list *pit;
+	for (pit = rt->pools.next; pit != &rt->pools; pit = pit->next) {
+		struct pool *p = list_entry(pit, struct pool, node);
+		const struct list *heads[] = {&p->active_clients, &p->idle_clients,
+					      &p->waiting_clients, &p->wait_login_clients};
+		for (int i = 0; i < 4; i++)
+			for (struct list *it = heads[i]->next; it != heads[i]; it = it->next)
+				if (list_entry(it, struct client, node)->id == id)
+					return list_entry(it, struct client, node);
+	}
+	return NULL;
+}
+
+static void cmd_kill_client(struct client *c, struct command *cmd)
+{
+	char *end;
+	unsigned long long id = strtoull(arg1(cmd), &end, 10);
+	if (*end != '\0' || id == 0) {
+		reply_error(c, "22P02", "KILL_CLIENT needs a client id (see SHOW CLIENTS)");
+		return;
+	}
+	struct client *victim = find_client_by_id(c->rt, id);
+	if (victim == NULL) {
+		reply_error(c, "42704", "no such client");
+		return;
+	}
+	client_close(victim, CLOSE_ERROR, "57P01",
+		     "terminating connection due to administrator command (KILL_CLIENT)");
+	reply_tag(c, "KILL_CLIENT");
+}
+
+static void cmd_reconnect(struct client *c, struct command *cmd)
+{
+	const char *db = arg1(cmd);
+	if (!check_db(c, db))
+		return;
+	for_db_pools(c->rt, db, mark_reconnect, NULL);
+	reply_tag(c, "RECONNECT");
+}
+
+static void cmd_wait_close(struct client *c, struct command *cmd)
+{
+	const char *db = arg1(cmd);
+	if (!check_db(c, db))
+		return;
+	defer(c, ADMIN_WAIT_CLOSE, db);
+}
+
+static void cmd_suspend(struct client *c, struct command *cmd)
+{
+	(void)cmd;
+	pool_set_paused(c->rt, NULL, true);
+	runtime_set_suspended(c->rt, true);
+	reply_tag(c, "SUSPEND");
+}
+
+static void cmd_shutdown(struct client *c, struct command *cmd)
+{
+	const char *how = arg1(cmd);
+	struct runtime *rt = c->rt;
+	if (how == NULL) {
+		log_info("admin: SHUTDOWN");
+		reply_tag(c, "SHUTDOWN");
+		rt->phase = RUN_STOPPING;
+		event_base_loopbreak(rt->base);
+	} else if (strcasecmp(how, "wait_for_clients") == 0) {
+		log_info("admin: SHUTDOWN WAIT_FOR_CLIENTS");
+		reply_tag(c, "SHUTDOWN");
+		runtime_begin_drain(rt);
+	} else if (strcasecmp(how, "wait_for_servers") == 0) {
+		log_info("admin: SHUTDOWN WAIT_FOR_SERVERS");
+		runtime_stop_accepting(rt);
+		pool_set_paused(rt, NULL, true);
+		for_db_pools(rt, NULL, close_idle_servers, NULL);
+		defer(c, ADMIN_WAIT_SERVERS, NULL);
+	} else {
+		reply_error(c, "42601", "syntax: SHUTDOWN [WAIT_FOR_SERVERS | WAIT_FOR_CLIENTS]");
+	}
+}
+
+static const struct admin_cmd commands[] = {
+	{"show", 1, 1, false, cmd_show},
+	{"set", 3, 3, true, cmd_set},
+	{"reload", 0, 0, true, cmd_reload},
+	{"pause", 0, 1, true, cmd_pause},
+	{"resume", 0, 1, true, cmd_resume},
+	{"disable", 1, 1, true, cmd_disable},
+	{"enable", 1, 1, true, cmd_enable},
+	{"kill", 1, 1, true, cmd_kill},
+	{"kill_client", 1, 1, true, cmd_kill_client},
+	{"reconnect", 0, 1, true, cmd_reconnect},
+	{"wait_close", 0, 1, true, cmd_wait_close},
+	{"suspend", 0, 0, true, cmd_suspend},
+	{"shutdown", 0, 1, true, cmd_shutdown},
+	{NULL, 0, 0, false, NULL},
+};
+
+static void run_command(struct client *c, const char *sql)
+{
+	struct command cmd;
+	if (strlen(sql) >= ADMIN_MAX_QUERY || !parse_command(sql, &cmd)) {
+		reply_error(c, "42601", "syntax error in admin command");
+		return;
+	}
+	if (cmd.n == 0) {
+		struct pktbuf *b = &c->rt->scratch;
+		pktbuf_reset(b);
+		pkt_begin(b, 'I'); /* EmptyQueryResponse */
+		pkt_end(b);
+		reply(c);
+		return;
+	}
+	for (const struct admin_cmd *ac = commands; ac->word; ac++) {
+		if (strcasecmp(ac->word, cmd.words[0]) != 0)
+			continue;
+		int args = cmd.n - 1;
+		if (args < ac->min_args || args > ac->max_args) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "wrong number of arguments for %s", ac->word);
+			reply_error(c, "42601", msg);
+			return;
+		}
+		if (ac->needs_admin && !c->admin_rw) {
+			reply_error(c, "42501", "permission denied: only admin_users may run this command");
+			return;
+		}
+		ac->fn(c, &cmd);
+		return;
+	}
+	char msg[160];
+	snprintf(msg, sizeof(msg), "unsupported admin command: %.100s", cmd.words[0]);
+	reply_error(c, "42601", msg);
+}
+
+/* --- session --- */
+
+void admin_login(struct client *c)
+{
+	const struct config *cfg = c->rt->cfg;
+	bool rw = config_list_has(cfg->admin_users, c->user);
+	bool ro = config_list_has(cfg->stats_users, c->user);
+	if (!rw && !ro) {
+		client_close(c, CLOSE_ERROR, "42501",
+			     "not allowed to connect to the admin console (not in admin_users or stats_users)");
+		return;
+	}
+	c->admin_rw = rw;
+	c->is_admin = true;
+	struct pktbuf *b = &c->rt->scratch;
+	pktbuf_reset(b);
+	proto_build_auth(b, 0, NULL, 0);
+	static const char *const params[][2] = {
+		{"server_version", "15.0 (sluice " SLUICE_VERSION ")"},
+		{"server_encoding", "UTF8"},
+		{"client_encoding", "UTF8"},
+		{"DateStyle", "ISO, MDY"},
+		{"TimeZone", "UTC"},
+		{"integer_datetimes", "on"},
+		{"standard_conforming_strings", "on"},
+		{"IntervalStyle", "postgres"},
+		{"application_name", ""},
+		{"is_superuser", "off"},
+		{"session_authorization", ""},
+	};
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		proto_build_param_status(b, params[i][0],
+					 i == 10 ? c->user : params[i][1]);
+	proto_build_backend_key(b, c->cancel_pid, c->cancel_key);
+	proto_build_ready(b, 'I');
+	if (!client_send_scratch(c)) {
+		client_close(c, CLOSE_SILENT, NULL, "could not send welcome");
+		return;
+	}
+	client_set_state(c, CL_IDLE);
+	log_at(LOG_INFO, c->prefix, "admin console login (%s)", rw ? "admin" : "stats");
+}
+
+/* One whole message from an admin client; false when the client is gone. */
+static bool admin_message(struct client *c, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	if (type == 'X') {
+		client_close(c, CLOSE_SILENT, NULL, "client sent Terminate");
+		return false;
+	}
+	if (type != 'Q') {
+		client_close(c, CLOSE_ERROR, "08P01",
+			     "the admin console supports only the simple query protocol");
+		return false;
+	}
+	if (len == 0 || body[len - 1] != '\0' || memchr(body, 0, len) != body + len - 1) {
+		client_close(c, CLOSE_ERROR, "08P01", "invalid Query message");
+		return false;
+	}
+	if (c->admin_wait != ADMIN_WAIT_NONE) {
+		client_close(c, CLOSE_ERROR, "08P01", "a command is still running");
+		return false;
+	}
+	run_command(c, (const char *)body);
+	return c->state != CL_CLOSED;
+}
+
+void admin_process(struct client *c)
+{
+	while (c->state != CL_CLOSED && c->conn.in && iobuf_unscanned(c->conn.in) > 0) {
+		struct iobuf *b = c->conn.in;
+		struct proto_msg m;
+		switch (proto_frame(b->data + b->scan, iobuf_unscanned(b), ADMIN_MAX_QUERY + 64, &m)) {
+		case PROTO_FRAME_NEED_MORE:
+			return;
+		case PROTO_FRAME_BAD_LENGTH:
+			client_close(c, CLOSE_ERROR, "08P01", "invalid message length");
+			return;
+		case PROTO_FRAME_OK:
+			break;
+		}
+		if (iobuf_unscanned(b) < m.total) {
+			iobuf_reserve_message(b, m.total);
+			return;
+		}
+		const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
+		b->scan += m.total;
+		b->start = b->scan;
+		if (!admin_message(c, m.type, body, m.len))
+			return;
+	}
+	if (c->state != CL_CLOSED)
+		conn_release_buffer(&c->conn, &c->rt->bufs);
+}

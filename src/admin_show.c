@@ -1,0 +1,874 @@
+/*
+ * admin_show: SHOW POOLS, STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS,
+ * CLIENTS, SERVERS, DATABASES, USERS, CONFIG, LISTS, MEM, STATE, VERSION
+ * and ACTIVITY. Every handler reads live objects and writes one result set.
+ */
+#include "sluice/admin_show.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "sluice/client.h"
+#include "sluice/pool.h"
+#include "sluice/runtime.h"
+#include "sluice/server.h"
+#include "sluice/stats.h"
+#include "sluice/util.h"
+
+#define T PROTO_OID_TEXT
+#define I4 PROTO_OID_INT4
+#define I8 PROTO_OID_INT8
+#define TS PROTO_OID_TIMESTAMPTZ
+#define MAX_COLS 40
+#define CELL 96
+
+struct column {
+	const char *name;
+	uint32_t oid;
+};
+
+/* A result set being written: cells are formatted into fixed slots. */
+struct rs {
+	struct pktbuf *out;
+	int ncols;
+	int n; /* cells in the current row */
+	int rows;
+	const char *vals[MAX_COLS];
+	char cells[MAX_COLS][CELL];
+};
+
+static void rs_begin(struct rs *rs, struct pktbuf *out, const struct column *cols)
+{
+	const char *names[MAX_COLS];
+	uint32_t oids[MAX_COLS];
+	int n = 0;
+	for (; cols[n].name; n++) {
+		names[n] = cols[n].name;
+		oids[n] = cols[n].oid;
+	}
+	memset(rs, 0, sizeof(*rs));
+	rs->out = out;
+	rs->ncols = n;
+	proto_build_row_description(out, names, oids, n);
+}
+
+static void rs_str(struct rs *rs, const char *v)
+{
+	if (v == NULL) {
+		rs->vals[rs->n++] = NULL;
+		return;
+	}
+	snprintf(rs->cells[rs->n], CELL, "%s", v);
+	rs->vals[rs->n] = rs->cells[rs->n];
+	rs->n++;
+}
+
+/* A long text cell (query text, config values): points at caller-owned memory. */
+static void rs_text(struct rs *rs, const char *v)
+{
+	rs->vals[rs->n++] = v;
+}
+
+static void rs_int(struct rs *rs, int64_t v)
+{
+	snprintf(rs->cells[rs->n], CELL, "%" PRId64, v);
+	rs->vals[rs->n] = rs->cells[rs->n];
+	rs->n++;
+}
+
+/* A wall-clock time (µs since the epoch) as timestamptz text in UTC; 0 is NULL. */
+static void rs_time(struct rs *rs, usec_t wall)
+{
+	if (wall <= 0) {
+		rs_str(rs, NULL);
+		return;
+	}
+	time_t secs = (time_t)(wall / 1000000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char *cell = rs->cells[rs->n];
+	size_t len = strftime(cell, CELL, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(cell + len, CELL - len, ".%06d+00", (int)(wall % 1000000));
+	rs->vals[rs->n] = cell;
+	rs->n++;
+}
+
+static void rs_row(struct rs *rs)
+{
+	proto_build_data_row(rs->out, rs->vals, rs->n);
+	rs->n = 0;
+	rs->rows++;
+}
+
+static void rs_end(struct rs *rs)
+{
+	proto_build_command_complete(rs->out, "SHOW");
+}
+
+/* Wall-clock time of a monotonic instant. */
+static usec_t wall_of(usec_t mono)
+{
+	return mono ? util_wallclock() - (util_now() - mono) : 0;
+}
+
+#define for_each_pool(p, rt)                                                            \
+	for (struct list *pit_ = (rt)->pools.next;                                          \
+	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); pit_ = pit_->next)
+
+static int list_count(const struct list *head)
+{
+	int n = 0;
+	for (const struct list *it = head->next; it != head; it = it->next)
+		n++;
+	return n;
+}
+
+/* --- POOLS --- */
+
+static const struct column pools_cols[] = {
+	{"database", T}, {"user", T}, {"cl_active", I4}, {"cl_waiting", I4},
+	{"cl_active_cancel_req", I4}, {"cl_waiting_cancel_req", I4}, {"sv_active", I4},
+	{"sv_active_cancel", I4}, {"sv_being_canceled", I4}, {"sv_idle", I4}, {"sv_used", I4},
+	{"sv_tested", I4}, {"sv_login", I4}, {"maxwait", I4}, {"maxwait_us", I4},
+	{"pool_mode", T}, {"load_balance_hosts", T},
+	{"wait_p50_us", I8}, {"wait_p99_us", I8}, {"wait_max_us", I8}, {NULL, 0},
+};
+
+static int count_servers_in(const struct list *head, enum server_state a, enum server_state b)
+{
+	int n = 0;
+	for (const struct list *it = head->next; it != head; it = it->next) {
+		const struct server *s = list_entry(it, struct server, node);
+		n += s->state == a || s->state == b;
+	}
+	return n;
+}
+
+static usec_t oldest_wait(const struct pool *p, usec_t now)
+{
+	usec_t w = 0;
+	const struct list *heads[] = {&p->waiting_clients, &p->wait_login_clients};
+	for (int i = 0; i < 2; i++) {
+		struct list *first = list_first(heads[i]);
+		if (first) {
+			const struct client *c = list_entry(first, struct client, node);
+			if (now - c->state_since > w)
+				w = now - c->state_since;
+		}
+	}
+	return w;
+}
+
+/* Wait histogram over the last complete period and the running one. */
+static void recent_waits(const struct pool *p, struct wait_hist *h)
+{
+	*h = p->stats.wait_last;
+	const struct wait_hist *cur = &p->stats.wait_cur;
+	for (int k = 0; k < STATS_WAIT_BUCKETS; k++)
+		h->buckets[k] += cur->buckets[k];
+	h->count += cur->count;
+	if (cur->max > h->max)
+		h->max = cur->max;
+}
+
+static void show_pools(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	struct pool *p;
+	usec_t now = util_now();
+	rs_begin(&rs, out, pools_cols);
+	for_each_pool(p, rt) {
+		usec_t w = oldest_wait(p, now);
+		struct wait_hist h;
+		recent_waits(p, &h);
+		rs_str(&rs, p->db_name);
+		rs_str(&rs, p->user);
+		rs_int(&rs, list_count(&p->active_clients) + list_count(&p->idle_clients));
+		rs_int(&rs, list_count(&p->waiting_clients) + list_count(&p->wait_login_clients));
+		rs_int(&rs, 0);
+		rs_int(&rs, 0);
+		rs_int(&rs, list_count(&p->active_servers));
+		rs_int(&rs, 0);
+		rs_int(&rs, 0);
+		rs_int(&rs, list_count(&p->idle_servers));
+		rs_int(&rs, 0);
+		rs_int(&rs, count_servers_in(&p->other_servers, SV_TEST, SV_RESET));
+		rs_int(&rs, p->n_opening);
+		rs_int(&rs, w / 1000000);
+		rs_int(&rs, w % 1000000);
+		rs_str(&rs, config_pool_mode_str(p->mode));
+		rs_str(&rs, NULL);
+		rs_int(&rs, stats_wait_percentile(&h, 0.5));
+		rs_int(&rs, stats_wait_percentile(&h, 0.99));
+		rs_int(&rs, h.max);
+		rs_row(&rs);
+	}
+	rs_end(&rs);
+}
+
+/* --- STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS --- */
+
+static const struct column stats_total_cols[] = {
+	{"total_xact_count", I8}, {"total_query_count", I8},
+	{"total_server_assignment_count", I8}, {"total_server_closed_count", I8},
+	{"total_received", I8}, {"total_sent", I8}, {"total_xact_time", I8},
+	{"total_query_time", I8}, {"total_wait_time", I8}, {"total_server_lifetime", I8},
+	{"total_client_parse_count", I8}, {"total_server_parse_count", I8},
+	{"total_bind_count", I8}, {NULL, 0},
+};
+
+static const struct column stats_avg_cols[] = {
+	{"avg_xact_count", I8}, {"avg_query_count", I8}, {"avg_server_assignment_count", I8},
+	{"avg_recv", I8}, {"avg_sent", I8}, {"avg_xact_time", I8}, {"avg_query_time", I8},
+	{"avg_wait_time", I8}, {"avg_server_lifetime", I8}, {"avg_client_parse_count", I8},
+	{"avg_server_parse_count", I8}, {"avg_bind_count", I8}, {NULL, 0},
+};
+
+static void totals_values(int64_t *v, const struct stats_counters *t)
+{
+	int64_t vals[] = {(int64_t)t->xact_count, (int64_t)t->query_count,
+			  (int64_t)t->server_assignment_count, (int64_t)t->server_closed_count,
+			  (int64_t)t->bytes_received, (int64_t)t->bytes_sent, t->xact_time,
+			  t->query_time, t->wait_time, t->server_lifetime, 0, 0, 0};
+	memcpy(v, vals, sizeof(vals));
+}
+
+static int64_t per(int64_t a, int64_t b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+static void avg_values(int64_t *v, const struct stats_counters *d, usec_t period)
+{
+	int64_t secs = period / 1000000 > 0 ? period / 1000000 : 1;
+	int64_t vals[] = {per((int64_t)d->xact_count, secs), per((int64_t)d->query_count, secs),
+			  per((int64_t)d->server_assignment_count, secs),
+			  per((int64_t)d->bytes_received, secs), per((int64_t)d->bytes_sent, secs),
+			  per(d->xact_time, (int64_t)d->xact_count),
+			  per(d->query_time, (int64_t)d->query_count),
+			  per(d->wait_time, (int64_t)d->server_assignment_count),
+			  per(d->server_lifetime, (int64_t)d->server_closed_count), 0, 0, 0};
+	memcpy(v, vals, sizeof(vals));
+}
+
+/* Sum the counters of every pool of database `db` (NULL: all). */
+static void sum_stats(struct runtime *rt, const char *db, struct stats_counters *total,
+		      struct stats_counters *period)
+{
+	struct pool *p;
+	memset(total, 0, sizeof(*total));
+	memset(period, 0, sizeof(*period));
+	for_each_pool(p, rt) {
+		if (db && strcmp(p->db_name, db) != 0)
+			continue;
+		stats_add(total, &p->stats.total);
+		stats_add(period, &p->stats.period);
+	}
+}
+
+/* Database names that have pools, each once, in pool order. */
+static int stats_databases(struct runtime *rt, const char **names, int cap)
+{
+	int n = 0;
+	struct pool *p;
+	for_each_pool(p, rt) {
+		bool seen = false;
+		for (int i = 0; i < n && !seen; i++)
+			seen = strcmp(names[i], p->db_name) == 0;
+		if (!seen && n < cap)
+			names[n++] = p->db_name;
+	}
+	return n;
+}
+
+enum stats_kind { STATS_ALL, STATS_TOTALS, STATS_AVERAGES };
+
+static void show_stats_kind(struct runtime *rt, struct pktbuf *out, enum stats_kind kind)
+{
+	struct column cols[MAX_COLS];
+	int n = 0;
+	cols[n++] = (struct column){"database", T};
+	for (int i = 0; kind != STATS_AVERAGES && stats_total_cols[i].name; i++)
+		cols[n++] = stats_total_cols[i];
+	for (int i = 0; kind != STATS_TOTALS && stats_avg_cols[i].name; i++)
+		cols[n++] = stats_avg_cols[i];
+	cols[n] = (struct column){NULL, 0};
+	struct rs rs;
+	rs_begin(&rs, out, cols);
+	const char *dbs[256];
+	int ndb = stats_databases(rt, dbs, 256);
+	for (int d = 0; d < ndb; d++) {
+		struct stats_counters total, period;
+		int64_t tv[13], av[12];
+		sum_stats(rt, dbs[d], &total, &period);
+		totals_values(tv, &total);
+		avg_values(av, &period, rt->cfg->stats_period);
+		rs_str(&rs, dbs[d]);
+		for (int i = 0; kind != STATS_AVERAGES && i < 13; i++)
+			rs_int(&rs, tv[i]);
+		for (int i = 0; kind != STATS_TOTALS && i < 12; i++)
+			rs_int(&rs, av[i]);
+		rs_row(&rs);
+	}
+	rs_end(&rs);
+}
+
+static void show_stats(struct runtime *rt, struct pktbuf *out)
+{
+	show_stats_kind(rt, out, STATS_ALL);
+}
+
+static void show_stats_totals(struct runtime *rt, struct pktbuf *out)
+{
+	show_stats_kind(rt, out, STATS_TOTALS);
+}
+
+static void show_stats_averages(struct runtime *rt, struct pktbuf *out)
+{
+	show_stats_kind(rt, out, STATS_AVERAGES);
+}
+
+static const struct column name_value_cols[] = {{"name", T}, {"value", I8}, {NULL, 0}};
+
+static void show_totals(struct runtime *rt, struct pktbuf *out)
+{
+	struct stats_counters total, period;
+	int64_t tv[13], av[12];
+	sum_stats(rt, NULL, &total, &period);
+	totals_values(tv, &total);
+	avg_values(av, &period, rt->cfg->stats_period);
+	struct rs rs;
+	rs_begin(&rs, out, name_value_cols);
+	for (int i = 0; stats_total_cols[i].name; i++) {
+		rs_str(&rs, stats_total_cols[i].name);
+		rs_int(&rs, tv[i]);
+		rs_row(&rs);
+	}
+	for (int i = 0; stats_avg_cols[i].name; i++) {
+		rs_str(&rs, stats_avg_cols[i].name);
+		rs_int(&rs, av[i]);
+		rs_row(&rs);
+	}
+	rs_end(&rs);
+}
+
+/* --- CLIENTS, SERVERS --- */
+
+static const struct column sockets_cols[] = {
+	{"type", T}, {"user", T}, {"database", T}, {"replication", T}, {"state", T},
+	{"addr", T}, {"port", I4}, {"local_addr", T}, {"local_port", I4},
+	{"connect_time", TS}, {"request_time", TS}, {"wait", I4}, {"wait_us", I4},
+	{"close_needed", I4}, {"ptr", T}, {"link", T}, {"remote_pid", I4}, {"tls", T},
+	{"application_name", T}, {"prepared_statements", I4}, {"id", I8}, {NULL, 0},
+};
+
+static void local_end(int fd, char *addr, size_t len, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	snprintf(addr, len, "unix");
+	*port = 0;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)len);
+		*port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)len);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+static const char *client_state_name(const struct client *c)
+{
+	switch (c->state) {
+	case CL_ACTIVE:
+		return "active";
+	case CL_IDLE:
+		return "idle";
+	case CL_WAITING:
+	case CL_WAIT_LOGIN:
+		return "waiting";
+	default:
+		return "login";
+	}
+}
+
+static void client_row(struct rs *rs, const struct client *c, usec_t now)
+{
+	char local[64], ptr[32], link[32];
+	int lport;
+	local_end(c->conn.fd, local, sizeof(local), &lport);
+	usec_t wait = c->state == CL_WAITING || c->state == CL_WAIT_LOGIN ? now - c->state_since : 0;
+	snprintf(ptr, sizeof(ptr), "%p", (const void *)c);
+	snprintf(link, sizeof(link), "%p", (const void *)c->server);
+	rs_str(rs, "C");
+	rs_str(rs, c->user);
+	rs_str(rs, c->dbname);
+	rs_str(rs, "none");
+	rs_str(rs, client_state_name(c));
+	rs_str(rs, c->addr);
+	rs_int(rs, c->port);
+	rs_str(rs, local);
+	rs_int(rs, lport);
+	rs_time(rs, c->connect_wall);
+	rs_time(rs, wall_of(c->last_request ? c->last_request : c->connect_time));
+	rs_int(rs, wait / 1000000);
+	rs_int(rs, wait % 1000000);
+	rs_int(rs, 0);
+	rs_str(rs, ptr);
+	rs_str(rs, c->server ? link : NULL);
+	rs_int(rs, 0);
+	rs_str(rs, "");
+	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
+	rs_str(rs, app ? app : "");
+	rs_int(rs, 0);
+	rs_int(rs, (int64_t)c->id);
+	rs_row(rs);
+}
+
+static void client_rows_of(struct rs *rs, const struct list *head, usec_t now)
+{
+	for (const struct list *it = head->next; it != head; it = it->next)
+		client_row(rs, list_entry(it, struct client, node), now);
+}
+
+static void show_clients(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	struct pool *p;
+	usec_t now = util_now();
+	rs_begin(&rs, out, sockets_cols);
+	for_each_pool(p, rt) {
+		client_rows_of(&rs, &p->active_clients, now);
+		client_rows_of(&rs, &p->idle_clients, now);
+		client_rows_of(&rs, &p->waiting_clients, now);
+		client_rows_of(&rs, &p->wait_login_clients, now);
+	}
+	client_rows_of(&rs, &rt->admin_clients, now);
+	rs_end(&rs);
+}
+
+static const char *server_state_name(const struct server *s)
+{
+	switch (s->state) {
+	case SV_ACTIVE:
+	case SV_SYNC:
+		return "active";
+	case SV_IDLE:
+		return "idle";
+	case SV_TEST:
+	case SV_RESET:
+		return "tested";
+	default:
+		return "new";
+	}
+}
+
+static void server_row(struct rs *rs, const struct server *s)
+{
+	char local[64], remote[64], ptr[32], link[32];
+	int lport, rport = s->pool->port;
+	local_end(s->conn.fd, local, sizeof(local), &lport);
+	snprintf(remote, sizeof(remote), "%s", s->pool->host ? s->pool->host : "unix");
+	snprintf(ptr, sizeof(ptr), "%p", (const void *)s);
+	snprintf(link, sizeof(link), "%p", (const void *)s->client);
+	rs_str(rs, "S");
+	rs_str(rs, s->pool->user);
+	rs_str(rs, s->pool->db_name);
+	rs_str(rs, "none");
+	rs_str(rs, server_state_name(s));
+	rs_str(rs, remote);
+	rs_int(rs, rport);
+	rs_str(rs, local);
+	rs_int(rs, lport);
+	rs_time(rs, wall_of(s->connect_time));
+	rs_time(rs, wall_of(s->state_since));
+	rs_int(rs, 0);
+	rs_int(rs, 0);
+	rs_int(rs, s->close_on_release || s->generation != s->pool->generation);
+	rs_str(rs, ptr);
+	rs_str(rs, s->client ? link : NULL);
+	rs_int(rs, s->be_pid);
+	rs_str(rs, "");
+	const char *app = s->client ? s->client->params.tracked[PARAM_APPLICATION_NAME] : NULL;
+	rs_str(rs, app ? app : "");
+	rs_int(rs, 0);
+	rs_int(rs, (int64_t)s->id);
+	rs_row(rs);
+}
+
+static void server_rows_of(struct rs *rs, const struct list *head)
+{
+	for (const struct list *it = head->next; it != head; it = it->next)
+		server_row(rs, list_entry(it, struct server, node));
+}
+
+static void show_servers(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	struct pool *p;
+	rs_begin(&rs, out, sockets_cols);
+	for_each_pool(p, rt) {
+		server_rows_of(&rs, &p->active_servers);
+		server_rows_of(&rs, &p->idle_servers);
+		server_rows_of(&rs, &p->other_servers);
+	}
+	rs_end(&rs);
+}
+
+/* --- DATABASES, USERS --- */
+
+static const struct column databases_cols[] = {
+	{"name", T}, {"host", T}, {"port", I4}, {"database", T}, {"force_user", T},
+	{"pool_size", I4}, {"min_pool_size", I4}, {"reserve_pool_size", I4},
+	{"server_lifetime", I4}, {"pool_mode", T}, {"load_balance_hosts", T},
+	{"max_connections", I4}, {"current_connections", I4}, {"max_client_connections", I4},
+	{"current_client_connections", I4}, {"paused", I4}, {"disabled", I4}, {NULL, 0},
+};
+
+static int db_clients(struct runtime *rt, const char *db)
+{
+	int n = 0;
+	struct pool *p;
+	for_each_pool(p, rt)
+		if (strcmp(p->db_name, db) == 0)
+			n += p->n_clients;
+	return n;
+}
+
+static void database_row(struct rs *rs, struct runtime *rt, const char *name,
+			 const struct config_db *db)
+{
+	const struct config *cfg = rt->cfg;
+	rs_str(rs, name);
+	rs_str(rs, db->host);
+	rs_int(rs, db->port);
+	rs_str(rs, db->dbname ? db->dbname : name);
+	rs_str(rs, db->user);
+	rs_int(rs, db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size);
+	rs_int(rs, db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size);
+	rs_int(rs, db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size);
+	rs_int(rs, cfg->server_lifetime / 1000000);
+	rs_str(rs, db->pool_mode != POOL_MODE_UNSET ? config_pool_mode_str(db->pool_mode) : NULL);
+	rs_str(rs, NULL);
+	rs_int(rs, db->max_db_connections >= 0 ? db->max_db_connections : cfg->max_db_connections);
+	rs_int(rs, pool_db_server_count(rt, name));
+	rs_int(rs, 0);
+	rs_int(rs, db_clients(rt, name));
+	rs_int(rs, pool_db_paused(rt, name));
+	rs_int(rs, pool_db_disabled(rt, name));
+	rs_row(rs);
+}
+
+static void show_databases(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	rs_begin(&rs, out, databases_cols);
+	const struct config *cfg = rt->cfg;
+	for (size_t i = 0; i < cfg->n_dbs; i++)
+		if (strcmp(cfg->dbs[i].name, "*") != 0)
+			database_row(&rs, rt, cfg->dbs[i].name, &cfg->dbs[i]);
+	/* databases reached through the "*" fallback, once each */
+	const char *names[256];
+	int n = stats_databases(rt, names, 256);
+	for (int i = 0; i < n; i++) {
+		const struct config_db *db = config_find_db(cfg, names[i]);
+		if (db && strcmp(db->name, "*") == 0)
+			database_row(&rs, rt, names[i], db);
+	}
+	rs_end(&rs);
+}
+
+static const struct column users_cols[] = {
+	{"name", T}, {"pool_size", I4}, {"reserve_pool_size", I4}, {"pool_mode", T},
+	{"max_user_connections", I4}, {"current_connections", I4},
+	{"max_user_client_connections", I4}, {"current_client_connections", I4}, {NULL, 0},
+};
+
+static int user_clients(struct runtime *rt, const char *user)
+{
+	int n = 0;
+	struct pool *p;
+	for_each_pool(p, rt)
+		if (strcmp(p->user, user) == 0)
+			n += p->n_clients;
+	return n;
+}
+
+static void user_row(struct rs *rs, struct runtime *rt, const char *name)
+{
+	const struct config_user *u = config_find_user(rt->cfg, name);
+	rs_str(rs, name);
+	if (u && u->pool_size >= 0)
+		rs_int(rs, u->pool_size);
+	else
+		rs_str(rs, NULL);
+	rs_str(rs, NULL);
+	rs_str(rs, u && u->pool_mode != POOL_MODE_UNSET ? config_pool_mode_str(u->pool_mode) : NULL);
+	rs_int(rs, u && u->max_user_connections >= 0 ? u->max_user_connections
+						     : rt->cfg->max_user_connections);
+	rs_int(rs, pool_user_server_count(rt, name));
+	rs_int(rs, 0);
+	rs_int(rs, user_clients(rt, name));
+	rs_row(rs);
+}
+
+static void show_users(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	rs_begin(&rs, out, users_cols);
+	const struct config *cfg = rt->cfg;
+	for (size_t i = 0; i < cfg->n_users; i++)
+		user_row(&rs, rt, cfg->users[i].name);
+	struct pool *p;
+	for_each_pool(p, rt) {
+		bool seen = config_find_user(cfg, p->user) != NULL;
+		for (struct list *it = rt->pools.next; !seen && it != &p->node; it = it->next)
+			seen = strcmp(list_entry(it, struct pool, node)->user, p->user) == 0;
+		if (!seen)
+			user_row(&rs, rt, p->user);
+	}
+	rs_end(&rs);
+}
+
+/* --- CONFIG, LISTS, MEM, STATE, VERSION --- */
+
+static const struct column config_cols[] = {
+	{"key", T}, {"value", T}, {"default", T}, {"changeable", T}, {NULL, 0},
+};
+
+static void config_row(const char *key, const char *value, const char *def, bool reloadable,
+		       void *arg)
+{
+	struct rs *rs = arg;
+	rs_str(rs, key);
+	rs_text(rs, value);
+	rs_text(rs, def);
+	rs_str(rs, reloadable ? "yes" : "no");
+	rs_row(rs);
+}
+
+static void show_config(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	rs_begin(&rs, out, config_cols);
+	config_foreach_key(rt->cfg, config_row, &rs);
+	rs_end(&rs);
+}
+
+static const struct column lists_cols[] = {{"list", T}, {"items", I4}, {NULL, 0}};
+
+static void show_lists(struct runtime *rt, struct pktbuf *out)
+{
+	int pools = 0, used_servers = 0;
+	struct pool *p;
+	for_each_pool(p, rt) {
+		pools++;
+		used_servers += p->n_servers;
+	}
+	const char *names[256];
+	int64_t vals[] = {(int64_t)rt->cfg->n_dbs, (int64_t)rt->cfg->n_users, pools, 0,
+			  rt->n_clients, list_count(&rt->login_clients), 0, used_servers, 0, 0, 0, 0};
+	const char *keys[] = {"databases", "users", "pools", "free_clients", "used_clients",
+			      "login_clients", "free_servers", "used_servers", "dns_names",
+			      "dns_zones", "dns_queries", "dns_pending"};
+	(void)names;
+	struct rs rs;
+	rs_begin(&rs, out, lists_cols);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		rs_str(&rs, keys[i]);
+		rs_int(&rs, vals[i]);
+		rs_row(&rs);
+	}
+	rs_end(&rs);
+}
+
+static const struct column mem_cols[] = {
+	{"name", T}, {"size", I4}, {"used", I4}, {"free", I4}, {"memtotal", I8}, {NULL, 0},
+};
+
+static void mem_row(struct rs *rs, const char *name, int64_t size, int64_t used, int64_t free_)
+{
+	rs_str(rs, name);
+	rs_int(rs, size);
+	rs_int(rs, used);
+	rs_int(rs, free_);
+	rs_int(rs, size * (used + free_));
+	rs_row(rs);
+}
+
+static void show_mem(struct runtime *rt, struct pktbuf *out)
+{
+	int pools = 0;
+	struct pool *p;
+	for_each_pool(p, rt)
+		pools++;
+	struct rs rs;
+	rs_begin(&rs, out, mem_cols);
+	mem_row(&rs, "client", sizeof(struct client), rt->n_clients, 0);
+	mem_row(&rs, "server", sizeof(struct server), rt->n_servers, 0);
+	mem_row(&rs, "pool", sizeof(struct pool), pools, 0);
+	mem_row(&rs, "iobuf", rt->bufs.size, (int64_t)rt->bufs.n_used, (int64_t)rt->bufs.n_free);
+	rs_end(&rs);
+}
+
+static const struct column state_cols[] = {{"key", T}, {"value", T}, {NULL, 0}};
+
+static void show_state(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	rs_begin(&rs, out, state_cols);
+	const char *rows[][2] = {
+		{"active", rt->phase == RUN_SERVING && !rt->paused_all && !rt->suspended ? "yes" : "no"},
+		{"paused", rt->paused_all ? "yes" : "no"},
+		{"suspended", rt->suspended ? "yes" : "no"},
+	};
+	for (int i = 0; i < 3; i++) {
+		rs_str(&rs, rows[i][0]);
+		rs_str(&rs, rows[i][1]);
+		rs_row(&rs);
+	}
+	rs_end(&rs);
+}
+
+static const struct column version_cols[] = {{"version", T}, {NULL, 0}};
+
+static void show_version(struct runtime *rt, struct pktbuf *out)
+{
+	(void)rt;
+	struct rs rs;
+	rs_begin(&rs, out, version_cols);
+	rs_str(&rs, "sluice " SLUICE_VERSION);
+	rs_row(&rs);
+	rs_end(&rs);
+}
+
+/* --- ACTIVITY: sluice's pg_stat_activity --- */
+
+static const struct column activity_cols[] = {
+	{"client_id", I8}, {"datname", T}, {"usename", T}, {"application_name", T},
+	{"client_addr", T}, {"client_port", I4}, {"backend_start", TS}, {"xact_start", TS},
+	{"query_start", TS}, {"state_change", TS}, {"wait_event_type", T}, {"wait_event", T},
+	{"state", T}, {"server_pid", I4}, {"query", T}, {NULL, 0},
+};
+
+static const char *activity_state(const struct client *c)
+{
+	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN)
+		return "waiting";
+	const struct server *s = c->server;
+	if (s == NULL)
+		return "idle";
+	if (s->outstanding > 0 || s->state == SV_SYNC)
+		return "active";
+	if (s->tx_status == 'E')
+		return "idle in transaction (aborted)";
+	return s->tx_status == 'T' ? "idle in transaction" : "idle";
+}
+
+static void activity_row(struct rs *rs, const struct client *c)
+{
+	bool waiting = c->state == CL_WAITING || c->state == CL_WAIT_LOGIN;
+	rs_int(rs, (int64_t)c->id);
+	rs_str(rs, c->dbname);
+	rs_str(rs, c->user);
+	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
+	rs_str(rs, app ? app : "");
+	rs_str(rs, strcmp(c->addr, "unix") == 0 ? NULL : c->addr);
+	rs_int(rs, strcmp(c->addr, "unix") == 0 ? -1 : c->port);
+	rs_time(rs, c->connect_wall);
+	rs_time(rs, wall_of(c->xact_start));
+	rs_time(rs, wall_of(c->last_request));
+	rs_time(rs, wall_of(c->state_since));
+	rs_str(rs, waiting ? "Pooler" : NULL);
+	rs_str(rs, waiting ? "ServerConnection" : NULL);
+	rs_str(rs, activity_state(c));
+	if (c->server && c->server->be_pid)
+		rs_int(rs, c->server->be_pid);
+	else
+		rs_str(rs, NULL);
+	rs_text(rs, c->last_query ? c->last_query : "");
+	rs_row(rs);
+}
+
+static void activity_rows_of(struct rs *rs, const struct list *head)
+{
+	for (const struct list *it = head->next; it != head; it = it->next)
+		activity_row(rs, list_entry(it, struct client, node));
+}
+
+static void show_activity(struct runtime *rt, struct pktbuf *out)
+{
+	struct rs rs;
+	struct pool *p;
+	rs_begin(&rs, out, activity_cols);
+	for_each_pool(p, rt) {
+		activity_rows_of(&rs, &p->active_clients);
+		activity_rows_of(&rs, &p->waiting_clients);
+		activity_rows_of(&rs, &p->wait_login_clients);
+		activity_rows_of(&rs, &p->idle_clients);
+	}
+	rs_end(&rs);
+}
+
+/* --- dispatch --- */
+
+struct show_item {
+	const char *name;
+	void (*fn)(struct runtime *rt, struct pktbuf *out);
+	const struct column *cols; /* NULL when the columns depend on the item */
+};
+
+static const struct show_item items[] = {
+	{"pools", show_pools, pools_cols},
+	{"stats", show_stats, NULL},
+	{"stats_totals", show_stats_totals, NULL},
+	{"stats_averages", show_stats_averages, NULL},
+	{"totals", show_totals, name_value_cols},
+	{"clients", show_clients, sockets_cols},
+	{"servers", show_servers, sockets_cols},
+	{"databases", show_databases, databases_cols},
+	{"users", show_users, users_cols},
+	{"config", show_config, config_cols},
+	{"lists", show_lists, lists_cols},
+	{"mem", show_mem, mem_cols},
+	{"state", show_state, state_cols},
+	{"version", show_version, version_cols},
+	{"activity", show_activity, activity_cols},
+	{NULL, NULL, NULL},
+};
+
+bool admin_show(struct runtime *rt, const char *what, struct pktbuf *out)
+{
+	for (int i = 0; items[i].name; i++) {
+		if (strcasecmp(items[i].name, what) == 0) {
+			items[i].fn(rt, out);
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *const *admin_show_columns(const char *what)
+{
+	static const char *names[MAX_COLS + 1];
+	for (int i = 0; items[i].name; i++) {
+		if (strcasecmp(items[i].name, what) != 0 || items[i].cols == NULL)
+			continue;
+		int n = 0;
+		for (; items[i].cols[n].name; n++)
+			names[n] = items[i].cols[n].name;
+		names[n] = NULL;
+		return names;
+	}
+	return NULL;
+}

@@ -1,0 +1,228 @@
+/*
+ * metrics: the Prometheus text exposition (format 0.0.4). Families are
+ * written one after another, each with HELP and TYPE, labels escaped.
+ */
+#include "sluice/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice/client.h"
+#include "sluice/pool.h"
+#include "sluice/runtime.h"
+#include "sluice/server.h"
+#include "sluice/stats.h"
+#include "sluice/util.h"
+
+static void put(struct pktbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct pktbuf *out, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		pkt_put_bytes(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* A label value with \, " and newline escaped. */
+static void escape(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+	for (; *src && n + 3 < cap; src++) {
+		if (*src == '\\' || *src == '"') {
+			dst[n++] = '\\';
+			dst[n++] = *src;
+		} else if (*src == '\n') {
+			dst[n++] = '\\';
+			dst[n++] = 'n';
+		} else {
+			dst[n++] = *src;
+		}
+	}
+	dst[n] = '\0';
+}
+
+static void family(struct pktbuf *out, const char *name, const char *type, const char *help)
+{
+	put(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int count(const struct list *head)
+{
+	int n = 0;
+	for (const struct list *it = head->next; it != head; it = it->next)
+		n++;
+	return n;
+}
+
+#define for_each_pool(p, rt)                                                            \
+	for (struct list *pit_ = (rt)->pools.next;                                          \
+	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); pit_ = pit_->next)
+
+static void labels(const struct pool *p, char *buf, size_t cap)
+{
+	char db[256], user[256];
+	escape(db, sizeof(db), p->db_name);
+	escape(user, sizeof(user), p->user);
+	snprintf(buf, cap, "database=\"%s\",user=\"%s\"", db, user);
+}
+
+static void pool_gauges(struct runtime *rt, struct pktbuf *out)
+{
+	struct pool *p;
+	char l[600];
+	family(out, "sluice_pool_clients", "gauge", "Client connections of a pool by state.");
+	for_each_pool(p, rt) {
+		labels(p, l, sizeof(l));
+		put(out, "sluice_pool_clients{%s,state=\"active\"} %d\n", l, count(&p->active_clients));
+		put(out, "sluice_pool_clients{%s,state=\"idle\"} %d\n", l, count(&p->idle_clients));
+		put(out, "sluice_pool_clients{%s,state=\"waiting\"} %d\n", l,
+		    count(&p->waiting_clients) + count(&p->wait_login_clients));
+	}
+	family(out, "sluice_pool_servers", "gauge", "Server connections of a pool by state.");
+	for_each_pool(p, rt) {
+		labels(p, l, sizeof(l));
+		put(out, "sluice_pool_servers{%s,state=\"active\"} %d\n", l, count(&p->active_servers));
+		put(out, "sluice_pool_servers{%s,state=\"idle\"} %d\n", l, count(&p->idle_servers));
+		put(out, "sluice_pool_servers{%s,state=\"login\"} %d\n", l, p->n_opening);
+		put(out, "sluice_pool_servers{%s,state=\"other\"} %d\n", l,
+		    count(&p->other_servers) - p->n_opening);
+	}
+	family(out, "sluice_pool_size", "gauge", "Configured maximum server connections of a pool.");
+	for_each_pool(p, rt) {
+		labels(p, l, sizeof(l));
+		put(out, "sluice_pool_size{%s} %d\n", l, p->pool_size);
+	}
+	family(out, "sluice_pool_maxwait_seconds", "gauge",
+	       "How long the oldest waiting client of a pool has waited.");
+	usec_t now = util_now();
+	for_each_pool(p, rt) {
+		struct list *first = list_first(&p->waiting_clients);
+		usec_t w = first ? now - list_entry(first, struct client, node)->state_since : 0;
+		labels(p, l, sizeof(l));
+		put(out, "sluice_pool_maxwait_seconds{%s} %.6f\n", l, (double)w / 1e6);
+	}
+}
+
+struct counter_def {
+	const char *name;
+	const char *help;
+	size_t offset; /* into struct stats_counters */
+	bool usec;     /* exported in seconds */
+};
+
+static const struct counter_def counters[] = {
+	{"sluice_transactions_total", "Transactions pooled.",
+	 offsetof(struct stats_counters, xact_count), false},
+	{"sluice_queries_total", "Queries pooled.", offsetof(struct stats_counters, query_count), false},
+	{"sluice_server_assignments_total", "Times a server was assigned to a client.",
+	 offsetof(struct stats_counters, server_assignment_count), false},
+	{"sluice_server_closed_total", "Server connections closed.",
+	 offsetof(struct stats_counters, server_closed_count), false},
+	{"sluice_received_bytes_total", "Bytes received from clients.",
+	 offsetof(struct stats_counters, bytes_received), false},
+	{"sluice_sent_bytes_total", "Bytes sent to clients.",
+	 offsetof(struct stats_counters, bytes_sent), false},
+	{"sluice_transaction_seconds_total", "Time spent in transactions.",
+	 offsetof(struct stats_counters, xact_time), true},
+	{"sluice_query_seconds_total", "Time spent running queries.",
+	 offsetof(struct stats_counters, query_time), true},
+	{"sluice_wait_seconds_total", "Time clients spent waiting for a server.",
+	 offsetof(struct stats_counters, wait_time), true},
+};
+
+static void pool_counters(struct runtime *rt, struct pktbuf *out)
+{
+	struct pool *p;
+	char l[600];
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		const struct counter_def *d = &counters[i];
+		family(out, d->name, "counter", d->help);
+		for_each_pool(p, rt) {
+			labels(p, l, sizeof(l));
+			const char *base = (const char *)&p->stats.total;
+			if (d->usec) {
+				usec_t v;
+				memcpy(&v, base + d->offset, sizeof(v));
+				put(out, "%s{%s} %.6f\n", d->name, l, (double)v / 1e6);
+			} else {
+				uint64_t v;
+				memcpy(&v, base + d->offset, sizeof(v));
+				put(out, "%s{%s} %llu\n", d->name, l, (unsigned long long)v);
+			}
+		}
+	}
+}
+
+static void wait_histogram(struct runtime *rt, struct pktbuf *out)
+{
+	struct pool *p;
+	char l[600];
+	family(out, "sluice_client_wait_seconds", "histogram",
+	       "Time from a client's request to getting a server.");
+	for_each_pool(p, rt) {
+		labels(p, l, sizeof(l));
+		const struct pool_stats *st = &p->stats;
+		for (int i = 0; i < STATS_PROM_BUCKETS; i++)
+			put(out, "sluice_client_wait_seconds_bucket{%s,le=\"%g\"} %llu\n", l,
+			    stats_prom_bounds[i], (unsigned long long)st->prom_wait[i]);
+		put(out, "sluice_client_wait_seconds_bucket{%s,le=\"+Inf\"} %llu\n", l,
+		    (unsigned long long)st->prom_wait_count);
+		put(out, "sluice_client_wait_seconds_sum{%s} %.6f\n", l, st->prom_wait_sum);
+		put(out, "sluice_client_wait_seconds_count{%s} %llu\n", l,
+		    (unsigned long long)st->prom_wait_count);
+	}
+}
+
+static void process_gauges(struct runtime *rt, struct pktbuf *out)
+{
+	family(out, "sluice_build_info", "gauge", "Build information; the value is always 1.");
+	put(out, "sluice_build_info{version=\"%s\"} 1\n", SLUICE_VERSION);
+	family(out, "sluice_up", "gauge", "1 while the process serves.");
+	put(out, "sluice_up 1\n");
+	family(out, "sluice_ready", "gauge", "1 when /readyz would answer 200.");
+	put(out, "sluice_ready %d\n", metrics_ready(rt, NULL) ? 1 : 0);
+	family(out, "sluice_client_connections", "gauge", "All client connections, console included.");
+	put(out, "sluice_client_connections %d\n", rt->n_clients);
+	family(out, "sluice_max_client_connections", "gauge", "The max_client_conn setting.");
+	put(out, "sluice_max_client_connections %d\n", rt->cfg->max_client_conn);
+	family(out, "sluice_server_connections", "gauge", "All server connections.");
+	put(out, "sluice_server_connections %d\n", rt->n_servers);
+	family(out, "sluice_uptime_seconds", "gauge", "Seconds since the process started.");
+	put(out, "sluice_uptime_seconds %.3f\n", (double)(util_now() - rt->start_time) / 1e6);
+}
+
+void metrics_render(struct runtime *rt, struct pktbuf *out)
+{
+	process_gauges(rt, out);
+	pool_gauges(rt, out);
+	pool_counters(rt, out);
+	wait_histogram(rt, out);
+}
+
+bool metrics_ready(struct runtime *rt, const char **why)
+{
+	const char *reason = NULL;
+	if (rt->phase != RUN_SERVING)
+		reason = "draining: shutting down\n";
+	else if (rt->paused_all)
+		reason = "paused\n";
+	else if (rt->suspended)
+		reason = "suspended\n";
+	usec_t now = util_now();
+	struct pool *p;
+	for_each_pool(p, rt) {
+		if (reason)
+			break;
+		if (p->n_servers == 0 && p->last_connect_failure &&
+		    now - p->last_connect_failure < rt->cfg->server_login_retry + 1000000)
+			reason = "a server connection cannot be made\n";
+	}
+	if (why)
+		*why = reason;
+	return reason == NULL;
+}

@@ -1,0 +1,92 @@
+/*
+ * stats: period roll-over and the wait-time histograms. Recording a wait is
+ * on the hot path, so it is a handful of integer operations.
+ */
+#include "sluice/stats.h"
+
+#include <math.h>
+#include <string.h>
+
+const double stats_prom_bounds[STATS_PROM_BUCKETS] = {
+	0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60,
+};
+
+/* Smallest k with 2^(k/4) >= us. */
+static int bucket_of(usec_t us)
+{
+	if (us <= 1)
+		return 0;
+	int k = (int)ceil(4.0 * log2((double)us));
+	return k >= STATS_WAIT_BUCKETS ? STATS_WAIT_BUCKETS - 1 : k;
+}
+
+void stats_record_wait(struct pool_stats *st, usec_t wait)
+{
+	if (wait < 0)
+		wait = 0;
+	struct wait_hist *h = &st->wait_cur;
+	h->buckets[bucket_of(wait)]++;
+	h->count++;
+	if (wait > h->max)
+		h->max = wait;
+	double secs = (double)wait / 1e6;
+	for (int i = 0; i < STATS_PROM_BUCKETS; i++)
+		if (secs <= stats_prom_bounds[i])
+			st->prom_wait[i]++;
+	st->prom_wait_count++;
+	st->prom_wait_sum += secs;
+	st->total.wait_time += wait;
+}
+
+static void counters_sub(struct stats_counters *out, const struct stats_counters *a,
+			 const struct stats_counters *b)
+{
+	out->xact_count = a->xact_count - b->xact_count;
+	out->query_count = a->query_count - b->query_count;
+	out->server_assignment_count = a->server_assignment_count - b->server_assignment_count;
+	out->server_closed_count = a->server_closed_count - b->server_closed_count;
+	out->bytes_received = a->bytes_received - b->bytes_received;
+	out->bytes_sent = a->bytes_sent - b->bytes_sent;
+	out->xact_time = a->xact_time - b->xact_time;
+	out->query_time = a->query_time - b->query_time;
+	out->wait_time = a->wait_time - b->wait_time;
+	out->server_lifetime = a->server_lifetime - b->server_lifetime;
+}
+
+void stats_add(struct stats_counters *a, const struct stats_counters *b)
+{
+	a->xact_count += b->xact_count;
+	a->query_count += b->query_count;
+	a->server_assignment_count += b->server_assignment_count;
+	a->server_closed_count += b->server_closed_count;
+	a->bytes_received += b->bytes_received;
+	a->bytes_sent += b->bytes_sent;
+	a->xact_time += b->xact_time;
+	a->query_time += b->query_time;
+	a->wait_time += b->wait_time;
+	a->server_lifetime += b->server_lifetime;
+}
+
+void stats_roll_period(struct pool_stats *st)
+{
+	counters_sub(&st->period, &st->total, &st->last);
+	st->last = st->total;
+	st->wait_last = st->wait_cur;
+	memset(&st->wait_cur, 0, sizeof(st->wait_cur));
+}
+
+usec_t stats_wait_percentile(const struct wait_hist *h, double q)
+{
+	if (h->count == 0)
+		return 0;
+	uint64_t rank = (uint64_t)ceil(q * (double)h->count);
+	uint64_t seen = 0;
+	for (int k = 0; k < STATS_WAIT_BUCKETS; k++) {
+		seen += h->buckets[k];
+		if (seen >= rank && seen > 0) {
+			usec_t bound = k == 0 ? 1 : (usec_t)ceil(pow(2.0, k / 4.0));
+			return bound < h->max ? bound : h->max;
+		}
+	}
+	return h->max;
+}
