@@ -161,6 +161,7 @@ static const struct key_def global_keys[] = {
 	K_INT(admin_port, "6433", RESTART, 0, 65535),
 	K_LIST(admin_users, RELOAD),
 	K_LIST(stats_users, RELOAD),
+	K_INT(warn_waiting_clients, "10", RELOAD, 0, INT_MAX),
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -333,8 +333,27 @@ static void server_timeouts(struct pool *p, usec_t now)
 	}
 }
 
+/* Pool exhaustion shows in the log before clients start timing out. */
+static void warn_waiters(struct pool *p, usec_t now)
+{
+	int limit = p->rt->cfg->warn_waiting_clients;
+	if (limit <= 0 || now - p->last_wait_warning < 10 * 1000000)
+		return;
+	int waiting = pool_n_waiting(p);
+	if (waiting <= limit)
+		return;
+	p->last_wait_warning = now;
+	struct list *first = list_first(&p->waiting_clients);
+	usec_t oldest = first ? now - list_entry(first, struct client, node)->state_since : 0;
+	log_warn("pool %s/%s: %d clients waiting for a server (warn_waiting_clients=%d), "
+		 "oldest for %.3f s; pool_size=%d, servers=%d",
+		 p->db_name, p->user, waiting, limit, (double)oldest / 1e6, p->pool_size,
+		 p->n_servers);
+}
+
 void pool_janitor(struct pool *p, usec_t now)
 {
+	warn_waiters(p, now);
 	client_timeouts(p, now);
 	server_timeouts(p, now);
 	pool_maintain(p);

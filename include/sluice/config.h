@@ -118,6 +118,7 @@ struct config {
 	int admin_port;          /* 6433; 0 = no admin port */
 	char **admin_users;      /* NULL-terminated list, never NULL */
 	char **stats_users;      /* NULL-terminated list, never NULL */
+	int warn_waiting_clients; /* 10: log a WARNING when a pool has more waiters; 0 = off */
 };
 
 /*

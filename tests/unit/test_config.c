@@ -153,14 +153,15 @@ static void test_defaults(void)
 	CHECK(cfg->admin_port == 6433);
 	CHECK(cfg->admin_users != NULL && cfg->admin_users[0] == NULL);
 	CHECK(cfg->stats_users != NULL && cfg->stats_users[0] == NULL);
+	CHECK(cfg->warn_waiting_clients == 10);
 	CHECK(cfg->n_dbs == 0 && cfg->n_users == 0);
 
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = {false, 0, 0, 0};
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 45);
+	CHECK(c.n == 46);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 45 - 9);
+	CHECK(c.reloadable == 46 - 9);
 	config_free(cfg);
 }
 
@@ -213,7 +214,8 @@ static const char every_key_ini[] =
 	"admin_listen_addr = 0.0.0.0\n"
 	"admin_port = 0\n"
 	"admin_users = admin, root\n"
-	"stats_users = monitor\n";
+	"stats_users = monitor\n"
+	"warn_waiting_clients = 3\n";
 
 static void test_every_key(void)
 {
@@ -275,12 +277,13 @@ static void test_every_key(void)
 	CHECK(config_list_has(cfg->admin_users, "root"));
 	CHECK(!config_list_has(cfg->admin_users, "monitor"));
 	CHECK(config_list_has(cfg->stats_users, "monitor"));
+	CHECK(cfg->warn_waiting_clients == 3);
 	CHECK(!config_list_has(NULL, "x"));
 
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = {true, 0, 0, 0};
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 45 && c.differing == 45);
+	CHECK(c.n == 46 && c.differing == 46);
 	config_free(cfg);
 }
 
