@@ -722,7 +722,7 @@ struct doc_arg {
 	int missing;
 };
 
-/* conf/sluice.ini shows ";key = default"; docs/config.md has a "| `key` |" row. */
+/* conf/sluice.ini shows ";key = default"; README.md has a "| `key` |" row. */
 static void doc_key(const char *key, const char *value, const char *def, bool reloadable,
 		    void *arg)
 {
@@ -739,7 +739,7 @@ static void doc_key(const char *key, const char *value, const char *def, bool re
 	}
 	snprintf(want, sizeof(want), "\n| `%s` |", key);
 	if (strstr(d->md, want) == NULL) {
-		fprintf(stderr, "docs/config.md lacks a row for %s\n", key);
+		fprintf(stderr, "README.md lacks a row for %s\n", key);
 		d->missing++;
 	}
 }
@@ -748,7 +748,7 @@ static void test_example_and_docs(void)
 {
 	char err[512];
 	char *ini = slurp("../../conf/sluice.ini");
-	char *md = slurp("../../docs/config.md");
+	char *md = slurp("../../README.md");
 
 	CHECK(ini != NULL && md != NULL);
 	capture_begin();
