@@ -194,7 +194,7 @@ static void maintain(struct pool *p, void *arg)
 static bool deferred_done(struct client *c)
 {
 	struct runtime *rt = c->rt;
-	const char *db = c->admin_wait_db[0] ? c->admin_wait_db : NULL;
+	const char *db = c->admin_wait_db;
 	int n = 0;
 	switch (c->admin_wait) {
 	case ADMIN_WAIT_PAUSE:
@@ -227,7 +227,7 @@ static void finish_deferred(struct client *c)
 static void defer(struct client *c, enum admin_wait w, const char *db)
 {
 	c->admin_wait = w;
-	snprintf(c->admin_wait_db, sizeof(c->admin_wait_db), "%s", db ? db : "");
+	str_replace(&c->admin_wait_db, db);
 	if (deferred_done(c))
 		finish_deferred(c);
 }
@@ -552,7 +552,7 @@ void admin_login(struct client *c)
 		return;
 	}
 	client_set_state(c, CL_IDLE);
-	log_at(LOG_INFO, c->prefix, "admin console login (%s)", rw ? "admin" : "stats");
+	log_at(LOG_INFO, client_prefix(c), "admin console login (%s)", rw ? "admin" : "stats");
 }
 
 /* One whole message from an admin client; false when the client is gone. */

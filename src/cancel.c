@@ -97,7 +97,7 @@ void cancel_request(struct runtime *rt, uint32_t pid, uint32_t key)
 		log_debug("cancel request for pid %u: no matching active client", pid);
 		return;
 	}
-	log_at(LOG_DEBUG, c->prefix, "forwarding cancel request");
+	log_at(LOG_DEBUG, client_prefix(c), "forwarding cancel request");
 	forward(rt, c->server);
 }
 

@@ -26,7 +26,7 @@
 #include "sluice/server.h"
 #include "sluice/util.h"
 
-#define clog(c, lvl, ...) log_at(lvl, (c)->prefix, __VA_ARGS__)
+#define clog(c, lvl, ...) log_at(lvl, client_prefix(c), __VA_ARGS__)
 
 /* What a frontend message means to the pooler after log-in. */
 enum fe_class {
@@ -83,14 +83,23 @@ void client_set_state(struct client *c, enum client_state st)
 	clog(c, LOG_NOISE, "state %s -> %s", state_names[old], state_names[st]);
 	list_del(&c->node);
 	list_add_tail(state_list(c, st), &c->node);
+	if (c->pool && !c->is_admin) {
+		if (old >= CL_WAIT_LOGIN && old <= CL_ACTIVE)
+			c->pool->cl_count[old]--;
+		if (st >= CL_WAIT_LOGIN && st <= CL_ACTIVE)
+			c->pool->cl_count[st]++;
+	}
 	c->state = st;
 	c->state_since = util_now();
 }
 
-static void update_prefix(struct client *c)
+const char *client_prefix(const struct client *c)
 {
-	snprintf(c->prefix, sizeof(c->prefix), "C-%llu %s/%s@%s:%d", (unsigned long long)c->id,
+	/* built on demand (only for lines that are logged): no per-client copy */
+	static char prefix[256];
+	snprintf(prefix, sizeof(prefix), "C-%llu %s/%s@%s:%d", (unsigned long long)c->id,
 		 c->dbname ? c->dbname : "(nodb)", c->user ? c->user : "(nouser)", c->addr, c->port);
+	return prefix;
 }
 
 static void client_on_read(evutil_socket_t fd, short what, void *arg);
@@ -126,7 +135,6 @@ void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool
 	c->connect_wall = util_wallclock();
 	c->state_since = c->connect_time;
 	describe_peer(c, addr, unix_socket);
-	update_prefix(c);
 	if (!unix_socket) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -148,13 +156,13 @@ bool client_send_scratch(struct client *c)
 	if (b->failed)
 		return false;
 	if (conn_out_pending(&c->conn)) {
-		pkt_put_bytes(&c->conn.out, b->data, b->len);
+		pkt_put_bytes(conn_out_buf(&c->conn), b->data, b->len);
 		return true;
 	}
 	size_t sent;
 	enum conn_io r = conn_send(&c->conn, b->data, b->len, &sent);
 	if (r == CONN_IO_AGAIN) {
-		pkt_put_bytes(&c->conn.out, b->data + sent, b->len - sent);
+		pkt_put_bytes(conn_out_buf(&c->conn), b->data + sent, b->len - sent);
 		conn_write_start(&c->conn);
 		return true;
 	}
@@ -204,6 +212,7 @@ void client_free(struct client *c)
 	param_set_free(&c->params);
 	clientauth_reset(c);
 	free(c->last_query);
+	free(c->admin_wait_db);
 	free(c->startup);
 	free(c->user);
 	free(c->dbname);
@@ -292,7 +301,6 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 	}
 	c->user = xstrdup(s.user);
 	c->dbname = xstrdup(s.database && s.database[0] ? s.database : s.user);
-	update_prefix(c);
 	if (!take_params(c, &s) || !negotiate_version(c, &s, minor)) {
 		if (c->state != CL_CLOSED)
 			client_close(c, CLOSE_SILENT, NULL, "could not send to client");
@@ -413,6 +421,9 @@ static void login_process(struct client *c)
 		if (!more)
 			break;
 	}
+	/* a client waiting for its next log-in message holds no buffer */
+	if (c->state == CL_LOGIN || c->state == CL_WAIT_LOGIN)
+		conn_release_buffer(&c->conn, &c->rt->bufs);
 }
 
 /* --- welcome --- */
@@ -441,6 +452,8 @@ void client_welcome(struct client *c)
 	client_set_state(c, CL_IDLE);
 	if (c->conn.in && iobuf_unscanned(c->conn.in) > 0)
 		client_resume(c);
+	else
+		conn_release_buffer(&c->conn, &c->rt->bufs);
 }
 
 /* --- the hot path: client -> server --- */
@@ -554,10 +567,10 @@ static bool frame_client_messages(struct client *c)
 			client_close(c, CLOSE_SILENT, NULL, "client sent Terminate");
 			return false;
 		}
+		if (m.type == 'Q' || m.type == 'P')
+			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */
 		if (iobuf_pending(b) == 0 && !need_server(c))
 			return false;
-		if (m.type == 'Q' || m.type == 'P')
-			note_query_text(c, &m);
 		if (cls == FE_REQUEST)
 			note_request(c);
 		if (m.total <= iobuf_unscanned(b)) {

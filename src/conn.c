@@ -5,24 +5,59 @@
 #include "sluice/conn.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "sluice/util.h"
+
+/* libevent calls this for either direction; dispatch to the owner's handlers. */
+static void conn_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if ((what & EV_WRITE) && c->writing) {
+		c->on_write(fd, EV_WRITE, c->arg);
+		/* the write handler may have closed the connection */
+		if (c->fd < 0 || !(what & EV_READ))
+			return;
+	}
+	if ((what & EV_READ) && c->reading)
+		c->on_read(fd, EV_READ, c->arg);
+}
 
 void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_fn on_read,
 	       event_callback_fn on_write, void *arg)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
-	event_assign(&c->ev_read, base, fd, EV_READ | EV_PERSIST, on_read, arg);
-	event_assign(&c->ev_write, base, fd, EV_WRITE | EV_PERSIST, on_write, arg);
-	pktbuf_init(&c->out);
+	c->on_read = on_read;
+	c->on_write = on_write;
+	c->arg = arg;
+	event_assign(&c->ev, base, fd, EV_PERSIST, conn_on_event, c);
+}
+
+/* Re-arm the event when the wanted directions changed (never on the hot path). */
+static void conn_update(struct conn *c)
+{
+	short want = (short)((c->reading ? EV_READ : 0) | (c->writing ? EV_WRITE : 0));
+	if (want == c->armed || c->fd < 0)
+		return;
+	struct event_base *base = event_get_base(&c->ev);
+	if (c->armed)
+		event_del(&c->ev);
+	event_assign(&c->ev, base, c->fd, (short)(want | EV_PERSIST), conn_on_event, c);
+	if (want)
+		event_add(&c->ev, NULL);
+	c->armed = want;
 }
 
 void conn_close(struct conn *c, struct iobuf_pool *bufs)
 {
-	conn_read_stop(c);
-	conn_write_stop(c);
+	if (c->armed)
+		event_del(&c->ev);
+	c->armed = 0;
+	c->reading = c->writing = false;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -30,40 +65,52 @@ void conn_close(struct conn *c, struct iobuf_pool *bufs)
 		iobuf_put(bufs, c->in);
 		c->in = NULL;
 	}
-	pktbuf_free(&c->out);
-	c->out_sent = 0;
+	if (c->out) {
+		pktbuf_free(&c->out->buf);
+		free(c->out);
+		c->out = NULL;
+	}
 }
 
 void conn_read_start(struct conn *c)
 {
-	if (!c->reading && c->fd >= 0) {
-		event_add(&c->ev_read, NULL);
+	if (!c->reading) {
 		c->reading = true;
+		conn_update(c);
 	}
 }
 
 void conn_read_stop(struct conn *c)
 {
 	if (c->reading) {
-		event_del(&c->ev_read);
 		c->reading = false;
+		conn_update(c);
 	}
 }
 
 void conn_write_start(struct conn *c)
 {
-	if (!c->writing && c->fd >= 0) {
-		event_add(&c->ev_write, NULL);
+	if (!c->writing) {
 		c->writing = true;
+		conn_update(c);
 	}
 }
 
 void conn_write_stop(struct conn *c)
 {
 	if (c->writing) {
-		event_del(&c->ev_write);
 		c->writing = false;
+		conn_update(c);
 	}
+}
+
+struct pktbuf *conn_out_buf(struct conn *c)
+{
+	if (c->out == NULL) {
+		c->out = xcalloc(1, sizeof(*c->out));
+		pktbuf_init(&c->out->buf);
+	}
+	return &c->out->buf;
 }
 
 enum conn_io conn_recv(struct conn *c, struct iobuf_pool *bufs)
@@ -123,14 +170,15 @@ enum conn_io conn_flush_out(struct conn *c)
 {
 	if (!conn_out_pending(c))
 		return CONN_IO_OK;
+	struct conn_out *o = c->out;
 	size_t sent;
-	enum conn_io r = conn_send(c, c->out.data + c->out_sent, c->out.len - c->out_sent, &sent);
-	c->out_sent += sent;
-	if (c->out_sent == c->out.len) {
-		pktbuf_reset(&c->out);
-		c->out_sent = 0;
-		if (c->out.cap > 65536)
-			pktbuf_free(&c->out);
+	enum conn_io r = conn_send(c, o->buf.data + o->sent, o->buf.len - o->sent, &sent);
+	o->sent += sent;
+	if (o->sent == o->buf.len) {
+		/* drained: give the memory back, idle connections keep none */
+		pktbuf_free(&o->buf);
+		free(o);
+		c->out = NULL;
 	}
 	return r;
 }

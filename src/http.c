@@ -17,13 +17,16 @@
 static void respond(struct client *c, int code, const char *reason, const char *ctype,
 		    const void *body, size_t len)
 {
+	if (c->http_head_only)
+		body = NULL; /* HEAD: the headers of GET, no body */
 	char head[256];
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n",
 			 code, reason, ctype, len);
-	pkt_put_bytes(&c->conn.out, head, (size_t)n);
-	pkt_put_bytes(&c->conn.out, body, len);
+	pkt_put_bytes(conn_out_buf(&c->conn), head, (size_t)n);
+	if (body)
+		pkt_put_bytes(conn_out_buf(&c->conn), body, len);
 	client_close_after_flush(c, "HTTP request answered");
 }
 
@@ -107,5 +110,6 @@ void http_process(struct client *c)
 		return;
 	}
 	b->scan = b->start = b->end;
+	c->http_head_only = strcmp(method, "HEAD") == 0;
 	route(c, method, path);
 }

@@ -13,7 +13,7 @@ void iobuf_pool_init(struct iobuf_pool *p, uint32_t size)
 {
 	memset(p, 0, sizeof(*p));
 	p->size = size;
-	p->max_free = 4096;
+	p->max_free = 128; /* enough to absorb churn; more would be idle memory */
 }
 
 void iobuf_pool_clear(struct iobuf_pool *p)

@@ -136,13 +136,11 @@ static bool evict_idle(struct pool *p, bool same_db)
 	return false;
 }
 
+/* Clients that need a server opened for them (O(1): counted by client_set_state). */
 static int pool_n_waiting(const struct pool *p)
 {
-	int n = 0;
-	struct list *it;
-	for (it = p->waiting_clients.next; it != &p->waiting_clients; it = it->next)
-		n++;
-	if (!p->have_params && !list_empty(&p->wait_login_clients))
+	int n = p->cl_count[CL_WAITING];
+	if (!p->have_params && p->cl_count[CL_WAIT_LOGIN] > 0)
 		n++;
 	return n;
 }

@@ -305,8 +305,13 @@ void runtime_begin_drain(struct runtime *rt)
 {
 	rt->phase = RUN_DRAINING;
 	listener_close_main(rt);
-	close_list(&rt->login_clients, "57P01", shutdown_msg);
+	/* logging-in clients of the main port leave; the admin port keeps answering probes */
 	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &rt->login_clients) {
+		struct client *c = list_entry(it, struct client, node);
+		if (!c->via_admin_port)
+			client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
+	}
 	list_for_each_safe(it, tmp, &rt->pools)
 		drain_pool(list_entry(it, struct pool, node));
 	runtime_check_drained(rt);

@@ -245,7 +245,7 @@ void server_free(struct server *s)
 static bool internal_query(struct server *s, const char *const *stmts, int n,
 			   enum server_state st)
 {
-	struct pktbuf *out = &s->conn.out;
+	struct pktbuf *out = conn_out_buf(&s->conn);
 	for (int i = 0; i < n; i++)
 		proto_build_query(out, stmts[i]);
 	s->internal_pending = n;

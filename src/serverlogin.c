@@ -44,7 +44,7 @@ bool serverlogin_start(struct server *s)
 	struct pool *p = s->pool;
 	const char *keys[3] = {"user", "database", "application_name"};
 	const char *values[3] = {p->user, p->dbname, "sluice"};
-	proto_build_startup(&s->conn.out, keys, values, 2);
+	proto_build_startup(conn_out_buf(&s->conn), keys, values, 2);
 	return send_out(s);
 }
 
@@ -78,7 +78,7 @@ static void answer_cleartext(struct server *s)
 		login_fail(s, "server asked for a cleartext password but no plain password is configured");
 		return;
 	}
-	proto_build_password(&s->conn.out, secret);
+	proto_build_password(conn_out_buf(&s->conn), secret);
 	if (!send_out(s))
 		server_close(s, "could not send password");
 }
@@ -96,7 +96,7 @@ static void answer_md5(struct server *s, const uint8_t *body, uint32_t len)
 	}
 	char resp[36];
 	auth_md5_response(s->pool->user, secret, body + 4, resp);
-	proto_build_password(&s->conn.out, resp);
+	proto_build_password(conn_out_buf(&s->conn), resp);
 	explicit_bzero(resp, sizeof(resp));
 	if (!send_out(s))
 		server_close(s, "could not send password");
@@ -126,7 +126,7 @@ static void answer_sasl(struct server *s, const uint8_t *body, uint32_t len)
 		login_fail(s, "could not start SCRAM exchange");
 		return;
 	}
-	proto_build_sasl_initial(&s->conn.out, "SCRAM-SHA-256", msg, n);
+	proto_build_sasl_initial(conn_out_buf(&s->conn), "SCRAM-SHA-256", msg, n);
 	if (!send_out(s))
 		server_close(s, "could not send SASL message");
 }
@@ -156,7 +156,7 @@ static void answer_sasl_continue(struct server *s, const uint8_t *body, uint32_t
 		login_fail(s, "SCRAM exchange with server failed");
 		return;
 	}
-	proto_build_sasl_response(&s->conn.out, msg, n);
+	proto_build_sasl_response(conn_out_buf(&s->conn), msg, n);
 	if (!send_out(s))
 		server_close(s, "could not send SASL message");
 }

@@ -58,11 +58,10 @@ struct client {
 	uint64_t id;
 	uint32_t cancel_pid; /* BackendKeyData we issued */
 	uint32_t cancel_key;
-	char addr[64];
+	char addr[46]; /* INET6_ADDRSTRLEN; "unix" for the unix socket */
 	int port;
 	char *user;
 	char *dbname;
-	char prefix[192]; /* "C-12 db/user@addr:port" for log lines */
 
 	struct param_set params; /* what this client wants */
 	char *startup;           /* the start-up packet, kept while logging in */
@@ -92,7 +91,8 @@ struct client {
 	bool admin_rw;       /* in admin_users (else stats_users: SHOW only) */
 	enum admin_wait admin_wait;
 	bool close_after_flush; /* HTTP: close once the response is sent */
-	char admin_wait_db[64];
+	bool http_head_only;    /* HTTP HEAD: send headers only */
+	char *admin_wait_db; /* NULL: all databases */
 };
 
 /* Accept a new connection (called by the listener). Takes ownership of fd. */
@@ -126,6 +126,9 @@ void client_server_ready(struct client *c);
 void client_set_state(struct client *c, enum client_state st);
 
 const char *client_state_str(enum client_state st);
+
+/* "C-12 db/user@addr:port" for log lines; valid until the next call. */
+const char *client_prefix(const struct client *c);
 
 /* Free a closed client (reaper only). */
 void client_free(struct client *c);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sluice/client.h"
 #include "sluice/config.h"
 #include "sluice/list.h"
 #include "sluice/params.h"
@@ -55,6 +56,7 @@ struct pool {
 	struct list waiting_clients;    /* CL_WAITING, FIFO */
 	struct list active_clients;     /* CL_ACTIVE */
 	int n_clients;
+	int cl_count[CL_CLOSED]; /* clients per state (enum client_state), kept by client_set_state */
 
 	/* what PostgreSQL reported at log-in, for welcoming clients */
 	bool have_params;
