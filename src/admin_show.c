@@ -298,6 +298,9 @@ static void show_stats_kind(struct runtime *rt, struct pktbuf *out, enum stats_k
 		cols[n++] = stats_total_cols[i];
 	for (int i = 0; kind != STATS_TOTALS && stats_avg_cols[i].name; i++)
 		cols[n++] = stats_avg_cols[i];
+	/* PgBouncer's pre-1.8 name of total_query_count, still read by exporters */
+	if (kind != STATS_AVERAGES)
+		cols[n++] = (struct column){"total_requests", I8};
 	cols[n] = (struct column){NULL, 0};
 	struct rs rs;
 	rs_begin(&rs, out, cols);
@@ -314,6 +317,8 @@ static void show_stats_kind(struct runtime *rt, struct pktbuf *out, enum stats_k
 			rs_int(&rs, tv[i]);
 		for (int i = 0; kind != STATS_TOTALS && i < 12; i++)
 			rs_int(&rs, av[i]);
+		if (kind != STATS_AVERAGES)
+			rs_int(&rs, (int64_t)total.query_count);
 		rs_row(&rs);
 	}
 	rs_end(&rs);
@@ -532,7 +537,9 @@ static const struct column databases_cols[] = {
 	{"pool_size", I4}, {"min_pool_size", I4}, {"reserve_pool_size", I4},
 	{"server_lifetime", I4}, {"pool_mode", T}, {"load_balance_hosts", T},
 	{"max_connections", I4}, {"current_connections", I4}, {"max_client_connections", I4},
-	{"current_client_connections", I4}, {"paused", I4}, {"disabled", I4}, {NULL, 0},
+	{"current_client_connections", I4}, {"paused", I4}, {"disabled", I4},
+	{"reserve_pool", I4}, /* PgBouncer's older name of reserve_pool_size, read by exporters */
+	{NULL, 0},
 };
 
 static int db_clients(struct runtime *rt, const char *db)
@@ -566,6 +573,7 @@ static void database_row(struct rs *rs, struct runtime *rt, const char *name,
 	rs_int(rs, db_clients(rt, name));
 	rs_int(rs, pool_db_paused(rt, name));
 	rs_int(rs, pool_db_disabled(rt, name));
+	rs_int(rs, db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size);
 	rs_row(rs);
 }
 
