@@ -582,9 +582,9 @@ static bool admin_message(struct client *c, uint8_t type, const uint8_t *body, u
 void admin_process(struct client *c)
 {
 	while (c->state != CL_CLOSED && c->conn.in && iobuf_unscanned(c->conn.in) > 0) {
-		struct iobuf *b = c->conn.in;
 		struct proto_msg m;
-		switch (proto_frame(b->data + b->scan, iobuf_unscanned(b), ADMIN_MAX_QUERY + 64, &m)) {
+		const uint8_t *body;
+		switch (iobuf_take_message(c->conn.in, ADMIN_MAX_QUERY + 64, &m, &body)) {
 		case PROTO_FRAME_NEED_MORE:
 			return;
 		case PROTO_FRAME_BAD_LENGTH:
@@ -593,13 +593,6 @@ void admin_process(struct client *c)
 		case PROTO_FRAME_OK:
 			break;
 		}
-		if (iobuf_unscanned(b) < m.total) {
-			iobuf_reserve_message(b, m.total);
-			return;
-		}
-		const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
-		b->scan += m.total;
-		b->start = b->scan;
 		if (!admin_message(c, m.type, body, m.len))
 			return;
 	}

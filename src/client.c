@@ -376,9 +376,9 @@ static bool login_startup_step(struct client *c)
 /* Frame one authentication message; false when more bytes are needed or the client closed. */
 static bool login_auth_step(struct client *c)
 {
-	struct iobuf *b = c->conn.in;
 	struct proto_msg m;
-	switch (proto_frame(b->data + b->scan, iobuf_unscanned(b), CLIENTAUTH_MAX_MSG, &m)) {
+	const uint8_t *body;
+	switch (iobuf_take_message(c->conn.in, CLIENTAUTH_MAX_MSG, &m, &body)) {
 	case PROTO_FRAME_NEED_MORE:
 		return false;
 	case PROTO_FRAME_BAD_LENGTH:
@@ -387,13 +387,6 @@ static bool login_auth_step(struct client *c)
 	case PROTO_FRAME_OK:
 		break;
 	}
-	if (iobuf_unscanned(b) < m.total) {
-		iobuf_reserve_message(b, m.total);
-		return false;
-	}
-	const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
-	b->scan += m.total;
-	b->start = b->scan;
 	if (m.type != 'p') {
 		client_close(c, CLOSE_ERROR, "08P01", "expected a password response during authentication");
 		return false;

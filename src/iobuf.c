@@ -81,3 +81,19 @@ void iobuf_reserve_message(struct iobuf *b, uint32_t need)
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 }
+
+enum proto_frame_result iobuf_take_message(struct iobuf *b, uint32_t max_len, struct proto_msg *m,
+					   const uint8_t **body)
+{
+	enum proto_frame_result r = proto_frame(b->data + b->scan, iobuf_unscanned(b), max_len, m);
+	if (r != PROTO_FRAME_OK)
+		return r;
+	if (iobuf_unscanned(b) < m->total) {
+		iobuf_reserve_message(b, m->total);
+		return PROTO_FRAME_NEED_MORE;
+	}
+	*body = b->data + b->scan + PROTO_HEADER_LEN;
+	b->scan += m->total;
+	b->start = b->scan;
+	return PROTO_FRAME_OK;
+}

@@ -132,6 +132,16 @@ bool proto_parse_startup(const uint8_t *body, size_t len, struct proto_startup *
 	return proto_remaining(&r) == 0;
 }
 
+bool proto_parse_param_status(const uint8_t *body, size_t len, const char **key,
+			      const char **value)
+{
+	struct proto_reader r;
+	proto_reader_init(&r, body, len);
+	*key = proto_get_str(&r);
+	*value = proto_get_str(&r);
+	return *key != NULL && *value != NULL;
+}
+
 bool proto_parse_error(const uint8_t *body, size_t len, struct proto_error_fields *f)
 {
 	struct proto_reader r;

@@ -348,11 +348,8 @@ static void internal_message(struct server *s, uint8_t type, const uint8_t *body
 
 void server_param_status(struct server *s, const uint8_t *body, uint32_t len, bool to_client)
 {
-	struct proto_reader r;
-	proto_reader_init(&r, body, len);
-	const char *key = proto_get_str(&r);
-	const char *value = proto_get_str(&r);
-	if (key == NULL || value == NULL)
+	const char *key, *value;
+	if (!proto_parse_param_status(body, len, &key, &value))
 		return;
 	int idx = param_tracked_index(key);
 	if (idx < 0)
@@ -452,27 +449,20 @@ static bool frame_server_messages(struct server *s)
 static void consume_messages(struct server *s)
 {
 	while (s->state != SV_CLOSED && s->conn.in && iobuf_unscanned(s->conn.in) > 0) {
-		struct iobuf *b = s->conn.in;
 		enum server_state st = s->state;
 		if (st != SV_LOGIN && st != SV_SETUP && st != SV_TEST && st != SV_SYNC &&
 		    st != SV_RESET)
 			return;
 		struct proto_msg m;
+		const uint8_t *body;
 		enum proto_frame_result fr =
-			proto_frame(b->data + b->scan, iobuf_unscanned(b), SERVER_MAX_INSPECTED, &m);
+			iobuf_take_message(s->conn.in, SERVER_MAX_INSPECTED, &m, &body);
 		if (fr == PROTO_FRAME_NEED_MORE)
 			return;
 		if (fr == PROTO_FRAME_BAD_LENGTH) {
 			server_close(s, "invalid message length from server");
 			return;
 		}
-		if (iobuf_unscanned(b) < m.total) {
-			iobuf_reserve_message(b, m.total);
-			return;
-		}
-		const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
-		b->scan += m.total;
-		b->start = b->scan;
 		if (st == SV_LOGIN)
 			serverlogin_message(s, m.type, body, m.len);
 		else

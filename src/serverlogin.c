@@ -200,11 +200,8 @@ static void auth_request(struct server *s, const uint8_t *body, uint32_t len)
 
 static void remember_param(struct server *s, const uint8_t *body, uint32_t len)
 {
-	struct proto_reader r;
-	proto_reader_init(&r, body, len);
-	const char *key = proto_get_str(&r);
-	const char *value = proto_get_str(&r);
-	if (key == NULL || value == NULL)
+	const char *key, *value;
+	if (!proto_parse_param_status(body, len, &key, &value))
 		return;
 	s->login_params = xrealloc(s->login_params,
 				   (size_t)(s->n_login_params + 1) * sizeof(*s->login_params));

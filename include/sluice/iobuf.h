@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/proto.h"
+
 struct iobuf {
 	uint8_t *data;
 	uint32_t cap;
@@ -45,6 +47,16 @@ void iobuf_compact(struct iobuf *b);
 /* Make room for a whole message of `need` bytes starting at `scan`:
  * compacts and grows as needed. */
 void iobuf_reserve_message(struct iobuf *b, uint32_t need);
+
+/*
+ * Take one whole typed message at `scan` (for messages sluice reads itself).
+ * PROTO_FRAME_OK: *m and *body describe it and it is consumed (start = scan =
+ * its end); *body stays valid until the buffer is next written to.
+ * PROTO_FRAME_NEED_MORE: room has been made for it. PROTO_FRAME_BAD_LENGTH:
+ * its length is below 4 or above max_len.
+ */
+enum proto_frame_result iobuf_take_message(struct iobuf *b, uint32_t max_len, struct proto_msg *m,
+					   const uint8_t **body);
 
 static inline uint32_t iobuf_unscanned(const struct iobuf *b) { return b->end - b->scan; }
 static inline uint32_t iobuf_pending(const struct iobuf *b) { return b->scan - b->start; }

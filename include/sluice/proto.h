@@ -84,6 +84,10 @@ struct proto_startup {
 bool proto_parse_startup(const uint8_t *body, size_t len, struct proto_startup *s)
 	__attribute__((warn_unused_result));
 
+/* ParameterStatus body: pointers into it; false when malformed. */
+bool proto_parse_param_status(const uint8_t *body, size_t len, const char **key,
+			      const char **value) __attribute__((warn_unused_result));
+
 /* Fields of an ErrorResponse / NoticeResponse: pointers into the body. */
 struct proto_error_fields {
 	const char *severity; /* 'V' (non-localized) or 'S' */
