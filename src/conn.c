@@ -16,6 +16,7 @@
 static void conn_on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	util_tick();
 	if ((what & EV_WRITE) && c->writing) {
 		c->on_write(fd, EV_WRITE, c->arg);
 		/* the write handler may have closed the connection */

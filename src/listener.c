@@ -36,6 +36,7 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
 	struct listener *l = arg;
 	(void)ev;
 	(void)len;
+	util_tick();
 	client_accept(l->rt, fd, addr, l->unix_socket, l->admin);
 }
 

@@ -167,9 +167,12 @@ static void wait_histogram(struct runtime *rt, struct pktbuf *out)
 	for_each_pool(p, rt) {
 		labels(p, l, sizeof(l));
 		const struct pool_stats *st = &p->stats;
-		for (int i = 0; i < STATS_PROM_BUCKETS; i++)
+		uint64_t cumulative = 0;
+		for (int i = 0; i < STATS_PROM_BUCKETS; i++) {
+			cumulative += st->prom_wait[i];
 			put(out, "sluice_client_wait_seconds_bucket{%s,le=\"%g\"} %llu\n", l,
-			    stats_prom_bounds[i], (unsigned long long)st->prom_wait[i]);
+			    stats_prom_bounds[i], (unsigned long long)cumulative);
+		}
 		put(out, "sluice_client_wait_seconds_bucket{%s,le=\"+Inf\"} %llu\n", l,
 		    (unsigned long long)st->prom_wait_count);
 		put(out, "sluice_client_wait_seconds_sum{%s} %.6f\n", l, st->prom_wait_sum);

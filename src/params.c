@@ -6,6 +6,8 @@
 #include "sluice/params.h"
 
 #include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +37,72 @@ int param_tracked_index(const char *name)
 	return -1;
 }
 
+/*
+ * Tracked values are interned: equal values are one shared, reference-counted
+ * string, so checking whether a server matches a client is a pointer
+ * comparison per parameter. Interning happens only when a value changes.
+ */
+struct interned {
+	struct interned *next;
+	uint32_t refs;
+	uint32_t hash;
+	char s[];
+};
+
+#define INTERN_BUCKETS 256
+static struct interned *intern_table[INTERN_BUCKETS];
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static struct interned *interned_of(const char *s)
+{
+	return (struct interned *)(void *)((uintptr_t)s - offsetof(struct interned, s));
+}
+
+static char *intern(const char *s)
+{
+	uint32_t h = hash_str(s);
+	struct interned **head = &intern_table[h % INTERN_BUCKETS];
+	for (struct interned *it = *head; it; it = it->next) {
+		if (it->hash == h && strcmp(it->s, s) == 0) {
+			it->refs++;
+			return it->s;
+		}
+	}
+	size_t len = strlen(s);
+	struct interned *it = xmalloc(sizeof(*it) + len + 1);
+	memcpy(it->s, s, len + 1);
+	it->hash = h;
+	it->refs = 1;
+	it->next = *head;
+	*head = it;
+	return it->s;
+}
+
+static void intern_release(char *s)
+{
+	if (s == NULL)
+		return;
+	struct interned *it = interned_of(s);
+	if (--it->refs > 0)
+		return;
+	struct interned **pp = &intern_table[it->hash % INTERN_BUCKETS];
+	while (*pp != it)
+		pp = &(*pp)->next;
+	*pp = it->next;
+	free(it);
+}
+
 void param_set_free(struct param_set *ps)
 {
 	for (int i = 0; i < PARAM_TRACKED; i++)
-		free(ps->tracked[i]);
+		intern_release(ps->tracked[i]);
 	param_clear_extra(ps);
 	free(ps->extra);
 	memset(ps, 0, sizeof(*ps));
@@ -46,9 +110,11 @@ void param_set_free(struct param_set *ps)
 
 void param_set_tracked(struct param_set *ps, int idx, const char *value)
 {
-	if (str_eq(ps->tracked[idx], value))
+	if (ps->tracked[idx] == value || str_eq(ps->tracked[idx], value))
 		return;
-	str_replace(&ps->tracked[idx], value);
+	char *v = value ? intern(value) : NULL;
+	intern_release(ps->tracked[idx]);
+	ps->tracked[idx] = v;
 }
 
 static int extra_index(const struct param_set *ps, const char *key)
@@ -227,9 +293,17 @@ bool param_build_sync(const struct param_set *want, const struct param_set *defa
 		      struct param_set *have, struct pktbuf *sql)
 {
 	bool any = false;
+	if (want->n_extra == 0 && have->n_extra == 0) {
+		int i = 0;
+		while (i < PARAM_TRACKED &&
+		       (want->tracked[i] ? want->tracked[i] : defaults->tracked[i]) == have->tracked[i])
+			i++;
+		if (i == PARAM_TRACKED)
+			return false; /* the common case: nothing to do */
+	}
 	for (int i = 0; i < PARAM_TRACKED; i++) {
 		const char *w = want->tracked[i] ? want->tracked[i] : defaults->tracked[i];
-		if (w == NULL || str_eq(w, have->tracked[i]))
+		if (w == NULL || w == have->tracked[i]) /* interned: equal values share a pointer */
 			continue;
 		sql_append_set(sql, tracked_names[i], w);
 		any = true;

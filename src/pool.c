@@ -400,6 +400,8 @@ void pool_set_disabled(struct runtime *rt, const char *db, bool on)
 
 bool pool_db_paused(struct runtime *rt, const char *db)
 {
+	if (list_empty(&rt->dbflags))
+		return rt->paused_all; /* the usual case, on every hand-over */
 	struct dbflag *f = dbflag_get(rt, db, false);
 	return rt->paused_all || (f && f->paused);
 }

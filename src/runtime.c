@@ -126,7 +126,7 @@ static void janitor(evutil_socket_t fd, short what, void *arg)
 	struct runtime *rt = arg;
 	(void)fd;
 	(void)what;
-	usec_t now = util_now();
+	usec_t now = util_tick();
 	login_timeouts(rt, now);
 	stats_tick(rt, now);
 	struct list *it, *tmp;

@@ -14,7 +14,7 @@ const double stats_prom_bounds[STATS_PROM_BUCKETS] = {
 /* Smallest k with 2^(k/4) >= us. */
 static int bucket_of(usec_t us)
 {
-	if (us <= 1)
+	if (us <= 1) /* most hand-overs: an idle server was there */
 		return 0;
 	int k = (int)ceil(4.0 * log2((double)us));
 	return k >= STATS_WAIT_BUCKETS ? STATS_WAIT_BUCKETS - 1 : k;
@@ -30,9 +30,11 @@ void stats_record_wait(struct pool_stats *st, usec_t wait)
 	if (wait > h->max)
 		h->max = wait;
 	double secs = (double)wait / 1e6;
-	for (int i = 0; i < STATS_PROM_BUCKETS; i++)
-		if (secs <= stats_prom_bounds[i])
-			st->prom_wait[i]++;
+	int i = 0;
+	while (i < STATS_PROM_BUCKETS && secs > stats_prom_bounds[i])
+		i++;
+	if (i < STATS_PROM_BUCKETS)
+		st->prom_wait[i]++; /* made cumulative when rendered */
 	st->prom_wait_count++;
 	st->prom_wait_sum += secs;
 	st->total.wait_time += wait;

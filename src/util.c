@@ -11,11 +11,19 @@
 
 #include "sluice/log.h"
 
-usec_t util_now(void)
+static usec_t cached_now;
+
+usec_t util_tick(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	cached_now = (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return cached_now;
+}
+
+usec_t util_now(void)
+{
+	return cached_now ? cached_now : util_tick();
 }
 
 usec_t util_wallclock(void)

@@ -28,7 +28,7 @@ struct param_kv {
 };
 
 struct param_set {
-	char *tracked[PARAM_TRACKED]; /* NULL: unknown / not requested */
+	char *tracked[PARAM_TRACKED]; /* interned (see params.c); NULL: unknown / not requested */
 	struct param_kv *extra;
 	int n_extra;
 	int cap_extra;

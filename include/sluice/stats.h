@@ -41,7 +41,7 @@ struct pool_stats {
 	struct stats_counters period;  /* deltas of the last complete period */
 	struct wait_hist wait_cur;     /* the running period */
 	struct wait_hist wait_last;    /* the last complete period */
-	uint64_t prom_wait[STATS_PROM_BUCKETS]; /* cumulative since start, per bound */
+	uint64_t prom_wait[STATS_PROM_BUCKETS]; /* since start: waits in (bound[i-1], bound[i]] */
 	uint64_t prom_wait_count;
 	double prom_wait_sum;          /* seconds */
 };

@@ -12,8 +12,14 @@
 
 #include "sluice/config.h"
 
-/* Monotonic clock in microseconds. */
+/*
+ * Monotonic clock in microseconds, read once per event (util_tick) and
+ * cached: everything one callback does shares one instant, and the hot path
+ * makes no clock call per state change.
+ */
 usec_t util_now(void);
+/* Read the clock again; called at the start of every event callback. */
+usec_t util_tick(void);
 /* Wall clock in microseconds since the epoch (for display only). */
 usec_t util_wallclock(void);
 /* Cryptographically random 32 bits. */

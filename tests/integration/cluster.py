@@ -22,11 +22,29 @@ IS_ROOT = os.geteuid() == 0
 RUN_AS = "postgres" if IS_ROOT else None
 
 
+_next_port = [20000 + (os.getpid() * 7) % 10000]
+_handed_out = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody uses right now and that this process
+    has not handed out before. Ports come from below the kernel's ephemeral range
+    (32768+), so an outgoing connection's local port can never take one between
+    this check and the server's bind."""
+    for _ in range(10000):
+        port = _next_port[0]
+        _next_port[0] = 20000 + (port - 20000 + 1) % 12000
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free TCP port in 20000-31999")
 
 
 def make_dir(prefix):
