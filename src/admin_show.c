@@ -420,7 +420,7 @@ static void client_row(struct rs *rs, const struct client *c, usec_t now)
 	rs_str(rs, c->dbname);
 	rs_str(rs, "none");
 	rs_str(rs, client_state_name(c));
-	rs_str(rs, c->addr);
+	rs_str(rs, client_addr(c));
 	rs_int(rs, c->port);
 	rs_str(rs, local);
 	rs_int(rs, lport);
@@ -791,8 +791,8 @@ static void activity_row(struct rs *rs, const struct client *c)
 	rs_str(rs, c->user);
 	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
 	rs_str(rs, app ? app : "");
-	rs_str(rs, strcmp(c->addr, "unix") == 0 ? NULL : c->addr);
-	rs_int(rs, strcmp(c->addr, "unix") == 0 ? -1 : c->port);
+	rs_str(rs, c->family == AF_UNIX ? NULL : client_addr(c));
+	rs_int(rs, c->family == AF_UNIX ? -1 : c->port);
 	rs_time(rs, c->connect_wall);
 	rs_time(rs, wall_of(c->xact_start));
 	rs_time(rs, wall_of(c->last_request));

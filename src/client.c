@@ -98,27 +98,40 @@ const char *client_prefix(const struct client *c)
 	/* built on demand (only for lines that are logged): no per-client copy */
 	static char prefix[256];
 	snprintf(prefix, sizeof(prefix), "C-%llu %s/%s@%s:%d", (unsigned long long)c->id,
-		 c->dbname ? c->dbname : "(nodb)", c->user ? c->user : "(nouser)", c->addr, c->port);
+		 c->dbname ? c->dbname : "(nodb)", c->user ? c->user : "(nouser)", client_addr(c),
+		 c->port);
 	return prefix;
 }
 
 static void client_on_read(evutil_socket_t fd, short what, void *arg);
 static void client_on_write(evutil_socket_t fd, short what, void *arg);
 
+/* Keep the peer address in binary; it is formatted only when shown. */
 static void describe_peer(struct client *c, const struct sockaddr *sa, bool unix_socket)
 {
 	if (unix_socket || sa == NULL || sa->sa_family == AF_UNIX) {
-		snprintf(c->addr, sizeof(c->addr), "unix");
+		c->family = AF_UNIX;
 		c->port = 0;
 	} else if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+		c->family = AF_INET;
+		memcpy(c->addr, &in->sin_addr, 4);
 		c->port = ntohs(in->sin_port);
 	} else {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+		c->family = AF_INET6;
+		memcpy(c->addr, &in6->sin6_addr, 16);
 		c->port = ntohs(in6->sin6_port);
 	}
+}
+
+const char *client_addr(const struct client *c)
+{
+	static char text[INET6_ADDRSTRLEN];
+	if (c->family == AF_UNIX)
+		return "unix";
+	inet_ntop(c->family, c->addr, text, sizeof(text));
+	return text;
 }
 
 void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool unix_socket,
@@ -426,13 +439,13 @@ void client_welcome(struct client *c)
 	struct pool *p = c->pool;
 	struct pktbuf *b = &c->rt->scratch;
 	pktbuf_reset(b);
-	proto_build_auth(b, 0, NULL, 0);
-	for (int i = 0; i < p->n_welcome; i++) {
-		const char *k = p->welcome[i].key;
-		int idx = param_tracked_index(k);
-		const char *v = idx >= 0 && c->params.tracked[idx] ? c->params.tracked[idx]
-								    : p->welcome[i].value;
-		proto_build_param_status(b, k, v);
+	pkt_put_bytes(b, p->welcome_fixed.data, p->welcome_fixed.len);
+	for (int idx = 0; idx < PARAM_TRACKED; idx++) {
+		int i = p->welcome_tracked[idx];
+		if (i < 0)
+			continue;
+		const char *v = c->params.tracked[idx] ? c->params.tracked[idx] : p->welcome[i].value;
+		proto_build_param_status(b, p->welcome[i].key, v);
 	}
 	proto_build_backend_key(b, c->cancel_pid, c->cancel_key);
 	proto_build_ready(b, 'I');

@@ -85,6 +85,7 @@ void pool_free(struct pool *p)
 		free(p->welcome[i].value);
 	}
 	free(p->welcome);
+	pktbuf_free(&p->welcome_fixed);
 	param_set_free(&p->defaults);
 	explicit_bzero(&p->scram_keys, sizeof(p->scram_keys));
 	explicit_bzero(p->scram_client_key, sizeof(p->scram_client_key));
@@ -235,6 +236,24 @@ void pool_server_ready(struct pool *p, struct server *s)
 	server_set_state(s, SV_IDLE);
 }
 
+/* What every client's welcome shares, built once: AuthenticationOk and the
+ * ParameterStatus messages a client cannot change. */
+static void prepare_welcome(struct pool *p)
+{
+	pktbuf_init(&p->welcome_fixed);
+	proto_build_auth(&p->welcome_fixed, 0, NULL, 0);
+	for (int i = 0; i < PARAM_TRACKED; i++)
+		p->welcome_tracked[i] = -1;
+	for (int i = 0; i < p->n_welcome; i++) {
+		int idx = param_tracked_index(p->welcome[i].key);
+		if (idx >= 0)
+			p->welcome_tracked[idx] = i;
+		else
+			proto_build_param_status(&p->welcome_fixed, p->welcome[i].key,
+						 p->welcome[i].value);
+	}
+}
+
 void pool_learn_params(struct pool *p, struct server *s)
 {
 	if (p->have_params) {
@@ -247,6 +266,7 @@ void pool_learn_params(struct pool *p, struct server *s)
 	s->n_login_params = 0;
 	for (int i = 0; i < PARAM_TRACKED; i++)
 		param_set_tracked(&p->defaults, i, s->params.tracked[i]);
+	prepare_welcome(p);
 	p->have_params = true;
 	p->last_connect_failure = 0;
 	struct list *it, *tmp;

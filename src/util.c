@@ -40,11 +40,18 @@ bool util_random_bytes(void *buf, size_t n)
 
 uint32_t util_random_u32(void)
 {
-	uint32_t v = 0;
-	if (!util_random_bytes(&v, sizeof(v))) {
-		log_fatal("random number generator failed");
-		abort();
+	/* one RAND_bytes call per 64 keys: each call costs thousands of instructions */
+	static uint32_t pool[64];
+	static size_t left;
+	if (left == 0) {
+		if (!util_random_bytes(pool, sizeof(pool))) {
+			log_fatal("random number generator failed");
+			abort();
+		}
+		left = sizeof(pool) / sizeof(pool[0]);
 	}
+	uint32_t v = pool[--left];
+	pool[left] = 0;
 	return v;
 }
 

@@ -58,8 +58,9 @@ struct client {
 	uint64_t id;
 	uint32_t cancel_pid; /* BackendKeyData we issued */
 	uint32_t cancel_key;
-	char addr[46]; /* INET6_ADDRSTRLEN; "unix" for the unix socket */
-	int port;
+	uint8_t family;   /* AF_INET, AF_INET6 or AF_UNIX */
+	uint16_t port;    /* 0 for the unix socket */
+	uint8_t addr[16]; /* IPv4 in the first 4 bytes; see client_addr() */
 	char *user;
 	char *dbname;
 
@@ -126,6 +127,9 @@ void client_server_ready(struct client *c);
 void client_set_state(struct client *c, enum client_state st);
 
 const char *client_state_str(enum client_state st);
+
+/* The peer address as text ("unix" for the unix socket); valid until the next call. */
+const char *client_addr(const struct client *c);
 
 /* "C-12 db/user@addr:port" for log lines; valid until the next call. */
 const char *client_prefix(const struct client *c);

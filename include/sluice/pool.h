@@ -62,6 +62,8 @@ struct pool {
 	bool have_params;
 	struct param_kv *welcome;
 	int n_welcome;
+	struct pktbuf welcome_fixed; /* AuthenticationOk + the ParameterStatus of untracked keys */
+	int welcome_tracked[PARAM_TRACKED]; /* index into welcome[] of each tracked key, or -1 */
 	struct param_set defaults; /* tracked parameters' server defaults */
 
 	usec_t last_connect_failure; /* for server_login_retry; 0 = none */
