@@ -21,7 +21,7 @@
 #include "sluice/util.h"
 
 #define ADMIN_MAX_QUERY 4096
-#define MAX_WORDS 8
+#define MAX_WORDS       8
 
 bool admin_is_console_db(const char *dbname)
 {
@@ -126,7 +126,8 @@ typedef void (*pool_fn)(struct pool *p, void *arg);
 static void for_db_pools(struct runtime *rt, const char *db, pool_fn fn, void *arg)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools) {
+	list_for_each_safe(it, tmp, &rt->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		if (db == NULL || strcmp(p->db_name, db) == 0)
 			fn(p, arg);
@@ -140,7 +141,7 @@ static void count_servers(struct pool *p, void *arg)
 
 static void count_close_needed(struct pool *p, void *arg)
 {
-	const struct list *heads[] = {&p->idle_servers, &p->active_servers, &p->other_servers};
+	const struct list *heads[] = { &p->idle_servers, &p->active_servers, &p->other_servers };
 	for (int i = 0; i < 3; i++)
 		for (const struct list *it = heads[i]->next; it != heads[i]; it = it->next) {
 			const struct server *s = list_entry(it, struct server, node);
@@ -158,7 +159,7 @@ static void close_idle_servers(struct pool *p, void *arg)
 
 static void mark_reconnect(struct pool *p, void *arg)
 {
-	const struct list *heads[] = {&p->active_servers, &p->other_servers};
+	const struct list *heads[] = { &p->active_servers, &p->other_servers };
 	for (int i = 0; i < 2; i++)
 		for (struct list *it = heads[i]->next; it != heads[i]; it = it->next)
 			list_entry(it, struct server, node)->close_on_release = true;
@@ -167,15 +168,15 @@ static void mark_reconnect(struct pool *p, void *arg)
 
 static void kill_pool(struct pool *p, void *arg)
 {
-	const struct list *heads[] = {&p->active_clients, &p->idle_clients, &p->waiting_clients,
-				      &p->wait_login_clients};
+	const struct list *heads[] = { &p->active_clients, &p->idle_clients, &p->waiting_clients,
+				       &p->wait_login_clients };
 	for (int i = 0; i < 4; i++) {
 		struct list *it, *tmp;
 		list_for_each_safe(it, tmp, heads[i])
 			client_close(list_entry(it, struct client, node), CLOSE_ERROR, "57P01",
 				     "terminating connection due to administrator command (KILL)");
 	}
-	const struct list *sheads[] = {&p->idle_servers, &p->active_servers, &p->other_servers};
+	const struct list *sheads[] = { &p->idle_servers, &p->active_servers, &p->other_servers };
 	for (int i = 0; i < 3; i++) {
 		struct list *it, *tmp;
 		list_for_each_safe(it, tmp, sheads[i])
@@ -235,7 +236,8 @@ static void defer(struct client *c, enum admin_wait w, const char *db)
 void admin_janitor(struct runtime *rt)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->admin_clients) {
+	list_for_each_safe(it, tmp, &rt->admin_clients)
+	{
 		struct client *c = list_entry(it, struct client, node);
 		if (c->admin_wait != ADMIN_WAIT_NONE && deferred_done(c))
 			finish_deferred(c);
@@ -262,14 +264,15 @@ static void cmd_show(struct client *c, struct command *cmd)
 	pktbuf_reset(b);
 	const char *what = arg1(cmd);
 	if (strcasecmp(what, "help") == 0) {
-		proto_build_notice(b, "NOTICE", "00000",
-				   "Console usage\n"
-				   "\tSHOW POOLS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|CLIENTS|SERVERS|\n"
-				   "\t     DATABASES|USERS|CONFIG|LISTS|MEM|STATE|VERSION|ACTIVITY|HELP\n"
-				   "\tSET key = value\n\tRELOAD\n\tPAUSE [db]\n\tRESUME [db]\n"
-				   "\tDISABLE db\n\tENABLE db\n\tRECONNECT [db]\n\tWAIT_CLOSE [db]\n"
-				   "\tKILL db\n\tKILL_CLIENT id\n\tSUSPEND\n"
-				   "\tSHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]");
+		proto_build_notice(
+			b, "NOTICE", "00000",
+			"Console usage\n"
+			"\tSHOW POOLS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|CLIENTS|SERVERS|\n"
+			"\t     DATABASES|USERS|CONFIG|LISTS|MEM|STATE|VERSION|ACTIVITY|HELP\n"
+			"\tSET key = value\n\tRELOAD\n\tPAUSE [db]\n\tRESUME [db]\n"
+			"\tDISABLE db\n\tENABLE db\n\tRECONNECT [db]\n\tWAIT_CLOSE [db]\n"
+			"\tKILL db\n\tKILL_CLIENT id\n\tSUSPEND\n"
+			"\tSHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]");
 		proto_build_command_complete(b, "SHOW");
 		reply(c);
 		return;
@@ -287,7 +290,8 @@ static void cmd_show(struct client *c, struct command *cmd)
 static void cmd_set(struct client *c, struct command *cmd)
 {
 	/* SET key = value | SET key TO value */
-	if (cmd->n != 4 || (strcmp(cmd->words[2], "=") != 0 && strcasecmp(cmd->words[2], "to") != 0)) {
+	if (cmd->n != 4 ||
+	    (strcmp(cmd->words[2], "=") != 0 && strcasecmp(cmd->words[2], "to") != 0)) {
 		reply_error(c, "42601", "syntax: SET key = value");
 		return;
 	}
@@ -308,7 +312,8 @@ static void cmd_reload(struct client *c, struct command *cmd)
 {
 	(void)cmd;
 	if (!runtime_reload(c->rt)) {
-		reply_error(c, "F0000", "reload failed; the running configuration is kept (see the log)");
+		reply_error(c, "F0000",
+			    "reload failed; the running configuration is kept (see the log)");
 		return;
 	}
 	reply_tag(c, "RELOAD");
@@ -381,8 +386,8 @@ static struct client *find_client_by_id(struct runtime *rt, uint64_t id)
 	struct list *pit;
 	for (pit = rt->pools.next; pit != &rt->pools; pit = pit->next) {
 		struct pool *p = list_entry(pit, struct pool, node);
-		const struct list *heads[] = {&p->active_clients, &p->idle_clients,
-					      &p->waiting_clients, &p->wait_login_clients};
+		const struct list *heads[] = { &p->active_clients, &p->idle_clients,
+					       &p->waiting_clients, &p->wait_login_clients };
 		for (int i = 0; i < 4; i++)
 			for (struct list *it = heads[i]->next; it != heads[i]; it = it->next)
 				if (list_entry(it, struct client, node)->id == id)
@@ -459,20 +464,20 @@ static void cmd_shutdown(struct client *c, struct command *cmd)
 }
 
 static const struct admin_cmd commands[] = {
-	{"show", 1, 1, false, cmd_show},
-	{"set", 3, 3, true, cmd_set},
-	{"reload", 0, 0, true, cmd_reload},
-	{"pause", 0, 1, true, cmd_pause},
-	{"resume", 0, 1, true, cmd_resume},
-	{"disable", 1, 1, true, cmd_disable},
-	{"enable", 1, 1, true, cmd_enable},
-	{"kill", 1, 1, true, cmd_kill},
-	{"kill_client", 1, 1, true, cmd_kill_client},
-	{"reconnect", 0, 1, true, cmd_reconnect},
-	{"wait_close", 0, 1, true, cmd_wait_close},
-	{"suspend", 0, 0, true, cmd_suspend},
-	{"shutdown", 0, 1, true, cmd_shutdown},
-	{NULL, 0, 0, false, NULL},
+	{ "show", 1, 1, false, cmd_show },
+	{ "set", 3, 3, true, cmd_set },
+	{ "reload", 0, 0, true, cmd_reload },
+	{ "pause", 0, 1, true, cmd_pause },
+	{ "resume", 0, 1, true, cmd_resume },
+	{ "disable", 1, 1, true, cmd_disable },
+	{ "enable", 1, 1, true, cmd_enable },
+	{ "kill", 1, 1, true, cmd_kill },
+	{ "kill_client", 1, 1, true, cmd_kill_client },
+	{ "reconnect", 0, 1, true, cmd_reconnect },
+	{ "wait_close", 0, 1, true, cmd_wait_close },
+	{ "suspend", 0, 0, true, cmd_suspend },
+	{ "shutdown", 0, 1, true, cmd_shutdown },
+	{ NULL, 0, 0, false, NULL },
 };
 
 static void run_command(struct client *c, const char *sql)
@@ -501,7 +506,8 @@ static void run_command(struct client *c, const char *sql)
 			return;
 		}
 		if (ac->needs_admin && !c->admin_rw) {
-			reply_error(c, "42501", "permission denied: only admin_users may run this command");
+			reply_error(c, "42501",
+				    "permission denied: only admin_users may run this command");
 			return;
 		}
 		ac->fn(c, &cmd);
@@ -521,7 +527,8 @@ void admin_login(struct client *c)
 	bool ro = config_list_has(cfg->stats_users, c->user);
 	if (!rw && !ro) {
 		client_close(c, CLOSE_ERROR, "42501",
-			     "not allowed to connect to the admin console (not in admin_users or stats_users)");
+			     "not allowed to connect to the admin console (not in admin_users or "
+			     "stats_users)");
 		return;
 	}
 	c->admin_rw = rw;
@@ -530,21 +537,20 @@ void admin_login(struct client *c)
 	pktbuf_reset(b);
 	proto_build_auth(b, 0, NULL, 0);
 	static const char *const params[][2] = {
-		{"server_version", "15.0 (sluice " SLUICE_VERSION ")"},
-		{"server_encoding", "UTF8"},
-		{"client_encoding", "UTF8"},
-		{"DateStyle", "ISO, MDY"},
-		{"TimeZone", "UTC"},
-		{"integer_datetimes", "on"},
-		{"standard_conforming_strings", "on"},
-		{"IntervalStyle", "postgres"},
-		{"application_name", ""},
-		{"is_superuser", "off"},
-		{"session_authorization", ""},
+		{ "server_version", "15.0 (sluice " SLUICE_VERSION ")" },
+		{ "server_encoding", "UTF8" },
+		{ "client_encoding", "UTF8" },
+		{ "DateStyle", "ISO, MDY" },
+		{ "TimeZone", "UTC" },
+		{ "integer_datetimes", "on" },
+		{ "standard_conforming_strings", "on" },
+		{ "IntervalStyle", "postgres" },
+		{ "application_name", "" },
+		{ "is_superuser", "off" },
+		{ "session_authorization", "" },
 	};
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-		proto_build_param_status(b, params[i][0],
-					 i == 10 ? c->user : params[i][1]);
+		proto_build_param_status(b, params[i][0], i == 10 ? c->user : params[i][1]);
 	proto_build_backend_key(b, c->cancel_pid, c->cancel_key);
 	proto_build_ready(b, 'I');
 	if (!client_send_scratch(c)) {

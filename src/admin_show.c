@@ -21,12 +21,12 @@
 #include "sluice/stats.h"
 #include "sluice/util.h"
 
-#define T PROTO_OID_TEXT
-#define I4 PROTO_OID_INT4
-#define I8 PROTO_OID_INT8
-#define TS PROTO_OID_TIMESTAMPTZ
+#define T        PROTO_OID_TEXT
+#define I4       PROTO_OID_INT4
+#define I8       PROTO_OID_INT8
+#define TS       PROTO_OID_TIMESTAMPTZ
 #define MAX_COLS 40
-#define CELL 96
+#define CELL     96
 
 struct column {
 	const char *name;
@@ -117,9 +117,10 @@ static usec_t wall_of(usec_t mono)
 	return mono ? util_wallclock() - (util_now() - mono) : 0;
 }
 
-#define for_each_pool(p, rt)                                                            \
-	for (struct list *pit_ = (rt)->pools.next;                                          \
-	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); pit_ = pit_->next)
+#define for_each_pool(p, rt)                                                      \
+	for (struct list *pit_ = (rt)->pools.next;                                \
+	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); \
+	     pit_ = pit_->next)
 
 static int list_count(const struct list *head)
 {
@@ -132,12 +133,27 @@ static int list_count(const struct list *head)
 /* --- POOLS --- */
 
 static const struct column pools_cols[] = {
-	{"database", T}, {"user", T}, {"cl_active", I4}, {"cl_waiting", I4},
-	{"cl_active_cancel_req", I4}, {"cl_waiting_cancel_req", I4}, {"sv_active", I4},
-	{"sv_active_cancel", I4}, {"sv_being_canceled", I4}, {"sv_idle", I4}, {"sv_used", I4},
-	{"sv_tested", I4}, {"sv_login", I4}, {"maxwait", I4}, {"maxwait_us", I4},
-	{"pool_mode", T}, {"load_balance_hosts", T},
-	{"wait_p50_us", I8}, {"wait_p99_us", I8}, {"wait_max_us", I8}, {NULL, 0},
+	{ "database", T },
+	{ "user", T },
+	{ "cl_active", I4 },
+	{ "cl_waiting", I4 },
+	{ "cl_active_cancel_req", I4 },
+	{ "cl_waiting_cancel_req", I4 },
+	{ "sv_active", I4 },
+	{ "sv_active_cancel", I4 },
+	{ "sv_being_canceled", I4 },
+	{ "sv_idle", I4 },
+	{ "sv_used", I4 },
+	{ "sv_tested", I4 },
+	{ "sv_login", I4 },
+	{ "maxwait", I4 },
+	{ "maxwait_us", I4 },
+	{ "pool_mode", T },
+	{ "load_balance_hosts", T },
+	{ "wait_p50_us", I8 },
+	{ "wait_p99_us", I8 },
+	{ "wait_max_us", I8 },
+	{ NULL, 0 },
 };
 
 static int count_servers_in(const struct list *head, enum server_state a, enum server_state b)
@@ -153,7 +169,7 @@ static int count_servers_in(const struct list *head, enum server_state a, enum s
 static usec_t oldest_wait(const struct pool *p, usec_t now)
 {
 	usec_t w = 0;
-	const struct list *heads[] = {&p->waiting_clients, &p->wait_login_clients};
+	const struct list *heads[] = { &p->waiting_clients, &p->wait_login_clients };
 	for (int i = 0; i < 2; i++) {
 		struct list *first = list_first(heads[i]);
 		if (first) {
@@ -183,7 +199,8 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 	struct pool *p;
 	usec_t now = util_now();
 	rs_begin(&rs, out, pools_cols);
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		usec_t w = oldest_wait(p, now);
 		struct wait_hist h;
 		recent_waits(p, &h);
@@ -215,27 +232,53 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 /* --- STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS --- */
 
 static const struct column stats_total_cols[] = {
-	{"total_xact_count", I8}, {"total_query_count", I8},
-	{"total_server_assignment_count", I8}, {"total_server_closed_count", I8},
-	{"total_received", I8}, {"total_sent", I8}, {"total_xact_time", I8},
-	{"total_query_time", I8}, {"total_wait_time", I8}, {"total_server_lifetime", I8},
-	{"total_client_parse_count", I8}, {"total_server_parse_count", I8},
-	{"total_bind_count", I8}, {NULL, 0},
+	{ "total_xact_count", I8 },
+	{ "total_query_count", I8 },
+	{ "total_server_assignment_count", I8 },
+	{ "total_server_closed_count", I8 },
+	{ "total_received", I8 },
+	{ "total_sent", I8 },
+	{ "total_xact_time", I8 },
+	{ "total_query_time", I8 },
+	{ "total_wait_time", I8 },
+	{ "total_server_lifetime", I8 },
+	{ "total_client_parse_count", I8 },
+	{ "total_server_parse_count", I8 },
+	{ "total_bind_count", I8 },
+	{ NULL, 0 },
 };
 
 static const struct column stats_avg_cols[] = {
-	{"avg_xact_count", I8}, {"avg_query_count", I8}, {"avg_server_assignment_count", I8},
-	{"avg_recv", I8}, {"avg_sent", I8}, {"avg_xact_time", I8}, {"avg_query_time", I8},
-	{"avg_wait_time", I8}, {"avg_server_lifetime", I8}, {"avg_client_parse_count", I8},
-	{"avg_server_parse_count", I8}, {"avg_bind_count", I8}, {NULL, 0},
+	{ "avg_xact_count", I8 },
+	{ "avg_query_count", I8 },
+	{ "avg_server_assignment_count", I8 },
+	{ "avg_recv", I8 },
+	{ "avg_sent", I8 },
+	{ "avg_xact_time", I8 },
+	{ "avg_query_time", I8 },
+	{ "avg_wait_time", I8 },
+	{ "avg_server_lifetime", I8 },
+	{ "avg_client_parse_count", I8 },
+	{ "avg_server_parse_count", I8 },
+	{ "avg_bind_count", I8 },
+	{ NULL, 0 },
 };
 
 static void totals_values(int64_t *v, const struct stats_counters *t)
 {
-	int64_t vals[] = {(int64_t)t->xact_count, (int64_t)t->query_count,
-			  (int64_t)t->server_assignment_count, (int64_t)t->server_closed_count,
-			  (int64_t)t->bytes_received, (int64_t)t->bytes_sent, t->xact_time,
-			  t->query_time, t->wait_time, t->server_lifetime, 0, 0, 0};
+	int64_t vals[] = { (int64_t)t->xact_count,
+			   (int64_t)t->query_count,
+			   (int64_t)t->server_assignment_count,
+			   (int64_t)t->server_closed_count,
+			   (int64_t)t->bytes_received,
+			   (int64_t)t->bytes_sent,
+			   t->xact_time,
+			   t->query_time,
+			   t->wait_time,
+			   t->server_lifetime,
+			   0,
+			   0,
+			   0 };
 	memcpy(v, vals, sizeof(vals));
 }
 
@@ -247,13 +290,18 @@ static int64_t per(int64_t a, int64_t b)
 static void avg_values(int64_t *v, const struct stats_counters *d, usec_t period)
 {
 	int64_t secs = period / 1000000 > 0 ? period / 1000000 : 1;
-	int64_t vals[] = {per((int64_t)d->xact_count, secs), per((int64_t)d->query_count, secs),
-			  per((int64_t)d->server_assignment_count, secs),
-			  per((int64_t)d->bytes_received, secs), per((int64_t)d->bytes_sent, secs),
-			  per(d->xact_time, (int64_t)d->xact_count),
-			  per(d->query_time, (int64_t)d->query_count),
-			  per(d->wait_time, (int64_t)d->server_assignment_count),
-			  per(d->server_lifetime, (int64_t)d->server_closed_count), 0, 0, 0};
+	int64_t vals[] = { per((int64_t)d->xact_count, secs),
+			   per((int64_t)d->query_count, secs),
+			   per((int64_t)d->server_assignment_count, secs),
+			   per((int64_t)d->bytes_received, secs),
+			   per((int64_t)d->bytes_sent, secs),
+			   per(d->xact_time, (int64_t)d->xact_count),
+			   per(d->query_time, (int64_t)d->query_count),
+			   per(d->wait_time, (int64_t)d->server_assignment_count),
+			   per(d->server_lifetime, (int64_t)d->server_closed_count),
+			   0,
+			   0,
+			   0 };
 	memcpy(v, vals, sizeof(vals));
 }
 
@@ -264,7 +312,8 @@ static void sum_stats(struct runtime *rt, const char *db, struct stats_counters 
 	struct pool *p;
 	memset(total, 0, sizeof(*total));
 	memset(period, 0, sizeof(*period));
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		if (db && strcmp(p->db_name, db) != 0)
 			continue;
 		stats_add(total, &p->stats.total);
@@ -277,7 +326,8 @@ static int stats_databases(struct runtime *rt, const char **names, int cap)
 {
 	int n = 0;
 	struct pool *p;
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		bool seen = false;
 		for (int i = 0; i < n && !seen; i++)
 			seen = strcmp(names[i], p->db_name) == 0;
@@ -293,15 +343,15 @@ static void show_stats_kind(struct runtime *rt, struct pktbuf *out, enum stats_k
 {
 	struct column cols[MAX_COLS];
 	int n = 0;
-	cols[n++] = (struct column){"database", T};
+	cols[n++] = (struct column){ "database", T };
 	for (int i = 0; kind != STATS_AVERAGES && stats_total_cols[i].name; i++)
 		cols[n++] = stats_total_cols[i];
 	for (int i = 0; kind != STATS_TOTALS && stats_avg_cols[i].name; i++)
 		cols[n++] = stats_avg_cols[i];
 	/* PgBouncer's pre-1.8 name of total_query_count, still read by exporters */
 	if (kind != STATS_AVERAGES)
-		cols[n++] = (struct column){"total_requests", I8};
-	cols[n] = (struct column){NULL, 0};
+		cols[n++] = (struct column){ "total_requests", I8 };
+	cols[n] = (struct column){ NULL, 0 };
 	struct rs rs;
 	rs_begin(&rs, out, cols);
 	const char *dbs[256];
@@ -339,7 +389,7 @@ static void show_stats_averages(struct runtime *rt, struct pktbuf *out)
 	show_stats_kind(rt, out, STATS_AVERAGES);
 }
 
-static const struct column name_value_cols[] = {{"name", T}, {"value", I8}, {NULL, 0}};
+static const struct column name_value_cols[] = { { "name", T }, { "value", I8 }, { NULL, 0 } };
 
 static void show_totals(struct runtime *rt, struct pktbuf *out)
 {
@@ -366,11 +416,28 @@ static void show_totals(struct runtime *rt, struct pktbuf *out)
 /* --- CLIENTS, SERVERS --- */
 
 static const struct column sockets_cols[] = {
-	{"type", T}, {"user", T}, {"database", T}, {"replication", T}, {"state", T},
-	{"addr", T}, {"port", I4}, {"local_addr", T}, {"local_port", I4},
-	{"connect_time", TS}, {"request_time", TS}, {"wait", I4}, {"wait_us", I4},
-	{"close_needed", I4}, {"ptr", T}, {"link", T}, {"remote_pid", I4}, {"tls", T},
-	{"application_name", T}, {"prepared_statements", I4}, {"id", I8}, {NULL, 0},
+	{ "type", T },
+	{ "user", T },
+	{ "database", T },
+	{ "replication", T },
+	{ "state", T },
+	{ "addr", T },
+	{ "port", I4 },
+	{ "local_addr", T },
+	{ "local_port", I4 },
+	{ "connect_time", TS },
+	{ "request_time", TS },
+	{ "wait", I4 },
+	{ "wait_us", I4 },
+	{ "close_needed", I4 },
+	{ "ptr", T },
+	{ "link", T },
+	{ "remote_pid", I4 },
+	{ "tls", T },
+	{ "application_name", T },
+	{ "prepared_statements", I4 },
+	{ "id", I8 },
+	{ NULL, 0 },
 };
 
 static void local_end(int fd, char *addr, size_t len, int *port)
@@ -412,7 +479,8 @@ static void client_row(struct rs *rs, const struct client *c, usec_t now)
 	char local[64], ptr[32], link[32];
 	int lport;
 	local_end(c->conn.fd, local, sizeof(local), &lport);
-	usec_t wait = c->state == CL_WAITING || c->state == CL_WAIT_LOGIN ? now - c->state_since : 0;
+	usec_t wait =
+		c->state == CL_WAITING || c->state == CL_WAIT_LOGIN ? now - c->state_since : 0;
 	snprintf(ptr, sizeof(ptr), "%p", (const void *)c);
 	snprintf(link, sizeof(link), "%p", (const void *)c->server);
 	rs_str(rs, "C");
@@ -452,7 +520,8 @@ static void show_clients(struct runtime *rt, struct pktbuf *out)
 	struct pool *p;
 	usec_t now = util_now();
 	rs_begin(&rs, out, sockets_cols);
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		client_rows_of(&rs, &p->active_clients, now);
 		client_rows_of(&rs, &p->idle_clients, now);
 		client_rows_of(&rs, &p->waiting_clients, now);
@@ -522,7 +591,8 @@ static void show_servers(struct runtime *rt, struct pktbuf *out)
 	struct rs rs;
 	struct pool *p;
 	rs_begin(&rs, out, sockets_cols);
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		server_rows_of(&rs, &p->active_servers);
 		server_rows_of(&rs, &p->idle_servers);
 		server_rows_of(&rs, &p->other_servers);
@@ -533,22 +603,32 @@ static void show_servers(struct runtime *rt, struct pktbuf *out)
 /* --- DATABASES, USERS --- */
 
 static const struct column databases_cols[] = {
-	{"name", T}, {"host", T}, {"port", I4}, {"database", T}, {"force_user", T},
-	{"pool_size", I4}, {"min_pool_size", I4}, {"reserve_pool_size", I4},
-	{"server_lifetime", I4}, {"pool_mode", T}, {"load_balance_hosts", T},
-	{"max_connections", I4}, {"current_connections", I4}, {"max_client_connections", I4},
-	{"current_client_connections", I4}, {"paused", I4}, {"disabled", I4},
-	{"reserve_pool", I4}, /* PgBouncer's older name of reserve_pool_size, read by exporters */
-	{NULL, 0},
+	{ "name", T },
+	{ "host", T },
+	{ "port", I4 },
+	{ "database", T },
+	{ "force_user", T },
+	{ "pool_size", I4 },
+	{ "min_pool_size", I4 },
+	{ "reserve_pool_size", I4 },
+	{ "server_lifetime", I4 },
+	{ "pool_mode", T },
+	{ "load_balance_hosts", T },
+	{ "max_connections", I4 },
+	{ "current_connections", I4 },
+	{ "max_client_connections", I4 },
+	{ "current_client_connections", I4 },
+	{ "paused", I4 },
+	{ "disabled", I4 },
+	{ "reserve_pool", I4 }, /* PgBouncer's older name of reserve_pool_size, read by exporters */
+	{ NULL, 0 },
 };
 
 static int db_clients(struct runtime *rt, const char *db)
 {
 	int n = 0;
 	struct pool *p;
-	for_each_pool(p, rt)
-		if (strcmp(p->db_name, db) == 0)
-			n += p->n_clients;
+	for_each_pool(p, rt) if (strcmp(p->db_name, db) == 0) n += p->n_clients;
 	return n;
 }
 
@@ -597,18 +677,22 @@ static void show_databases(struct runtime *rt, struct pktbuf *out)
 }
 
 static const struct column users_cols[] = {
-	{"name", T}, {"pool_size", I4}, {"reserve_pool_size", I4}, {"pool_mode", T},
-	{"max_user_connections", I4}, {"current_connections", I4},
-	{"max_user_client_connections", I4}, {"current_client_connections", I4}, {NULL, 0},
+	{ "name", T },
+	{ "pool_size", I4 },
+	{ "reserve_pool_size", I4 },
+	{ "pool_mode", T },
+	{ "max_user_connections", I4 },
+	{ "current_connections", I4 },
+	{ "max_user_client_connections", I4 },
+	{ "current_client_connections", I4 },
+	{ NULL, 0 },
 };
 
 static int user_clients(struct runtime *rt, const char *user)
 {
 	int n = 0;
 	struct pool *p;
-	for_each_pool(p, rt)
-		if (strcmp(p->user, user) == 0)
-			n += p->n_clients;
+	for_each_pool(p, rt) if (strcmp(p->user, user) == 0) n += p->n_clients;
 	return n;
 }
 
@@ -621,7 +705,8 @@ static void user_row(struct rs *rs, struct runtime *rt, const char *name)
 	else
 		rs_str(rs, NULL);
 	rs_str(rs, NULL);
-	rs_str(rs, u && u->pool_mode != POOL_MODE_UNSET ? config_pool_mode_str(u->pool_mode) : NULL);
+	rs_str(rs,
+	       u && u->pool_mode != POOL_MODE_UNSET ? config_pool_mode_str(u->pool_mode) : NULL);
 	rs_int(rs, u && u->max_user_connections >= 0 ? u->max_user_connections
 						     : rt->cfg->max_user_connections);
 	rs_int(rs, pool_user_server_count(rt, name));
@@ -638,7 +723,8 @@ static void show_users(struct runtime *rt, struct pktbuf *out)
 	for (size_t i = 0; i < cfg->n_users; i++)
 		user_row(&rs, rt, cfg->users[i].name);
 	struct pool *p;
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		bool seen = config_find_user(cfg, p->user) != NULL;
 		for (struct list *it = rt->pools.next; !seen && it != &p->node; it = it->next)
 			seen = strcmp(list_entry(it, struct pool, node)->user, p->user) == 0;
@@ -651,7 +737,7 @@ static void show_users(struct runtime *rt, struct pktbuf *out)
 /* --- CONFIG, LISTS, MEM, STATE, VERSION --- */
 
 static const struct column config_cols[] = {
-	{"key", T}, {"value", T}, {"default", T}, {"changeable", T}, {NULL, 0},
+	{ "key", T }, { "value", T }, { "default", T }, { "changeable", T }, { NULL, 0 },
 };
 
 static void config_row(const char *key, const char *value, const char *def, bool reloadable,
@@ -673,22 +759,33 @@ static void show_config(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column lists_cols[] = {{"list", T}, {"items", I4}, {NULL, 0}};
+static const struct column lists_cols[] = { { "list", T }, { "items", I4 }, { NULL, 0 } };
 
 static void show_lists(struct runtime *rt, struct pktbuf *out)
 {
 	int pools = 0, used_servers = 0;
 	struct pool *p;
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		pools++;
 		used_servers += p->n_servers;
 	}
 	const char *names[256];
-	int64_t vals[] = {(int64_t)rt->cfg->n_dbs, (int64_t)rt->cfg->n_users, pools, 0,
-			  rt->n_clients, list_count(&rt->login_clients), 0, used_servers, 0, 0, 0, 0};
-	const char *keys[] = {"databases", "users", "pools", "free_clients", "used_clients",
-			      "login_clients", "free_servers", "used_servers", "dns_names",
-			      "dns_zones", "dns_queries", "dns_pending"};
+	int64_t vals[] = { (int64_t)rt->cfg->n_dbs,
+			   (int64_t)rt->cfg->n_users,
+			   pools,
+			   0,
+			   rt->n_clients,
+			   list_count(&rt->login_clients),
+			   0,
+			   used_servers,
+			   0,
+			   0,
+			   0,
+			   0 };
+	const char *keys[] = { "databases",    "users",         "pools",        "free_clients",
+			       "used_clients", "login_clients", "free_servers", "used_servers",
+			       "dns_names",    "dns_zones",     "dns_queries",  "dns_pending" };
 	(void)names;
 	struct rs rs;
 	rs_begin(&rs, out, lists_cols);
@@ -701,7 +798,8 @@ static void show_lists(struct runtime *rt, struct pktbuf *out)
 }
 
 static const struct column mem_cols[] = {
-	{"name", T}, {"size", I4}, {"used", I4}, {"free", I4}, {"memtotal", I8}, {NULL, 0},
+	{ "name", T },  { "size", I4 },     { "used", I4 },
+	{ "free", I4 }, { "memtotal", I8 }, { NULL, 0 },
 };
 
 static void mem_row(struct rs *rs, const char *name, int64_t size, int64_t used, int64_t free_)
@@ -718,8 +816,7 @@ static void show_mem(struct runtime *rt, struct pktbuf *out)
 {
 	int pools = 0;
 	struct pool *p;
-	for_each_pool(p, rt)
-		pools++;
+	for_each_pool(p, rt) pools++;
 	struct rs rs;
 	rs_begin(&rs, out, mem_cols);
 	mem_row(&rs, "client", sizeof(struct client), rt->n_clients, 0);
@@ -729,16 +826,17 @@ static void show_mem(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column state_cols[] = {{"key", T}, {"value", T}, {NULL, 0}};
+static const struct column state_cols[] = { { "key", T }, { "value", T }, { NULL, 0 } };
 
 static void show_state(struct runtime *rt, struct pktbuf *out)
 {
 	struct rs rs;
 	rs_begin(&rs, out, state_cols);
 	const char *rows[][2] = {
-		{"active", rt->phase == RUN_SERVING && !rt->paused_all && !rt->suspended ? "yes" : "no"},
-		{"paused", rt->paused_all ? "yes" : "no"},
-		{"suspended", rt->suspended ? "yes" : "no"},
+		{ "active",
+		  rt->phase == RUN_SERVING && !rt->paused_all && !rt->suspended ? "yes" : "no" },
+		{ "paused", rt->paused_all ? "yes" : "no" },
+		{ "suspended", rt->suspended ? "yes" : "no" },
 	};
 	for (int i = 0; i < 3; i++) {
 		rs_str(&rs, rows[i][0]);
@@ -748,7 +846,7 @@ static void show_state(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column version_cols[] = {{"version", T}, {NULL, 0}};
+static const struct column version_cols[] = { { "version", T }, { NULL, 0 } };
 
 static void show_version(struct runtime *rt, struct pktbuf *out)
 {
@@ -763,10 +861,14 @@ static void show_version(struct runtime *rt, struct pktbuf *out)
 /* --- ACTIVITY: sluice's pg_stat_activity --- */
 
 static const struct column activity_cols[] = {
-	{"client_id", I8}, {"datname", T}, {"usename", T}, {"application_name", T},
-	{"client_addr", T}, {"client_port", I4}, {"backend_start", TS}, {"xact_start", TS},
-	{"query_start", TS}, {"state_change", TS}, {"wait_event_type", T}, {"wait_event", T},
-	{"state", T}, {"server_pid", I4}, {"query", T}, {NULL, 0},
+	{ "client_id", I8 },      { "datname", T },
+	{ "usename", T },         { "application_name", T },
+	{ "client_addr", T },     { "client_port", I4 },
+	{ "backend_start", TS },  { "xact_start", TS },
+	{ "query_start", TS },    { "state_change", TS },
+	{ "wait_event_type", T }, { "wait_event", T },
+	{ "state", T },           { "server_pid", I4 },
+	{ "query", T },           { NULL, 0 },
 };
 
 static const char *activity_state(const struct client *c)
@@ -819,7 +921,8 @@ static void show_activity(struct runtime *rt, struct pktbuf *out)
 	struct rs rs;
 	struct pool *p;
 	rs_begin(&rs, out, activity_cols);
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		activity_rows_of(&rs, &p->active_clients);
 		activity_rows_of(&rs, &p->waiting_clients);
 		activity_rows_of(&rs, &p->wait_login_clients);
@@ -837,22 +940,22 @@ struct show_item {
 };
 
 static const struct show_item items[] = {
-	{"pools", show_pools, pools_cols},
-	{"stats", show_stats, NULL},
-	{"stats_totals", show_stats_totals, NULL},
-	{"stats_averages", show_stats_averages, NULL},
-	{"totals", show_totals, name_value_cols},
-	{"clients", show_clients, sockets_cols},
-	{"servers", show_servers, sockets_cols},
-	{"databases", show_databases, databases_cols},
-	{"users", show_users, users_cols},
-	{"config", show_config, config_cols},
-	{"lists", show_lists, lists_cols},
-	{"mem", show_mem, mem_cols},
-	{"state", show_state, state_cols},
-	{"version", show_version, version_cols},
-	{"activity", show_activity, activity_cols},
-	{NULL, NULL, NULL},
+	{ "pools", show_pools, pools_cols },
+	{ "stats", show_stats, NULL },
+	{ "stats_totals", show_stats_totals, NULL },
+	{ "stats_averages", show_stats_averages, NULL },
+	{ "totals", show_totals, name_value_cols },
+	{ "clients", show_clients, sockets_cols },
+	{ "servers", show_servers, sockets_cols },
+	{ "databases", show_databases, databases_cols },
+	{ "users", show_users, users_cols },
+	{ "config", show_config, config_cols },
+	{ "lists", show_lists, lists_cols },
+	{ "mem", show_mem, mem_cols },
+	{ "state", show_state, state_cols },
+	{ "version", show_version, version_cols },
+	{ "activity", show_activity, activity_cols },
+	{ NULL, NULL, NULL },
 };
 
 bool admin_show(struct runtime *rt, const char *what, struct pktbuf *out)

@@ -16,7 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#define MD5_HEX_LEN 32
+#define MD5_HEX_LEN    32
 #define MD5_SECRET_LEN (3 + MD5_HEX_LEN)
 
 /* ---- secrets ---- */
@@ -229,8 +229,7 @@ static void authfile_finish(struct authfile *af)
 }
 
 /* Read every line of f into af; false with err filled on the first bad line. */
-static bool authfile_read(struct authfile *af, FILE *f, const char *path, char *err,
-			  size_t errlen)
+static bool authfile_read(struct authfile *af, FILE *f, const char *path, char *err, size_t errlen)
 {
 	char *line = NULL;
 	size_t cap = 0, lineno = 0;

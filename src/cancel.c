@@ -44,7 +44,8 @@ static void cancel_on_write(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_WRITE) {
 		ssize_t n = send(k->fd, k->packet, sizeof(k->packet), MSG_NOSIGNAL);
 		if (n != (ssize_t)sizeof(k->packet))
-			log_debug("cancel forward failed: %s", n < 0 ? strerror(errno) : "short write");
+			log_debug("cancel forward failed: %s",
+				  n < 0 ? strerror(errno) : "short write");
 	} else {
 		log_debug("cancel forward timed out");
 	}
@@ -86,7 +87,7 @@ static void forward(struct runtime *rt, const struct server *s)
 	}
 	k->ev = event_new(rt->base, k->fd, EV_WRITE, cancel_on_write, k);
 	usec_t t = rt->cfg->server_connect_timeout > 0 ? rt->cfg->server_connect_timeout : 15000000;
-	struct timeval tv = {.tv_sec = t / 1000000, .tv_usec = t % 1000000};
+	struct timeval tv = { .tv_sec = t / 1000000, .tv_usec = t % 1000000 };
 	event_add(k->ev, &tv);
 }
 

@@ -37,15 +37,15 @@ enum fe_class {
 };
 
 static const uint8_t fe_class[256] = {
-	['Q'] = FE_REQUEST, ['S'] = FE_REQUEST, ['F'] = FE_REQUEST,
-	['P'] = FE_FORWARD, ['B'] = FE_FORWARD, ['D'] = FE_FORWARD, ['E'] = FE_FORWARD,
-	['C'] = FE_FORWARD, ['H'] = FE_FORWARD, ['d'] = FE_FORWARD, ['c'] = FE_FORWARD,
-	['f'] = FE_FORWARD, ['X'] = FE_TERMINATE,
+	['Q'] = FE_REQUEST,   ['S'] = FE_REQUEST, ['F'] = FE_REQUEST, ['P'] = FE_FORWARD,
+	['B'] = FE_FORWARD,   ['D'] = FE_FORWARD, ['E'] = FE_FORWARD, ['C'] = FE_FORWARD,
+	['H'] = FE_FORWARD,   ['d'] = FE_FORWARD, ['c'] = FE_FORWARD, ['f'] = FE_FORWARD,
+	['X'] = FE_TERMINATE,
 };
 
 static const char *const state_names[] = {
-	[CL_LOGIN] = "login",   [CL_WAIT_LOGIN] = "wait_login", [CL_IDLE] = "idle",
-	[CL_WAITING] = "waiting", [CL_ACTIVE] = "active",     [CL_CLOSED] = "closed",
+	[CL_LOGIN] = "login",     [CL_WAIT_LOGIN] = "wait_login", [CL_IDLE] = "idle",
+	[CL_WAITING] = "waiting", [CL_ACTIVE] = "active",         [CL_CLOSED] = "closed",
 };
 
 const char *client_state_str(enum client_state st)
@@ -295,7 +295,8 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 	if (major != 3) {
 		char msg[128];
 		snprintf(msg, sizeof(msg),
-			 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0", major, minor);
+			 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0", major,
+			 minor);
 		client_close(c, CLOSE_ERROR, "0A000", msg);
 		return;
 	}
@@ -328,7 +329,8 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 		return;
 	}
 	if (c->rt->n_clients > c->rt->cfg->max_client_conn) {
-		client_close(c, CLOSE_ERROR, "53300", "no more connections allowed (max_client_conn)");
+		client_close(c, CLOSE_ERROR, "53300",
+			     "no more connections allowed (max_client_conn)");
 		return;
 	}
 	clientauth_begin(c);
@@ -395,13 +397,15 @@ static bool login_auth_step(struct client *c)
 	case PROTO_FRAME_NEED_MORE:
 		return false;
 	case PROTO_FRAME_BAD_LENGTH:
-		client_close(c, CLOSE_ERROR, "08P01", "invalid message length during authentication");
+		client_close(c, CLOSE_ERROR, "08P01",
+			     "invalid message length during authentication");
 		return false;
 	case PROTO_FRAME_OK:
 		break;
 	}
 	if (m.type != 'p') {
-		client_close(c, CLOSE_ERROR, "08P01", "expected a password response during authentication");
+		client_close(c, CLOSE_ERROR, "08P01",
+			     "expected a password response during authentication");
 		return false;
 	}
 	clientauth_message(c, body, m.len);
@@ -444,7 +448,8 @@ void client_welcome(struct client *c)
 		int i = p->welcome_tracked[idx];
 		if (i < 0)
 			continue;
-		const char *v = c->params.tracked[idx] ? c->params.tracked[idx] : p->welcome[i].value;
+		const char *v =
+			c->params.tracked[idx] ? c->params.tracked[idx] : p->welcome[i].value;
 		proto_build_param_status(b, p->welcome[i].key, v);
 	}
 	proto_build_backend_key(b, c->cancel_pid, c->cancel_key);
@@ -545,8 +550,9 @@ static bool frame_client_messages(struct client *c)
 	struct iobuf *b = c->conn.in;
 	while (b->scan < b->end) {
 		if (c->conn.pkt_remain > 0) {
-			uint32_t take = iobuf_unscanned(b) < c->conn.pkt_remain ? iobuf_unscanned(b)
-										  : c->conn.pkt_remain;
+			uint32_t take = iobuf_unscanned(b) < c->conn.pkt_remain
+						? iobuf_unscanned(b)
+						: c->conn.pkt_remain;
 			b->scan += take;
 			c->conn.pkt_remain -= take;
 			continue;

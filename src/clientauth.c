@@ -18,12 +18,12 @@
 #include "sluice/scram.h"
 #include "sluice/util.h"
 
-#define AUTH_OK 0
-#define AUTH_CLEARTEXT 3
-#define AUTH_MD5 5
-#define AUTH_SASL 10
+#define AUTH_OK            0
+#define AUTH_CLEARTEXT     3
+#define AUTH_MD5           5
+#define AUTH_SASL          10
 #define AUTH_SASL_CONTINUE 11
-#define AUTH_SASL_FINAL 12
+#define AUTH_SASL_FINAL    12
 
 #define SCRAM_DEFAULT_ITERATIONS 4096
 

@@ -23,8 +23,8 @@
 
 /* Longest accepted line: long enough for any sane connect_query. */
 #define CONFIG_MAX_LINE 16384
-#define WHY_LEN 256
-#define USEC_PER_SEC INT64_C(1000000)
+#define WHY_LEN         256
+#define USEC_PER_SEC    INT64_C(1000000)
 
 /* ------------------------------------------------------------------------ */
 /* Key descriptions                                                           */
@@ -65,47 +65,42 @@ struct key_def {
 	const struct enum_word *words;
 };
 
-#define UNUSED __attribute__((unused))
-#define RELOAD true
-#define RESTART false
+#define UNUSED             __attribute__((unused))
+#define RELOAD             true
+#define RESTART            false
 #define MEMBER_SIZE(st, m) sizeof(((struct st *)0)->m)
-#define FIELD(st, key, m, t, lo, hi, w)                                                 \
-	{                                                                              \
+#define FIELD(st, key, m, t, lo, hi, w)                                                       \
+	{                                                                                     \
 		.name = key, .type = t, .reloadable = true, .offset = offsetof(struct st, m), \
-		.size = MEMBER_SIZE(st, m), .min = lo, .max = hi, .words = w,              \
+		.size = MEMBER_SIZE(st, m), .min = lo, .max = hi, .words = w,                 \
 	}
-#define GKEY(m, t, d, r, lo, hi, w)                                                     \
-	{                                                                              \
-		.name = #m, .type = t, .def = d, .reloadable = r,                          \
-		.offset = offsetof(struct config, m), .size = MEMBER_SIZE(config, m),      \
-		.min = lo, .max = hi, .words = w,                                          \
+#define GKEY(m, t, d, r, lo, hi, w)                                                              \
+	{                                                                                        \
+		.name = #m, .type = t, .def = d, .reloadable = r,                                \
+		.offset = offsetof(struct config, m), .size = MEMBER_SIZE(config, m), .min = lo, \
+		.max = hi, .words = w,                                                           \
 	}
 #define K_INT(m, d, r, lo, hi) GKEY(m, T_INT, d, r, lo, hi, NULL)
-#define K_BOOL(m, d, r) GKEY(m, T_BOOL, d, r, 0, 0, NULL)
-#define K_STR(m, d, r) GKEY(m, T_STR, d, r, 0, 0, NULL)
-#define K_OPTSTR(m, r) GKEY(m, T_OPTSTR, "", r, 0, 0, NULL)
-#define K_DUR(m, d, r) GKEY(m, T_DURATION, d, r, 0, INT64_MAX, NULL)
-#define K_LIST(m, r) GKEY(m, T_LIST, "", r, 0, 0, NULL)
-#define K_ENUM(m, d, r, w) GKEY(m, T_ENUM, d, r, 0, 0, w)
+#define K_BOOL(m, d, r)        GKEY(m, T_BOOL, d, r, 0, 0, NULL)
+#define K_STR(m, d, r)         GKEY(m, T_STR, d, r, 0, 0, NULL)
+#define K_OPTSTR(m, r)         GKEY(m, T_OPTSTR, "", r, 0, 0, NULL)
+#define K_DUR(m, d, r)         GKEY(m, T_DURATION, d, r, 0, INT64_MAX, NULL)
+#define K_LIST(m, r)           GKEY(m, T_LIST, "", r, 0, 0, NULL)
+#define K_ENUM(m, d, r, w)     GKEY(m, T_ENUM, d, r, 0, 0, w)
 
 static const struct enum_word pool_mode_words[] = {
-	{"session", POOL_MODE_SESSION},
-	{"transaction", POOL_MODE_TRANSACTION},
-	{"statement", POOL_MODE_STATEMENT},
-	{NULL, 0},
+	{ "session", POOL_MODE_SESSION },
+	{ "transaction", POOL_MODE_TRANSACTION },
+	{ "statement", POOL_MODE_STATEMENT },
+	{ NULL, 0 },
 };
 
 static const struct enum_word auth_type_words[] = {
-	{"trust", AUTH_TYPE_TRUST},
-	{"plain", AUTH_TYPE_PLAIN},
-	{"md5", AUTH_TYPE_MD5},
-	{"scram-sha-256", AUTH_TYPE_SCRAM},
-	{"any", WORD_UNSUPPORTED},
-	{"cert", WORD_UNSUPPORTED},
-	{"hba", WORD_UNSUPPORTED},
-	{"pam", WORD_UNSUPPORTED},
-	{"ldap", WORD_UNSUPPORTED},
-	{NULL, 0},
+	{ "trust", AUTH_TYPE_TRUST }, { "plain", AUTH_TYPE_PLAIN },
+	{ "md5", AUTH_TYPE_MD5 },     { "scram-sha-256", AUTH_TYPE_SCRAM },
+	{ "any", WORD_UNSUPPORTED },  { "cert", WORD_UNSUPPORTED },
+	{ "hba", WORD_UNSUPPORTED },  { "pam", WORD_UNSUPPORTED },
+	{ "ldap", WORD_UNSUPPORTED }, { NULL, 0 },
 };
 
 /* The global keys, in the order SHOW CONFIG lists them. */
@@ -198,16 +193,45 @@ static const struct key_def user_fields[] = {
  * pgbouncer.ini loads. A trailing '*' matches any suffix.
  */
 static const char *const ignored_keys[] = {
-	"application_name_add_host", "auth_dbname", "auth_hba_file", "auth_ident_file",
-	"auth_query", "auth_user", "autodb_idle_timeout", "cancel_wait_timeout",
-	"client_tls*", "conffile", "disable_pqexec", "dns_*", "job_name",
-	"max_db_client_connections", "max_prepared_statements", "max_user_client_connections",
-	"peer_id", "query_wait_notify", "resolv_conf", "sbuf_loopcnt", "scram_iterations",
-	"server_fast_close", "server_round_robin", "server_tls*", "service_name",
-	"so_reuseport", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept",
-	"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer",
-	"tcp_user_timeout", "track_extra_parameters", "transaction_timeout",
-	"unix_socket_group", "user",
+	"application_name_add_host",
+	"auth_dbname",
+	"auth_hba_file",
+	"auth_ident_file",
+	"auth_query",
+	"auth_user",
+	"autodb_idle_timeout",
+	"cancel_wait_timeout",
+	"client_tls*",
+	"conffile",
+	"disable_pqexec",
+	"dns_*",
+	"job_name",
+	"max_db_client_connections",
+	"max_prepared_statements",
+	"max_user_client_connections",
+	"peer_id",
+	"query_wait_notify",
+	"resolv_conf",
+	"sbuf_loopcnt",
+	"scram_iterations",
+	"server_fast_close",
+	"server_round_robin",
+	"server_tls*",
+	"service_name",
+	"so_reuseport",
+	"syslog",
+	"syslog_facility",
+	"syslog_ident",
+	"tcp_defer_accept",
+	"tcp_keepcnt",
+	"tcp_keepidle",
+	"tcp_keepintvl",
+	"tcp_socket_buffer",
+	"tcp_user_timeout",
+	"track_extra_parameters",
+	"transaction_timeout",
+	"unix_socket_group",
+	"user",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -281,8 +305,9 @@ static bool check_range(const struct key_def *k, int64_t v, char *why, size_t wh
 		snprintf(why, whylen, "must be at least %s s", lo ? lo : "?");
 		free(lo);
 	} else if (k->type == T_MODE) {
-		snprintf(why, whylen, "mode %llo out of range %04llo..%04llo", (unsigned long long)v,
-			 (unsigned long long)k->min, (unsigned long long)k->max);
+		snprintf(why, whylen, "mode %llo out of range %04llo..%04llo",
+			 (unsigned long long)v, (unsigned long long)k->min,
+			 (unsigned long long)k->max);
 	} else if (k->max == INT_MAX) {
 		snprintf(why, whylen, "%lld is too small, minimum %lld", (long long)v,
 			 (long long)k->min);
@@ -314,8 +339,8 @@ static bool parse_mode(const struct key_def *k, const char *text, union value *o
 }
 
 static const struct enum_word bool_words[] = {
-	{"1", 1}, {"0", 0}, {"on", 1}, {"off", 0}, {"true", 1},
-	{"false", 0}, {"yes", 1}, {"no", 0}, {NULL, 0},
+	{ "1", 1 },     { "0", 0 },   { "on", 1 }, { "off", 0 }, { "true", 1 },
+	{ "false", 0 }, { "yes", 1 }, { "no", 0 }, { NULL, 0 },
 };
 
 static const struct enum_word *word_find(const struct enum_word *words, const char *text)
@@ -326,8 +351,8 @@ static const struct enum_word *word_find(const struct enum_word *words, const ch
 	return NULL;
 }
 
-static bool parse_bool(UNUSED const struct key_def *k, const char *text, union value *out, char *why,
-		       size_t whylen)
+static bool parse_bool(UNUSED const struct key_def *k, const char *text, union value *out,
+		       char *why, size_t whylen)
 {
 	const struct enum_word *w = word_find(bool_words, text);
 
@@ -390,12 +415,8 @@ static const struct {
 	const char *suffix;
 	int64_t usec;
 } duration_units[] = {
-	{"", USEC_PER_SEC},
-	{"s", USEC_PER_SEC},
-	{"ms", 1000},
-	{"min", 60 * USEC_PER_SEC},
-	{"h", 3600 * USEC_PER_SEC},
-	{"d", 86400 * USEC_PER_SEC},
+	{ "", USEC_PER_SEC },         { "s", USEC_PER_SEC },        { "ms", 1000 },
+	{ "min", 60 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC }, { "d", 86400 * USEC_PER_SEC },
 };
 
 /* "1.5" (seconds), "250ms", "2 min", "1h", "1d" into microseconds. */
@@ -430,8 +451,8 @@ static bool duration_from_text(const char *p, int64_t *out)
 	return false;
 }
 
-static bool parse_duration(const struct key_def *k, const char *text, union value *out,
-			   char *why, size_t whylen)
+static bool parse_duration(const struct key_def *k, const char *text, union value *out, char *why,
+			   size_t whylen)
 {
 	if (!duration_from_text(text, &out->num)) {
 		snprintf(why, whylen,
@@ -443,8 +464,8 @@ static bool parse_duration(const struct key_def *k, const char *text, union valu
 }
 
 /* "a, b,,c " into {"a", "b", "c", NULL}; empty items are dropped. */
-static bool parse_list(UNUSED const struct key_def *k, const char *text, union value *out, char *why,
-		       size_t whylen)
+static bool parse_list(UNUSED const struct key_def *k, const char *text, union value *out,
+		       char *why, size_t whylen)
 {
 	size_t n = 0, cap = 1;
 
@@ -469,9 +490,18 @@ static bool parse_list(UNUSED const struct key_def *k, const char *text, union v
 	return out->list != NULL;
 }
 
-static void store_int(void *field, union value *v) { *(int *)field = (int)v->num; }
-static void store_bool(void *field, union value *v) { *(bool *)field = v->b; }
-static void store_usec(void *field, union value *v) { *(usec_t *)field = v->num; }
+static void store_int(void *field, union value *v)
+{
+	*(int *)field = (int)v->num;
+}
+static void store_bool(void *field, union value *v)
+{
+	*(bool *)field = v->b;
+}
+static void store_usec(void *field, union value *v)
+{
+	*(usec_t *)field = v->num;
+}
 
 static void store_str(void *field, union value *v)
 {
@@ -558,18 +588,18 @@ typedef bool parse_fn(const struct key_def *k, const char *text, union value *ou
 static const struct type_ops {
 	size_t size; /* of the struct member */
 	parse_fn *parse;
-	void (*store)(void *field, union value *v); /* frees the old value */
+	void (*store)(void *field, union value *v);                  /* frees the old value */
 	char *(*render)(const struct key_def *k, const void *field); /* malloc'd */
-	void (*release)(void *field);                                 /* NULL: nothing owned */
+	void (*release)(void *field);                                /* NULL: nothing owned */
 } type_ops[] = {
-	[T_INT] = {sizeof(int), parse_int, store_int, render_int, NULL},
-	[T_MODE] = {sizeof(int), parse_mode, store_int, render_mode, NULL},
-	[T_BOOL] = {sizeof(bool), parse_bool, store_bool, render_bool, NULL},
-	[T_STR] = {sizeof(char *), parse_str, store_str, render_str, release_str},
-	[T_OPTSTR] = {sizeof(char *), parse_str, store_str, render_str, release_str},
-	[T_DURATION] = {sizeof(usec_t), parse_duration, store_usec, render_duration, NULL},
-	[T_ENUM] = {sizeof(int), parse_enum, store_int, render_enum, NULL},
-	[T_LIST] = {sizeof(char **), parse_list, store_list, render_list, release_list},
+	[T_INT] = { sizeof(int), parse_int, store_int, render_int, NULL },
+	[T_MODE] = { sizeof(int), parse_mode, store_int, render_mode, NULL },
+	[T_BOOL] = { sizeof(bool), parse_bool, store_bool, render_bool, NULL },
+	[T_STR] = { sizeof(char *), parse_str, store_str, render_str, release_str },
+	[T_OPTSTR] = { sizeof(char *), parse_str, store_str, render_str, release_str },
+	[T_DURATION] = { sizeof(usec_t), parse_duration, store_usec, render_duration, NULL },
+	[T_ENUM] = { sizeof(int), parse_enum, store_int, render_enum, NULL },
+	[T_LIST] = { sizeof(char **), parse_list, store_list, render_list, release_list },
 };
 
 /* Parse `text` for key k and store it into the object the key's table describes. */
@@ -633,8 +663,7 @@ static const char *skip_space(const char *p)
 }
 
 /* Copy a value at p into val (quoted with '' as an escaped quote, or up to a space). */
-static const char *read_value(const char *p, char *val, const char *key, char *why,
-			      size_t whylen)
+static const char *read_value(const char *p, char *val, const char *key, char *why, size_t whylen)
 {
 	if (*p != '\'') {
 		while (*p && !isspace((unsigned char)*p))
@@ -794,8 +823,13 @@ static void db_release(struct config_db *db)
 static bool db_init(struct config_db *db, const char *name, int line)
 {
 	*db = (struct config_db){
-		.port = 5432, .pool_size = -1, .min_pool_size = -1, .reserve_pool = -1,
-		.pool_mode = POOL_MODE_UNSET, .max_db_connections = -1, .line = line,
+		.port = 5432,
+		.pool_size = -1,
+		.min_pool_size = -1,
+		.reserve_pool = -1,
+		.pool_mode = POOL_MODE_UNSET,
+		.max_db_connections = -1,
+		.line = line,
 	};
 	db->name = strdup(name);
 	return db->name != NULL;
@@ -810,8 +844,9 @@ static struct config_db *db_slot(struct parse_ctx *ctx, const char *name)
 		struct config_db *db = &cfg->dbs[i];
 		if (strcmp(db->name, name) != 0)
 			continue;
-		log_warn("%s:%d: database %s was already defined on line %d; this entry replaces it",
-			 cfg->path, ctx->line, name, db->line);
+		log_warn(
+			"%s:%d: database %s was already defined on line %d; this entry replaces it",
+			cfg->path, ctx->line, name, db->line);
 		db_release(db);
 		return db_init(db, name, ctx->line) ? db : NULL;
 	}
@@ -843,7 +878,9 @@ static int on_database(struct parse_ctx *ctx, const char *name, const char *valu
 static bool user_init(struct config_user *u, const char *name, int line)
 {
 	*u = (struct config_user){
-		.pool_mode = POOL_MODE_UNSET, .pool_size = -1, .max_user_connections = -1,
+		.pool_mode = POOL_MODE_UNSET,
+		.pool_size = -1,
+		.max_user_connections = -1,
 		.line = line,
 	};
 	u->name = strdup(name);
@@ -892,10 +929,10 @@ static const struct section_def {
 	const char *name;
 	int (*handle)(struct parse_ctx *ctx, const char *name, const char *value);
 } sections[] = {
-	{"sluice", on_global},
-	{"pgbouncer", on_global},
-	{"databases", on_database},
-	{"users", on_user},
+	{ "sluice", on_global },
+	{ "pgbouncer", on_global },
+	{ "databases", on_database },
+	{ "users", on_user },
 };
 
 static const struct section_def *section_find(const char *name)
@@ -977,8 +1014,8 @@ struct ini_options {
 
 static struct ini_options ini_options_swap(struct ini_options o)
 {
-	struct ini_options old = {ini_allow_multiline, ini_allow_inline_comments,
-				  ini_stop_on_first_error, ini_use_stack, ini_max_line};
+	struct ini_options old = { ini_allow_multiline, ini_allow_inline_comments,
+				   ini_stop_on_first_error, ini_use_stack, ini_max_line };
 
 	ini_allow_multiline = o.multiline;
 	ini_allow_inline_comments = o.inline_comments;
@@ -992,7 +1029,7 @@ static bool parse_file(struct parse_ctx *ctx)
 {
 	/* No continuation lines and no inline ';' comments: PgBouncer has neither,
 	 * and a connect_query may well contain " ;". */
-	struct ini_options ours = {false, false, true, true, CONFIG_MAX_LINE};
+	struct ini_options ours = { false, false, true, true, CONFIG_MAX_LINE };
 	struct ini_options saved = ini_options_swap(ours);
 	int rc = ini_parse_stream(read_line, ctx, on_key, ctx);
 
@@ -1039,7 +1076,7 @@ static struct config *config_new(const char *path)
  */
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
-	struct parse_ctx ctx = {.err = err, .errlen = errlen};
+	struct parse_ctx ctx = { .err = err, .errlen = errlen };
 
 	ctx.cfg = config_new(path);
 	if (ctx.cfg == NULL) {

@@ -36,8 +36,8 @@ static void respond_text(struct client *c, int code, const char *reason, const c
 }
 
 /* The request line "METHOD SP PATH SP HTTP/1.x"; false when malformed. */
-static bool parse_request_line(const char *line, size_t len, char *method, size_t mcap,
-			       char *path, size_t pcap)
+static bool parse_request_line(const char *line, size_t len, char *method, size_t mcap, char *path,
+			       size_t pcap)
 {
 	const char *sp1 = memchr(line, ' ', len);
 	if (sp1 == NULL || (size_t)(sp1 - line) >= mcap || sp1 == line)
@@ -80,7 +80,8 @@ static void route(struct client *c, const char *method, char *path)
 		struct pktbuf body;
 		pktbuf_init(&body);
 		metrics_render(c->rt, &body);
-		respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data, body.len);
+		respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body.data,
+			body.len);
 		pktbuf_free(&body);
 	} else {
 		respond_text(c, 404, "Not Found", "not found\n");
@@ -95,7 +96,8 @@ void http_process(struct client *c)
 	const char *end = memmem(data, len, "\r\n\r\n", 4);
 	if (end == NULL) {
 		if (len >= HTTP_MAX_HEAD || len == b->cap)
-			respond_text(c, 431, "Request Header Fields Too Large", "request head too large\n");
+			respond_text(c, 431, "Request Header Fields Too Large",
+				     "request head too large\n");
 		return; /* wait for the rest; client_login_timeout bounds the wait */
 	}
 	if ((size_t)(end - data) + 4 > HTTP_MAX_HEAD) {

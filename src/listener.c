@@ -30,8 +30,8 @@ struct listener {
 	char *path; /* unix socket file to remove on close */
 };
 
-static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *addr,
-		      int len, void *arg)
+static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *addr, int len,
+		      void *arg)
 {
 	struct listener *l = arg;
 	(void)ev;
@@ -72,7 +72,8 @@ static bool add_listener(struct runtime *rt, const struct sockaddr *sa, socklen_
 
 static bool open_tcp(struct runtime *rt, const char *addr, int port, bool admin)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char portstr[16];
 	snprintf(portstr, sizeof(portstr), "%d", port);
@@ -96,7 +97,7 @@ static bool open_tcp(struct runtime *rt, const char *addr, int port, bool admin)
 
 static bool open_unix(struct runtime *rt, const char *dir, int port)
 {
-	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	int n = snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", dir, port);
 	if (n < 0 || (size_t)n >= sizeof(un.sun_path)) {
 		log_error("unix_socket_dir too long: %s", dir);

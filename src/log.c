@@ -73,8 +73,9 @@ void log_write(enum log_level level, const char *prefix, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	size_t len = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
-	int n = snprintf(line + len, sizeof(line) - len, ".%03d %d %s %s%s", (int)(tv.tv_usec / 1000),
-			 (int)getpid(), level_names[level], prefix ? prefix : "", prefix ? " " : "");
+	int n = snprintf(line + len, sizeof(line) - len, ".%03d %d %s %s%s",
+			 (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level],
+			 prefix ? prefix : "", prefix ? " " : "");
 	if (n > 0)
 		len += (size_t)n;
 

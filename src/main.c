@@ -13,24 +13,25 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: sluice [OPTIONS] CONFIG\n"
-		"PostgreSQL connection pooler. Runs in the foreground and logs to stderr.\n\n"
-		"Options:\n"
-		"  -c, --check     validate CONFIG and exit (0 valid, 1 invalid)\n"
-		"  -v, --verbose   more log output (repeat for even more)\n"
-		"  -V, --version   print the version and exit\n"
-		"  -h, --help      this help\n\n"
-		"CONFIG is an INI file with [databases], [users] and [sluice] (or [pgbouncer])\n"
-		"sections; an existing pgbouncer.ini works as it is.\n");
+	fprintf(f, "Usage: sluice [OPTIONS] CONFIG\n"
+		   "PostgreSQL connection pooler. Runs in the foreground and logs to stderr.\n\n"
+		   "Options:\n"
+		   "  -c, --check     validate CONFIG and exit (0 valid, 1 invalid)\n"
+		   "  -v, --verbose   more log output (repeat for even more)\n"
+		   "  -V, --version   print the version and exit\n"
+		   "  -h, --help      this help\n\n"
+		   "CONFIG is an INI file with [databases], [users] and [sluice] (or [pgbouncer])\n"
+		   "sections; an existing pgbouncer.ini works as it is.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"check", no_argument, NULL, 'c'},   {"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "check", no_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool check = false;
 	int verbose = 0, opt;

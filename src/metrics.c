@@ -59,9 +59,10 @@ static int count(const struct list *head)
 	return n;
 }
 
-#define for_each_pool(p, rt)                                                            \
-	for (struct list *pit_ = (rt)->pools.next;                                          \
-	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); pit_ = pit_->next)
+#define for_each_pool(p, rt)                                                      \
+	for (struct list *pit_ = (rt)->pools.next;                                \
+	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); \
+	     pit_ = pit_->next)
 
 static void labels(const struct pool *p, char *buf, size_t cap)
 {
@@ -76,31 +77,38 @@ static void pool_gauges(struct runtime *rt, struct pktbuf *out)
 	struct pool *p;
 	char l[600];
 	family(out, "sluice_pool_clients", "gauge", "Client connections of a pool by state.");
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		labels(p, l, sizeof(l));
-		put(out, "sluice_pool_clients{%s,state=\"active\"} %d\n", l, count(&p->active_clients));
+		put(out, "sluice_pool_clients{%s,state=\"active\"} %d\n", l,
+		    count(&p->active_clients));
 		put(out, "sluice_pool_clients{%s,state=\"idle\"} %d\n", l, count(&p->idle_clients));
 		put(out, "sluice_pool_clients{%s,state=\"waiting\"} %d\n", l,
 		    count(&p->waiting_clients) + count(&p->wait_login_clients));
 	}
 	family(out, "sluice_pool_servers", "gauge", "Server connections of a pool by state.");
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		labels(p, l, sizeof(l));
-		put(out, "sluice_pool_servers{%s,state=\"active\"} %d\n", l, count(&p->active_servers));
+		put(out, "sluice_pool_servers{%s,state=\"active\"} %d\n", l,
+		    count(&p->active_servers));
 		put(out, "sluice_pool_servers{%s,state=\"idle\"} %d\n", l, count(&p->idle_servers));
 		put(out, "sluice_pool_servers{%s,state=\"login\"} %d\n", l, p->n_opening);
 		put(out, "sluice_pool_servers{%s,state=\"other\"} %d\n", l,
 		    count(&p->other_servers) - p->n_opening);
 	}
-	family(out, "sluice_pool_size", "gauge", "Configured maximum server connections of a pool.");
-	for_each_pool(p, rt) {
+	family(out, "sluice_pool_size", "gauge",
+	       "Configured maximum server connections of a pool.");
+	for_each_pool(p, rt)
+	{
 		labels(p, l, sizeof(l));
 		put(out, "sluice_pool_size{%s} %d\n", l, p->pool_size);
 	}
 	family(out, "sluice_pool_maxwait_seconds", "gauge",
 	       "How long the oldest waiting client of a pool has waited.");
 	usec_t now = util_now();
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		struct list *first = list_first(&p->waiting_clients);
 		usec_t w = first ? now - list_entry(first, struct client, node)->state_since : 0;
 		labels(p, l, sizeof(l));
@@ -116,23 +124,24 @@ struct counter_def {
 };
 
 static const struct counter_def counters[] = {
-	{"sluice_transactions_total", "Transactions pooled.",
-	 offsetof(struct stats_counters, xact_count), false},
-	{"sluice_queries_total", "Queries pooled.", offsetof(struct stats_counters, query_count), false},
-	{"sluice_server_assignments_total", "Times a server was assigned to a client.",
-	 offsetof(struct stats_counters, server_assignment_count), false},
-	{"sluice_server_closed_total", "Server connections closed.",
-	 offsetof(struct stats_counters, server_closed_count), false},
-	{"sluice_received_bytes_total", "Bytes received from clients.",
-	 offsetof(struct stats_counters, bytes_received), false},
-	{"sluice_sent_bytes_total", "Bytes sent to clients.",
-	 offsetof(struct stats_counters, bytes_sent), false},
-	{"sluice_transaction_seconds_total", "Time spent in transactions.",
-	 offsetof(struct stats_counters, xact_time), true},
-	{"sluice_query_seconds_total", "Time spent running queries.",
-	 offsetof(struct stats_counters, query_time), true},
-	{"sluice_wait_seconds_total", "Time clients spent waiting for a server.",
-	 offsetof(struct stats_counters, wait_time), true},
+	{ "sluice_transactions_total", "Transactions pooled.",
+	  offsetof(struct stats_counters, xact_count), false },
+	{ "sluice_queries_total", "Queries pooled.", offsetof(struct stats_counters, query_count),
+	  false },
+	{ "sluice_server_assignments_total", "Times a server was assigned to a client.",
+	  offsetof(struct stats_counters, server_assignment_count), false },
+	{ "sluice_server_closed_total", "Server connections closed.",
+	  offsetof(struct stats_counters, server_closed_count), false },
+	{ "sluice_received_bytes_total", "Bytes received from clients.",
+	  offsetof(struct stats_counters, bytes_received), false },
+	{ "sluice_sent_bytes_total", "Bytes sent to clients.",
+	  offsetof(struct stats_counters, bytes_sent), false },
+	{ "sluice_transaction_seconds_total", "Time spent in transactions.",
+	  offsetof(struct stats_counters, xact_time), true },
+	{ "sluice_query_seconds_total", "Time spent running queries.",
+	  offsetof(struct stats_counters, query_time), true },
+	{ "sluice_wait_seconds_total", "Time clients spent waiting for a server.",
+	  offsetof(struct stats_counters, wait_time), true },
 };
 
 static void pool_counters(struct runtime *rt, struct pktbuf *out)
@@ -142,7 +151,8 @@ static void pool_counters(struct runtime *rt, struct pktbuf *out)
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
 		const struct counter_def *d = &counters[i];
 		family(out, d->name, "counter", d->help);
-		for_each_pool(p, rt) {
+		for_each_pool(p, rt)
+		{
 			labels(p, l, sizeof(l));
 			const char *base = (const char *)&p->stats.total;
 			if (d->usec) {
@@ -164,7 +174,8 @@ static void wait_histogram(struct runtime *rt, struct pktbuf *out)
 	char l[600];
 	family(out, "sluice_client_wait_seconds", "histogram",
 	       "Time from a client's request to getting a server.");
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		labels(p, l, sizeof(l));
 		const struct pool_stats *st = &p->stats;
 		uint64_t cumulative = 0;
@@ -189,7 +200,8 @@ static void process_gauges(struct runtime *rt, struct pktbuf *out)
 	put(out, "sluice_up 1\n");
 	family(out, "sluice_ready", "gauge", "1 when /readyz would answer 200.");
 	put(out, "sluice_ready %d\n", metrics_ready(rt, NULL) ? 1 : 0);
-	family(out, "sluice_client_connections", "gauge", "All client connections, console included.");
+	family(out, "sluice_client_connections", "gauge",
+	       "All client connections, console included.");
 	put(out, "sluice_client_connections %d\n", rt->n_clients);
 	family(out, "sluice_max_client_connections", "gauge", "The max_client_conn setting.");
 	put(out, "sluice_max_client_connections %d\n", rt->cfg->max_client_conn);
@@ -218,7 +230,8 @@ bool metrics_ready(struct runtime *rt, const char **why)
 		reason = "suspended\n";
 	usec_t now = util_now();
 	struct pool *p;
-	for_each_pool(p, rt) {
+	for_each_pool(p, rt)
+	{
 		if (reason)
 			break;
 		if (p->n_servers == 0 && p->last_connect_failure &&

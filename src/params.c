@@ -245,7 +245,8 @@ static bool apply_options(struct param_set *ps, const char *options, char *err, 
 			if (!apply_assignment(ps, word + 2, err, errlen))
 				return false;
 		} else {
-			snprintf(err, errlen, "unsupported command-line argument \"%s\" in options", word);
+			snprintf(err, errlen, "unsupported command-line argument \"%s\" in options",
+				 word);
 			return false;
 		}
 	}
@@ -273,7 +274,7 @@ static void sql_append_literal(struct pktbuf *sql, const char *value)
 	sql_append(sql, "E'");
 	for (const char *p = value; *p; p++) {
 		bool twice = *p == '\'' || *p == '\\';
-		char c[3] = {*p, twice ? *p : '\0', '\0'};
+		char c[3] = { *p, twice ? *p : '\0', '\0' };
 		sql_append(sql, c);
 	}
 	sql_append(sql, "'");
@@ -296,7 +297,8 @@ bool param_build_sync(const struct param_set *want, const struct param_set *defa
 	if (want->n_extra == 0 && have->n_extra == 0) {
 		int i = 0;
 		while (i < PARAM_TRACKED &&
-		       (want->tracked[i] ? want->tracked[i] : defaults->tracked[i]) == have->tracked[i])
+		       (want->tracked[i] ? want->tracked[i] : defaults->tracked[i]) ==
+			       have->tracked[i])
 			i++;
 		if (i == PARAM_TRACKED)
 			return false; /* the common case: nothing to do */

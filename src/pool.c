@@ -47,7 +47,8 @@ void pool_apply_config(struct pool *p, const struct config *cfg)
 	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size, 0);
 	p->reserve_pool = pick(db->reserve_pool, cfg->reserve_pool_size, 0);
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections, 0);
-	p->max_user_connections = pick(u ? u->max_user_connections : -1, cfg->max_user_connections, 0);
+	p->max_user_connections =
+		pick(u ? u->max_user_connections : -1, cfg->max_user_connections, 0);
 }
 
 struct pool *pool_get(struct runtime *rt, const struct config_db *db, const char *db_name,
@@ -102,9 +103,11 @@ static int count_servers(struct runtime *rt, const char *db_name, const char *us
 {
 	int n = 0;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools) {
+	list_for_each_safe(it, tmp, &rt->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
-		if ((db_name && strcmp(p->db_name, db_name) == 0) || (user && strcmp(p->user, user) == 0))
+		if ((db_name && strcmp(p->db_name, db_name) == 0) ||
+		    (user && strcmp(p->user, user) == 0))
 			n += p->n_servers;
 	}
 	return n;
@@ -124,7 +127,8 @@ int pool_user_server_count(struct runtime *rt, const char *user)
 static bool evict_idle(struct pool *p, bool same_db)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->rt->pools) {
+	list_for_each_safe(it, tmp, &p->rt->pools)
+	{
 		struct pool *o = list_entry(it, struct pool, node);
 		if (o == p || list_empty(&o->idle_servers))
 			continue;
@@ -220,7 +224,7 @@ void pool_server_ready(struct pool *p, struct server *s)
 	if (must_close(p, s, now)) {
 		server_set_state(s, SV_IDLE);
 		server_close(s, s->generation != p->generation ? "database changed on reload"
-			     : pool_paused(p)		       ? "pool paused"
+				: pool_paused(p)               ? "pool paused"
 							       : "server_lifetime / shutdown");
 		return;
 	}
@@ -301,19 +305,22 @@ static void client_timeouts(struct pool *p, usec_t now)
 	const struct config *cfg = p->rt->cfg;
 	struct list *it, *tmp;
 	if (cfg->query_wait_timeout > 0) {
-		list_for_each_safe(it, tmp, &p->waiting_clients) {
+		list_for_each_safe(it, tmp, &p->waiting_clients)
+		{
 			struct client *c = list_entry(it, struct client, node);
 			if (now - c->state_since >= cfg->query_wait_timeout)
 				client_close(c, CLOSE_ERROR, "08P01", "query_wait_timeout");
 		}
-		list_for_each_safe(it, tmp, &p->wait_login_clients) {
+		list_for_each_safe(it, tmp, &p->wait_login_clients)
+		{
 			struct client *c = list_entry(it, struct client, node);
 			if (now - c->state_since >= cfg->query_wait_timeout)
 				client_close(c, CLOSE_ERROR, "08P01", "query_wait_timeout");
 		}
 	}
 	if (cfg->client_idle_timeout > 0) {
-		list_for_each_safe(it, tmp, &p->idle_clients) {
+		list_for_each_safe(it, tmp, &p->idle_clients)
+		{
 			struct client *c = list_entry(it, struct client, node);
 			if (now - c->state_since >= cfg->client_idle_timeout)
 				client_close(c, CLOSE_ERROR, "08P01", "client_idle_timeout");
@@ -327,7 +334,8 @@ static void server_timeouts(struct pool *p, usec_t now)
 {
 	const struct config *cfg = p->rt->cfg;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->other_servers) {
+	list_for_each_safe(it, tmp, &p->other_servers)
+	{
 		struct server *s = list_entry(it, struct server, node);
 		if ((s->state == SV_CONNECT || s->state == SV_LOGIN) &&
 		    cfg->server_connect_timeout > 0 &&
@@ -336,7 +344,8 @@ static void server_timeouts(struct pool *p, usec_t now)
 		}
 	}
 	int spare = p->n_servers - p->min_pool_size;
-	list_for_each_safe(it, tmp, &p->idle_servers) {
+	list_for_each_safe(it, tmp, &p->idle_servers)
+	{
 		struct server *s = list_entry(it, struct server, node);
 		if (cfg->server_lifetime > 0 && now - s->connect_time >= cfg->server_lifetime) {
 			server_close(s, "server_lifetime");
@@ -345,7 +354,8 @@ static void server_timeouts(struct pool *p, usec_t now)
 			server_close(s, "server_idle_timeout");
 			spare--;
 		} else if (cfg->server_check_query && cfg->server_check_query[0] &&
-			   cfg->server_check_delay > 0 && now - s->last_check >= cfg->server_check_delay) {
+			   cfg->server_check_delay > 0 &&
+			   now - s->last_check >= cfg->server_check_delay) {
 			server_check(s);
 		}
 	}

@@ -132,8 +132,7 @@ bool proto_parse_startup(const uint8_t *body, size_t len, struct proto_startup *
 	return proto_remaining(&r) == 0;
 }
 
-bool proto_parse_param_status(const uint8_t *body, size_t len, const char **key,
-			      const char **value)
+bool proto_parse_param_status(const uint8_t *body, size_t len, const char **key, const char **value)
 {
 	struct proto_reader r;
 	proto_reader_init(&r, body, len);
@@ -217,13 +216,13 @@ void pkt_put_u8(struct pktbuf *b, uint8_t v)
 
 void pkt_put_u16(struct pktbuf *b, uint16_t v)
 {
-	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
 	pkt_put_bytes(b, x, 2);
 }
 
 void pkt_put_u32(struct pktbuf *b, uint32_t v)
 {
-	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
 	pkt_put_bytes(b, x, 4);
 }
 
@@ -252,8 +251,8 @@ void pkt_end(struct pktbuf *b)
 	p[3] = (uint8_t)len;
 }
 
-static void build_fields(struct pktbuf *b, uint8_t type, const char *severity,
-			 const char *sqlstate, const char *message)
+static void build_fields(struct pktbuf *b, uint8_t type, const char *severity, const char *sqlstate,
+			 const char *message)
 {
 	pkt_begin(b, type);
 	pkt_put_u8(b, 'S');
@@ -369,8 +368,8 @@ void proto_build_startup(struct pktbuf *b, const char *const *keys, const char *
 	pkt_end(b);
 }
 
-void proto_build_row_description(struct pktbuf *b, const char *const *names,
-				 const uint32_t *oids, int n)
+void proto_build_row_description(struct pktbuf *b, const char *const *names, const uint32_t *oids,
+				 int n)
 {
 	pkt_begin(b, 'T');
 	pkt_put_u16(b, (uint16_t)n);
@@ -379,8 +378,10 @@ void proto_build_row_description(struct pktbuf *b, const char *const *names,
 		pkt_put_u32(b, 0); /* table oid */
 		pkt_put_u16(b, 0); /* column number */
 		pkt_put_u32(b, oids[i]);
-		int16_t size = oids[i] == PROTO_OID_INT4 ? 4 : oids[i] == PROTO_OID_INT8 ? 8
-			     : oids[i] == PROTO_OID_TIMESTAMPTZ ? 8 : -1;
+		int16_t size = oids[i] == PROTO_OID_INT4          ? 4
+			       : oids[i] == PROTO_OID_INT8        ? 8
+			       : oids[i] == PROTO_OID_TIMESTAMPTZ ? 8
+								  : -1;
 		pkt_put_u16(b, (uint16_t)size);
 		pkt_put_u32(b, 0xffffffff); /* type modifier -1 */
 		pkt_put_u16(b, 0);          /* text format */

@@ -103,7 +103,8 @@ static void login_timeouts(struct runtime *rt, usec_t now)
 	if (limit <= 0)
 		return;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->login_clients) {
+	list_for_each_safe(it, tmp, &rt->login_clients)
+	{
 		struct client *c = list_entry(it, struct client, node);
 		if (now - c->connect_time >= limit)
 			client_close(c, CLOSE_ERROR, "08P01", "client_login_timeout");
@@ -193,7 +194,7 @@ bool runtime_start(struct runtime *rt)
 	rt->sig_term = evsignal_new(rt->base, SIGTERM, on_sigterm, rt);
 	rt->sig_int = evsignal_new(rt->base, SIGINT, on_sigint, rt);
 	rt->sig_quit = evsignal_new(rt->base, SIGQUIT, on_sigint, rt);
-	struct timeval tv = {.tv_sec = 0, .tv_usec = JANITOR_INTERVAL_USEC};
+	struct timeval tv = { .tv_sec = 0, .tv_usec = JANITOR_INTERVAL_USEC };
 	event_add(rt->janitor, &tv);
 	event_add(rt->sig_hup, NULL);
 	event_add(rt->sig_term, NULL);
@@ -245,7 +246,8 @@ bool runtime_reload(struct runtime *rt)
 	rt->cfg = cfg;
 	config_free(old);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools) {
+	list_for_each_safe(it, tmp, &rt->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		pool_apply_config(p, cfg);
 		pool_maintain(p);
@@ -266,8 +268,7 @@ static void close_list(struct list *head, const char *sqlstate, const char *reas
 static void close_servers(struct list *head, const char *reason)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, head)
-		server_close(list_entry(it, struct server, node), reason);
+	list_for_each_safe(it, tmp, head) server_close(list_entry(it, struct server, node), reason);
 }
 
 static const char shutdown_msg[] = "terminating connection: the pooler is shutting down";
@@ -279,7 +280,8 @@ static void drain_pool(struct pool *p)
 	close_list(&p->idle_clients, "57P01", shutdown_msg);
 	close_list(&p->waiting_clients, "57P01", shutdown_msg);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->active_clients) {
+	list_for_each_safe(it, tmp, &p->active_clients)
+	{
 		struct client *c = list_entry(it, struct client, node);
 		struct server *s = c->server;
 		if (s && s->state == SV_ACTIVE && s->outstanding == 0 && s->tx_status == 'I')
@@ -307,13 +309,13 @@ void runtime_begin_drain(struct runtime *rt)
 	listener_close_main(rt);
 	/* logging-in clients of the main port leave; the admin port keeps answering probes */
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->login_clients) {
+	list_for_each_safe(it, tmp, &rt->login_clients)
+	{
 		struct client *c = list_entry(it, struct client, node);
 		if (!c->via_admin_port)
 			client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
 	}
-	list_for_each_safe(it, tmp, &rt->pools)
-		drain_pool(list_entry(it, struct pool, node));
+	list_for_each_safe(it, tmp, &rt->pools) drain_pool(list_entry(it, struct pool, node));
 	runtime_check_drained(rt);
 }
 
@@ -335,14 +337,16 @@ static void close_everything(struct runtime *rt)
 	close_list(&rt->login_clients, "57P01", shutdown_msg);
 	close_list(&rt->admin_clients, "57P01", shutdown_msg);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools) {
+	list_for_each_safe(it, tmp, &rt->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		close_list(&p->wait_login_clients, "57P01", shutdown_msg);
 		close_list(&p->idle_clients, "57P01", shutdown_msg);
 		close_list(&p->waiting_clients, "57P01", shutdown_msg);
 		close_list(&p->active_clients, "57P01", shutdown_msg);
 	}
-	list_for_each_safe(it, tmp, &rt->pools) {
+	list_for_each_safe(it, tmp, &rt->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		close_servers(&p->idle_servers, "shutting down");
 		close_servers(&p->active_servers, "shutting down");
@@ -364,8 +368,8 @@ void runtime_free(struct runtime *rt)
 	while (!list_empty(&rt->pools))
 		pool_free(list_entry(rt->pools.next, struct pool, node));
 	pool_free_dbflags(rt);
-	struct event *evs[] = {rt->reaper, rt->janitor, rt->sig_hup, rt->sig_term, rt->sig_int,
-			       rt->sig_quit};
+	struct event *evs[] = { rt->reaper,   rt->janitor, rt->sig_hup,
+				rt->sig_term, rt->sig_int, rt->sig_quit };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);

@@ -18,7 +18,7 @@
 
 #define SECRET_PREFIX "SCRAM-SHA-256$"
 #define RAW_NONCE_LEN 18 /* as PostgreSQL and libpq */
-#define B64_LEN(n) (((n) + 2) / 3 * 4)
+#define B64_LEN(n)    (((n) + 2) / 3 * 4)
 #define OUR_NONCE_LEN B64_LEN(RAW_NONCE_LEN)
 
 enum server_state { SRV_NONE = 0, SRV_INIT, SRV_FIRST_SENT, SRV_DONE };
@@ -150,13 +150,13 @@ static bool sha256(const uint8_t *in, size_t len, uint8_t out[SCRAM_KEY_LEN])
 }
 
 /* HMAC(key, client-first-bare "," server-first "," client-final-without-proof). */
-static bool auth_message_hmac(const uint8_t key[SCRAM_KEY_LEN], const char *bare, const char *sfirst,
-			      size_t sfirst_len, const char *cfinal, size_t cfinal_len,
-			      uint8_t out[SCRAM_KEY_LEN])
+static bool auth_message_hmac(const uint8_t key[SCRAM_KEY_LEN], const char *bare,
+			      const char *sfirst, size_t sfirst_len, const char *cfinal,
+			      size_t cfinal_len, uint8_t out[SCRAM_KEY_LEN])
 {
 	const struct span parts[] = {
-		{ bare, strlen(bare) }, { ",", 1 }, { sfirst, sfirst_len },
-		{ ",", 1 },		{ cfinal, cfinal_len },
+		{ bare, strlen(bare) }, { ",", 1 }, { sfirst, sfirst_len }, { ",", 1 },
+		{ cfinal, cfinal_len },
 	};
 
 	return hmac_sha256(key, SCRAM_KEY_LEN, parts, sizeof(parts) / sizeof(parts[0]), out);
@@ -492,8 +492,8 @@ static bool server_read_final(const struct scram_server *s, struct cursor *c,
 
 	if (!cur_attr(c, 'c', &val, &vlen) || !server_check_binding(s, val, vlen))
 		return false;
-	if (!cur_lit(c, ",") || !cur_attr(c, 'r', &val, &vlen) ||
-	    vlen != strlen(s->server_nonce) || memcmp(val, s->server_nonce, vlen) != 0)
+	if (!cur_lit(c, ",") || !cur_attr(c, 'r', &val, &vlen) || vlen != strlen(s->server_nonce) ||
+	    memcmp(val, s->server_nonce, vlen) != 0)
 		return false;
 	while (name != 'p') {
 		*without_proof_len = (size_t)(c->p - start);
@@ -563,8 +563,8 @@ static bool escape_user(const char *user, char *out, size_t outcap)
 	return true;
 }
 
-bool scram_client_first_user(struct scram_client *c, const char *user, const char *nonce,
-			     char *out, size_t outcap, size_t *outlen)
+bool scram_client_first_user(struct scram_client *c, const char *user, const char *nonce, char *out,
+			     size_t outcap, size_t *outlen)
 {
 	char euser[SCRAM_MSG_MAX], msg[3 + SCRAM_MSG_MAX];
 	int n;
@@ -572,7 +572,8 @@ bool scram_client_first_user(struct scram_client *c, const char *user, const cha
 	if (c == NULL || user == NULL)
 		return false;
 	memset(c, 0, sizeof(*c));
-	if (nonce != NULL && (!nonce_valid(nonce, strlen(nonce)) || strlen(nonce) > SCRAM_NONCE_MAX))
+	if (nonce != NULL &&
+	    (!nonce_valid(nonce, strlen(nonce)) || strlen(nonce) > SCRAM_NONCE_MAX))
 		return false;
 	if (nonce != NULL)
 		strcpy(c->client_nonce, nonce);
@@ -639,19 +640,22 @@ static bool client_read_first(const struct scram_client *c, struct cursor *cur,
  * our StoredKey is not its StoredKey) and client_key must hash to StoredKey.
  */
 static bool client_keys(const struct server_first *sf, const struct credential *cr,
-			uint8_t ck[SCRAM_KEY_LEN], uint8_t sk[SCRAM_KEY_LEN], uint8_t svk[SCRAM_KEY_LEN])
+			uint8_t ck[SCRAM_KEY_LEN], uint8_t sk[SCRAM_KEY_LEN],
+			uint8_t svk[SCRAM_KEY_LEN])
 {
 	const struct scram_secret *keys = cr->keys;
 
 	if (cr->password != NULL)
 		return keys == NULL && cr->client_key == NULL &&
-		       derive_keys(cr->password, sf->salt, sf->salt_len, sf->iterations, ck, sk, svk);
+		       derive_keys(cr->password, sf->salt, sf->salt_len, sf->iterations, ck, sk,
+				   svk);
 	if (keys == NULL || cr->client_key == NULL || keys->iterations != sf->iterations ||
 	    keys->salt_len != sf->salt_len || memcmp(keys->salt, sf->salt, sf->salt_len) != 0)
 		return false;
 	memcpy(ck, cr->client_key, SCRAM_KEY_LEN);
 	memcpy(svk, keys->server_key, SCRAM_KEY_LEN);
-	return sha256(ck, SCRAM_KEY_LEN, sk) && CRYPTO_memcmp(sk, keys->stored_key, SCRAM_KEY_LEN) == 0;
+	return sha256(ck, SCRAM_KEY_LEN, sk) &&
+	       CRYPTO_memcmp(sk, keys->stored_key, SCRAM_KEY_LEN) == 0;
 }
 
 /*

@@ -31,9 +31,9 @@
 #define SERVER_MAX_INSPECTED (1024 * 1024)
 
 static const char *const state_names[] = {
-	[SV_CONNECT] = "connect", [SV_LOGIN] = "login",   [SV_SETUP] = "setup",
-	[SV_IDLE] = "idle",       [SV_TEST] = "test",     [SV_SYNC] = "sync",
-	[SV_ACTIVE] = "active",   [SV_RESET] = "reset",   [SV_CLOSED] = "closed",
+	[SV_CONNECT] = "connect", [SV_LOGIN] = "login", [SV_SETUP] = "setup",
+	[SV_IDLE] = "idle",       [SV_TEST] = "test",   [SV_SYNC] = "sync",
+	[SV_ACTIVE] = "active",   [SV_RESET] = "reset", [SV_CLOSED] = "closed",
 };
 
 const char *server_state_str(enum server_state st)
@@ -98,7 +98,7 @@ static bool resolve_target(struct pool *p, struct sockaddr_storage *ss, socklen_
 		*len = sizeof(*un);
 		return n > 0 && (size_t)n < sizeof(un->sun_path);
 	}
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", p->port);
@@ -242,8 +242,7 @@ void server_free(struct server *s)
 /* --- sluice's own queries --- */
 
 /* Send `sql` as one Query per NUL-separated statement list entry; n statements. */
-static bool internal_query(struct server *s, const char *const *stmts, int n,
-			   enum server_state st)
+static bool internal_query(struct server *s, const char *const *stmts, int n, enum server_state st)
 {
 	struct pktbuf *out = conn_out_buf(&s->conn);
 	for (int i = 0; i < n; i++)
@@ -288,9 +287,9 @@ static void internal_done(struct server *s)
 	case SV_TEST:
 	case SV_RESET:
 		if (s->internal_failed) {
-			server_close(s, s->state == SV_SETUP ? "connect_query failed"
-				     : s->state == SV_TEST  ? "server_check_query failed"
-							    : "reset query failed");
+			server_close(s, s->state == SV_SETUP  ? "connect_query failed"
+					: s->state == SV_TEST ? "server_check_query failed"
+							      : "reset query failed");
 			return;
 		}
 		if (s->state == SV_RESET && s->reset_discards)
@@ -384,18 +383,17 @@ static void ready_for_query(struct server *s, const uint8_t *body)
 /* Backend message types, and whether sluice must see them whole. */
 enum be_class {
 	BE_INVALID = 0,
-	BE_FORWARD,  /* stream through */
-	BE_INSPECT,  /* read whole, act, then forward */
+	BE_FORWARD, /* stream through */
+	BE_INSPECT, /* read whole, act, then forward */
 };
 
 static const uint8_t be_class[256] = {
-	['Z'] = BE_INSPECT, ['S'] = BE_INSPECT,
-	['1'] = BE_FORWARD, ['2'] = BE_FORWARD, ['3'] = BE_FORWARD, ['A'] = BE_FORWARD,
-	['C'] = BE_FORWARD, ['D'] = BE_FORWARD, ['E'] = BE_FORWARD, ['G'] = BE_FORWARD,
-	['H'] = BE_FORWARD, ['I'] = BE_FORWARD, ['K'] = BE_FORWARD, ['N'] = BE_FORWARD,
-	['R'] = BE_FORWARD, ['T'] = BE_FORWARD, ['V'] = BE_FORWARD, ['W'] = BE_FORWARD,
-	['c'] = BE_FORWARD, ['d'] = BE_FORWARD, ['n'] = BE_FORWARD, ['s'] = BE_FORWARD,
-	['t'] = BE_FORWARD, ['v'] = BE_FORWARD,
+	['Z'] = BE_INSPECT, ['S'] = BE_INSPECT, ['1'] = BE_FORWARD, ['2'] = BE_FORWARD,
+	['3'] = BE_FORWARD, ['A'] = BE_FORWARD, ['C'] = BE_FORWARD, ['D'] = BE_FORWARD,
+	['E'] = BE_FORWARD, ['G'] = BE_FORWARD, ['H'] = BE_FORWARD, ['I'] = BE_FORWARD,
+	['K'] = BE_FORWARD, ['N'] = BE_FORWARD, ['R'] = BE_FORWARD, ['T'] = BE_FORWARD,
+	['V'] = BE_FORWARD, ['W'] = BE_FORWARD, ['c'] = BE_FORWARD, ['d'] = BE_FORWARD,
+	['n'] = BE_FORWARD, ['s'] = BE_FORWARD, ['t'] = BE_FORWARD, ['v'] = BE_FORWARD,
 };
 
 /* Frame server messages for the client; false when the server was closed. */
@@ -404,8 +402,9 @@ static bool frame_server_messages(struct server *s)
 	struct iobuf *b = s->conn.in;
 	while (b->scan < b->end) {
 		if (s->conn.pkt_remain > 0) {
-			uint32_t take = iobuf_unscanned(b) < s->conn.pkt_remain ? iobuf_unscanned(b)
-										  : s->conn.pkt_remain;
+			uint32_t take = iobuf_unscanned(b) < s->conn.pkt_remain
+						? iobuf_unscanned(b)
+						: s->conn.pkt_remain;
 			b->scan += take;
 			s->conn.pkt_remain -= take;
 			continue;
@@ -487,7 +486,8 @@ static void after_ready(struct server *s)
 {
 	struct client *c = s->client;
 	if (c->close_after_ready && s->tx_status == 'I' && s->outstanding == 0) {
-		client_close(c, CLOSE_ERROR, "57P01", "terminating connection: the pooler is shutting down");
+		client_close(c, CLOSE_ERROR, "57P01",
+			     "terminating connection: the pooler is shutting down");
 		return;
 	}
 	if (s->pool->mode == POOL_MODE_STATEMENT && s->tx_status != 'I') {

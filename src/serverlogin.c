@@ -42,8 +42,8 @@ static bool send_out(struct server *s)
 bool serverlogin_start(struct server *s)
 {
 	struct pool *p = s->pool;
-	const char *keys[3] = {"user", "database", "application_name"};
-	const char *values[3] = {p->user, p->dbname, "sluice"};
+	const char *keys[3] = { "user", "database", "application_name" };
+	const char *values[3] = { p->user, p->dbname, "sluice" };
 	proto_build_startup(conn_out_buf(&s->conn), keys, values, 2);
 	return send_out(s);
 }
@@ -75,7 +75,8 @@ static void answer_cleartext(struct server *s)
 {
 	const char *secret = login_secret(s);
 	if (secret == NULL || auth_secret_kind(secret) != SECRET_PLAIN) {
-		login_fail(s, "server asked for a cleartext password but no plain password is configured");
+		login_fail(s, "server asked for a cleartext password but no plain password is "
+			      "configured");
 		return;
 	}
 	proto_build_password(conn_out_buf(&s->conn), secret);
@@ -143,13 +144,15 @@ static void answer_sasl_continue(struct server *s, const uint8_t *body, uint32_t
 		return;
 	}
 	if (secret && auth_secret_kind(secret) == SECRET_PLAIN)
-		ok = scram_client_final(s->scram, (const char *)body + 4, len - 4, secret, NULL, NULL,
-					msg, sizeof(msg), &n);
+		ok = scram_client_final(s->scram, (const char *)body + 4, len - 4, secret, NULL,
+					NULL, msg, sizeof(msg), &n);
 	else if (p->have_scram_keys)
 		ok = scram_client_final(s->scram, (const char *)body + 4, len - 4, NULL,
 					&p->scram_keys, p->scram_client_key, msg, sizeof(msg), &n);
 	else {
-		login_fail(s, "server asked for SCRAM but no plain password or SCRAM keys are available");
+		login_fail(
+			s,
+			"server asked for SCRAM but no plain password or SCRAM keys are available");
 		return;
 	}
 	if (!ok) {
@@ -192,7 +195,8 @@ static void auth_request(struct server *s, const uint8_t *body, uint32_t len)
 		return;
 	default: {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "server requested unsupported authentication method %u", code);
+		snprintf(msg, sizeof(msg), "server requested unsupported authentication method %u",
+			 code);
 		login_fail(s, msg);
 	}
 	}

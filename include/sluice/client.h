@@ -69,17 +69,17 @@ struct client {
 	int negotiations;        /* SSL/GSS requests answered so far */
 
 	/* authentication in progress */
-	char *secret;            /* stored secret for the user (copy), or NULL */
+	char *secret; /* stored secret for the user (copy), or NULL */
 	bool user_known;
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
 
-	usec_t connect_time;  /* monotonic */
-	usec_t connect_wall;  /* wall clock, for display */
-	usec_t state_since;   /* when the current state began */
-	usec_t last_request;  /* last time a request was forwarded */
-	usec_t xact_start;    /* 0 when not in a transaction */
-	usec_t query_start;   /* 0 when no request is outstanding */
+	usec_t connect_time;    /* monotonic */
+	usec_t connect_wall;    /* wall clock, for display */
+	usec_t state_since;     /* when the current state began */
+	usec_t last_request;    /* last time a request was forwarded */
+	usec_t xact_start;      /* 0 when not in a transaction */
+	usec_t query_start;     /* 0 when no request is outstanding */
 	bool close_after_ready; /* draining: leave at the next idle ReadyForQuery */
 
 	/* pg_stat_activity-style insight: the latest query text, truncated */
@@ -93,7 +93,7 @@ struct client {
 	enum admin_wait admin_wait;
 	bool close_after_flush; /* HTTP: close once the response is sent */
 	bool http_head_only;    /* HTTP HEAD: send headers only */
-	char *admin_wait_db; /* NULL: all databases */
+	char *admin_wait_db;    /* NULL: all databases */
 };
 
 /* Accept a new connection (called by the listener). Takes ownership of fd. */

@@ -29,12 +29,12 @@ enum auth_type {
 
 /* One entry of [databases]. Integer fields are -1 when not given (inherit). */
 struct config_db {
-	char *name;            /* the name clients connect to; "*" is the fallback */
-	char *host;            /* NULL: unix socket in /var/run/postgresql; "/dir": unix socket in dir */
-	int port;              /* default 5432 */
-	char *dbname;          /* NULL: same as name (or the client's name for "*") */
-	char *user;            /* NULL: the client's user; else forced user */
-	char *password;        /* NULL: from auth_file */
+	char *name;     /* the name clients connect to; "*" is the fallback */
+	char *host;     /* NULL: unix socket in /var/run/postgresql; "/dir": unix socket in dir */
+	int port;       /* default 5432 */
+	char *dbname;   /* NULL: same as name (or the client's name for "*") */
+	char *user;     /* NULL: the client's user; else forced user */
+	char *password; /* NULL: from auth_file */
 	int pool_size;
 	int min_pool_size;
 	int reserve_pool;
@@ -45,7 +45,7 @@ struct config_db {
 	char *datestyle;
 	char *timezone;
 	char *application_name;
-	int line;              /* line in the config file, for messages */
+	int line; /* line in the config file, for messages */
 };
 
 /* One entry of [users]. Integer fields are -1 when not given (inherit). */
@@ -66,42 +66,42 @@ struct config {
 	size_t n_users;
 
 	/* [sluice] / [pgbouncer] */
-	char *listen_addr;        /* "" or NULL: no TCP listener; "*" = all */
-	int listen_port;          /* 6432 */
-	char *unix_socket_dir;    /* "" = none; default "/tmp" as PgBouncer */
-	int unix_socket_mode;     /* 0777 */
-	int listen_backlog;       /* 128 */
+	char *listen_addr;     /* "" or NULL: no TCP listener; "*" = all */
+	int listen_port;       /* 6432 */
+	char *unix_socket_dir; /* "" = none; default "/tmp" as PgBouncer */
+	int unix_socket_mode;  /* 0777 */
+	int listen_backlog;    /* 128 */
 
 	enum auth_type auth_type; /* md5 */
 	char *auth_file;          /* NULL when unset */
 
-	enum pool_mode pool_mode; /* session */
-	int max_client_conn;      /* 100 */
-	int default_pool_size;    /* 20 */
-	int min_pool_size;        /* 0 */
-	int reserve_pool_size;    /* 0 */
+	enum pool_mode pool_mode;    /* session */
+	int max_client_conn;         /* 100 */
+	int default_pool_size;       /* 20 */
+	int min_pool_size;           /* 0 */
+	int reserve_pool_size;       /* 0 */
 	usec_t reserve_pool_timeout; /* 5 s */
-	int max_db_connections;   /* 0 = unlimited */
-	int max_user_connections; /* 0 = unlimited */
+	int max_db_connections;      /* 0 = unlimited */
+	int max_user_connections;    /* 0 = unlimited */
 
 	char *server_reset_query; /* "DISCARD ALL"; "" = none */
 	bool server_reset_query_always;
-	char *server_check_query; /* "select 1"; "" = none */
-	usec_t server_check_delay;     /* 30 s */
-	usec_t server_lifetime;        /* 3600 s; 0 = unlimited */
-	usec_t server_idle_timeout;    /* 600 s; 0 = off */
-	usec_t server_connect_timeout; /* 15 s */
-	usec_t server_login_retry;     /* 15 s */
-	usec_t query_timeout;          /* 0 = off */
-	usec_t query_wait_timeout;     /* 120 s; 0 = off */
-	usec_t client_idle_timeout;    /* 0 = off */
-	usec_t client_login_timeout;   /* 60 s; 0 = off */
+	char *server_check_query;        /* "select 1"; "" = none */
+	usec_t server_check_delay;       /* 30 s */
+	usec_t server_lifetime;          /* 3600 s; 0 = unlimited */
+	usec_t server_idle_timeout;      /* 600 s; 0 = off */
+	usec_t server_connect_timeout;   /* 15 s */
+	usec_t server_login_retry;       /* 15 s */
+	usec_t query_timeout;            /* 0 = off */
+	usec_t query_wait_timeout;       /* 120 s; 0 = off */
+	usec_t client_idle_timeout;      /* 0 = off */
+	usec_t client_login_timeout;     /* 60 s; 0 = off */
 	usec_t idle_transaction_timeout; /* 0 = off */
-	usec_t suspend_timeout;        /* 10 s */
-	usec_t stats_period;           /* 60 s */
+	usec_t suspend_timeout;          /* 10 s */
+	usec_t stats_period;             /* 60 s */
 
-	int max_packet_size;           /* 2147483647 */
-	int pkt_buf;                   /* 4096: I/O buffer size */
+	int max_packet_size;              /* 2147483647 */
+	int pkt_buf;                      /* 4096: I/O buffer size */
 	char **ignore_startup_parameters; /* NULL-terminated list, never NULL */
 
 	bool log_connections;    /* 1 */
@@ -114,10 +114,10 @@ struct config {
 	bool tcp_keepalive;      /* 1 */
 
 	/* admin console (issue 3) */
-	char *admin_listen_addr; /* NULL = same as listen_addr */
-	int admin_port;          /* 6433; 0 = no admin port */
-	char **admin_users;      /* NULL-terminated list, never NULL */
-	char **stats_users;      /* NULL-terminated list, never NULL */
+	char *admin_listen_addr;  /* NULL = same as listen_addr */
+	int admin_port;           /* 6433; 0 = no admin port */
+	char **admin_users;       /* NULL-terminated list, never NULL */
+	char **stats_users;       /* NULL-terminated list, never NULL */
 	int warn_waiting_clients; /* 10: log a WARNING when a pool has more waiters; 0 = off */
 };
 
@@ -148,8 +148,8 @@ const char *config_pool_mode_str(enum pool_mode m);
  * Iterate over every global key in table order for SHOW CONFIG: calls
  * fn(key, value, default_value, reloadable, arg) with values rendered as text.
  */
-typedef void (*config_key_fn)(const char *key, const char *value, const char *def,
-			      bool reloadable, void *arg);
+typedef void (*config_key_fn)(const char *key, const char *value, const char *def, bool reloadable,
+			      void *arg);
 void config_foreach_key(const struct config *cfg, config_key_fn fn, void *arg);
 
 /*

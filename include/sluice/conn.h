@@ -24,12 +24,12 @@ struct conn_out {
 
 struct conn {
 	int fd;
-	bool reading;     /* want EV_READ */
-	bool writing;     /* want EV_WRITE */
-	short armed;      /* the flags `ev` is currently added with (0: not added) */
-	struct event ev;  /* one event per socket: flags change only on backpressure */
-	struct iobuf *in; /* NULL when nothing is buffered */
-	uint32_t pkt_remain; /* body bytes of a streamed message not yet received */
+	bool reading;         /* want EV_READ */
+	bool writing;         /* want EV_WRITE */
+	short armed;          /* the flags `ev` is currently added with (0: not added) */
+	struct event ev;      /* one event per socket: flags change only on backpressure */
+	struct iobuf *in;     /* NULL when nothing is buffered */
+	uint32_t pkt_remain;  /* body bytes of a streamed message not yet received */
 	struct conn_out *out; /* NULL when nothing generated is pending */
 	uint64_t bytes_in, bytes_out;
 	event_callback_fn on_read;
@@ -38,11 +38,11 @@ struct conn {
 };
 
 enum conn_io {
-	CONN_IO_OK = 0,   /* made progress / all sent */
-	CONN_IO_AGAIN,    /* would block */
-	CONN_IO_EOF,      /* peer closed */
-	CONN_IO_ERROR,    /* socket error (errno set) */
-	CONN_IO_FULL,     /* no room in the buffer */
+	CONN_IO_OK = 0, /* made progress / all sent */
+	CONN_IO_AGAIN,  /* would block */
+	CONN_IO_EOF,    /* peer closed */
+	CONN_IO_ERROR,  /* socket error (errno set) */
+	CONN_IO_FULL,   /* no room in the buffer */
 };
 
 /* Bind `fd` to the events; does not start reading. */

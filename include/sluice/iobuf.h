@@ -26,10 +26,10 @@ struct iobuf {
 
 struct iobuf_pool {
 	struct iobuf *free;
-	uint32_t size;    /* standard buffer size */
-	size_t n_free;    /* buffers on the free list */
-	size_t n_used;    /* buffers attached to connections */
-	size_t max_free;  /* keep at most this many on the free list */
+	uint32_t size;   /* standard buffer size */
+	size_t n_free;   /* buffers on the free list */
+	size_t n_used;   /* buffers attached to connections */
+	size_t max_free; /* keep at most this many on the free list */
 };
 
 /* Set up an empty pool handing out buffers of `size` bytes. */
@@ -58,8 +58,17 @@ void iobuf_reserve_message(struct iobuf *b, uint32_t need);
 enum proto_frame_result iobuf_take_message(struct iobuf *b, uint32_t max_len, struct proto_msg *m,
 					   const uint8_t **body);
 
-static inline uint32_t iobuf_unscanned(const struct iobuf *b) { return b->end - b->scan; }
-static inline uint32_t iobuf_pending(const struct iobuf *b) { return b->scan - b->start; }
-static inline bool iobuf_drained(const struct iobuf *b) { return b->start == b->end; }
+static inline uint32_t iobuf_unscanned(const struct iobuf *b)
+{
+	return b->end - b->scan;
+}
+static inline uint32_t iobuf_pending(const struct iobuf *b)
+{
+	return b->scan - b->start;
+}
+static inline bool iobuf_drained(const struct iobuf *b)
+{
+	return b->start == b->end;
+}
 
 #endif

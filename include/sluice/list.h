@@ -16,9 +16,8 @@ struct list {
 };
 
 /* The object containing a list node (const-ness of ptr is not tracked). */
-#define container_of(ptr, type, member)                                        \
-	((type *)(void *)((uintptr_t)(ptr) - offsetof(type, member)))
-#define list_entry(node, type, member) container_of(node, type, member)
+#define container_of(ptr, type, member) ((type *)(void *)((uintptr_t)(ptr)-offsetof(type, member)))
+#define list_entry(node, type, member)  container_of(node, type, member)
 
 static inline void list_init(struct list *l)
 {
@@ -64,8 +63,8 @@ static inline struct list *list_first(const struct list *head)
 }
 
 /* Iterate allowing deletion of the current node. */
-#define list_for_each_safe(pos, tmp, head)                                     \
-	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);       \
+#define list_for_each_safe(pos, tmp, head)                               \
+	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \
 	     (pos) = (tmp), (tmp) = (pos)->next)
 
 #endif

@@ -36,16 +36,16 @@ void log_write(enum log_level level, const char *prefix, const char *fmt, ...)
 
 #define log_enabled(lvl) ((lvl) <= log_threshold)
 
-#define log_at(lvl, prefix, ...)                                               \
-	do {                                                                   \
-		if (log_enabled(lvl))                                          \
-			log_write((lvl), (prefix), __VA_ARGS__);               \
+#define log_at(lvl, prefix, ...)                                 \
+	do {                                                     \
+		if (log_enabled(lvl))                            \
+			log_write((lvl), (prefix), __VA_ARGS__); \
 	} while (0)
 
 #define log_fatal(...) log_at(LOG_FATAL, NULL, __VA_ARGS__)
 #define log_error(...) log_at(LOG_ERROR, NULL, __VA_ARGS__)
-#define log_warn(...) log_at(LOG_WARNING, NULL, __VA_ARGS__)
-#define log_info(...) log_at(LOG_INFO, NULL, __VA_ARGS__)
+#define log_warn(...)  log_at(LOG_WARNING, NULL, __VA_ARGS__)
+#define log_info(...)  log_at(LOG_INFO, NULL, __VA_ARGS__)
 #define log_debug(...) log_at(LOG_DEBUG, NULL, __VA_ARGS__)
 #define log_noise(...) log_at(LOG_NOISE, NULL, __VA_ARGS__)
 

@@ -47,8 +47,8 @@ struct pool {
 	struct list idle_servers;   /* SV_IDLE, most recently used first */
 	struct list active_servers; /* SV_SYNC, SV_ACTIVE */
 	struct list other_servers;  /* SV_CONNECT, SV_LOGIN, SV_SETUP, SV_TEST, SV_RESET */
-	int n_servers;   /* all of the above */
-	int n_opening;   /* SV_CONNECT + SV_LOGIN + SV_SETUP */
+	int n_servers;              /* all of the above */
+	int n_opening;              /* SV_CONNECT + SV_LOGIN + SV_SETUP */
 
 	/* clients by state */
 	struct list wait_login_clients; /* CL_WAIT_LOGIN */
@@ -56,7 +56,8 @@ struct pool {
 	struct list waiting_clients;    /* CL_WAITING, FIFO */
 	struct list active_clients;     /* CL_ACTIVE */
 	int n_clients;
-	int cl_count[CL_CLOSED]; /* clients per state (enum client_state), kept by client_set_state */
+	int cl_count
+		[CL_CLOSED]; /* clients per state (enum client_state), kept by client_set_state */
 
 	/* what PostgreSQL reported at log-in, for welcoming clients */
 	bool have_params;
@@ -64,7 +65,7 @@ struct pool {
 	int n_welcome;
 	struct pktbuf welcome_fixed; /* AuthenticationOk + the ParameterStatus of untracked keys */
 	int welcome_tracked[PARAM_TRACKED]; /* index into welcome[] of each tracked key, or -1 */
-	struct param_set defaults; /* tracked parameters' server defaults */
+	struct param_set defaults;          /* tracked parameters' server defaults */
 
 	usec_t last_connect_failure; /* for server_login_retry; 0 = none */
 	bool have_scram_keys;        /* learnt from a client's SCRAM proof */

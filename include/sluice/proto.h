@@ -11,12 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_HEADER_LEN 5         /* type byte + int32 length */
-#define PROTO_V3 196608            /* 3.0 */
-#define PROTO_SSL_REQUEST 80877103
+#define PROTO_HEADER_LEN     5      /* type byte + int32 length */
+#define PROTO_V3             196608 /* 3.0 */
+#define PROTO_SSL_REQUEST    80877103
 #define PROTO_GSSENC_REQUEST 80877104
 #define PROTO_CANCEL_REQUEST 80877102
-#define PROTO_STARTUP_MAX 10000    /* PostgreSQL's own limit for start-up packets */
+#define PROTO_STARTUP_MAX    10000 /* PostgreSQL's own limit for start-up packets */
 
 enum proto_frame_result {
 	PROTO_FRAME_NEED_MORE = 0, /* header incomplete */
@@ -63,7 +63,10 @@ uint32_t proto_get_u32(struct proto_reader *r);
 const char *proto_get_str(struct proto_reader *r);
 /* `n` raw bytes; NULL (and r->bad) when fewer remain. */
 const uint8_t *proto_get_bytes(struct proto_reader *r, size_t n);
-static inline size_t proto_remaining(const struct proto_reader *r) { return r->len - r->pos; }
+static inline size_t proto_remaining(const struct proto_reader *r)
+{
+	return r->len - r->pos;
+}
 
 /* Start-up message parameters: pointers into the caller's body buffer. */
 #define PROTO_MAX_PARAMS 64
@@ -85,8 +88,8 @@ bool proto_parse_startup(const uint8_t *body, size_t len, struct proto_startup *
 	__attribute__((warn_unused_result));
 
 /* ParameterStatus body: pointers into it; false when malformed. */
-bool proto_parse_param_status(const uint8_t *body, size_t len, const char **key,
-			      const char **value) __attribute__((warn_unused_result));
+bool proto_parse_param_status(const uint8_t *body, size_t len, const char **key, const char **value)
+	__attribute__((warn_unused_result));
 
 /* Fields of an ErrorResponse / NoticeResponse: pointers into the body. */
 struct proto_error_fields {
@@ -144,14 +147,14 @@ void proto_build_startup(struct pktbuf *b, const char *const *keys, const char *
 			 int n);
 
 /* Type OIDs used in result sets sluice builds itself. */
-#define PROTO_OID_INT4 23
-#define PROTO_OID_INT8 20
-#define PROTO_OID_TEXT 25
+#define PROTO_OID_INT4        23
+#define PROTO_OID_INT8        20
+#define PROTO_OID_TEXT        25
 #define PROTO_OID_TIMESTAMPTZ 1184
 
 /* RowDescription for n text-format columns. */
-void proto_build_row_description(struct pktbuf *b, const char *const *names,
-				 const uint32_t *oids, int n);
+void proto_build_row_description(struct pktbuf *b, const char *const *names, const uint32_t *oids,
+				 int n);
 /* DataRow of n text values; NULL is SQL NULL. */
 void proto_build_data_row(struct pktbuf *b, const char *const *values, int n);
 void proto_build_command_complete(struct pktbuf *b, const char *tag);

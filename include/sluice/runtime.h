@@ -32,7 +32,7 @@ struct runtime {
 	struct authfile *authfile; /* NULL when auth_file is unset */
 	struct iobuf_pool bufs;
 
-	struct list pools;        /* struct pool.node */
+	struct list pools;         /* struct pool.node */
 	struct list login_clients; /* clients not yet in a pool (struct client.node) */
 	struct list free_clients;  /* closed, freed by the reaper */
 	struct list free_servers;
@@ -49,7 +49,7 @@ struct runtime {
 
 	uint64_t next_client_id;
 	uint64_t next_server_id;
-	int n_clients;   /* all client connections, for max_client_conn */
+	int n_clients; /* all client connections, for max_client_conn */
 	int n_servers;
 	enum run_phase phase;
 	int exit_code;

@@ -12,10 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCRAM_KEY_LEN 32
-#define SCRAM_SALT_MAX 64
+#define SCRAM_KEY_LEN   32
+#define SCRAM_SALT_MAX  64
 #define SCRAM_NONCE_MAX 128
-#define SCRAM_MSG_MAX 512
+#define SCRAM_MSG_MAX   512
 
 /* A stored secret: "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>" (base64 parts). */
 struct scram_secret {
@@ -31,7 +31,8 @@ struct scram_secret {
  * a well-formed SCRAM-SHA-256 secret (iterations > 0, salt 1..SCRAM_SALT_MAX
  * bytes, 32-byte keys). *out is only written on success.
  */
-bool scram_parse_secret(const char *s, struct scram_secret *out) __attribute__((warn_unused_result));
+bool scram_parse_secret(const char *s, struct scram_secret *out)
+	__attribute__((warn_unused_result));
 
 /*
  * Derive a secret from a cleartext password: salt_len 1..SCRAM_SALT_MAX,
@@ -42,7 +43,8 @@ bool scram_parse_secret(const char *s, struct scram_secret *out) __attribute__((
  * SASLprep's mappings would change gives a different secret than PostgreSQL's.
  */
 bool scram_secret_from_password(const char *password, const uint8_t *salt, size_t salt_len,
-				int iterations, struct scram_secret *out) __attribute__((warn_unused_result));
+				int iterations, struct scram_secret *out)
+	__attribute__((warn_unused_result));
 
 /*
  * Write `secret` in PostgreSQL's text form (as scram_parse_secret reads it)
@@ -60,7 +62,7 @@ struct scram_server {
 	char client_first_bare[SCRAM_MSG_MAX];
 	char server_first[SCRAM_MSG_MAX];
 	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered from the proof after success */
-	char cbind_flag; /* private: the client's gs2 flag, 'n' or 'y' */
+	char cbind_flag;                   /* private: the client's gs2 flag, 'n' or 'y' */
 };
 
 /*
@@ -102,7 +104,7 @@ struct scram_client {
 	int state; /* private */
 	char client_nonce[SCRAM_NONCE_MAX + 1];
 	char client_first_bare[SCRAM_MSG_MAX];
-	uint8_t server_key[SCRAM_KEY_LEN]; /* expected server signature key */
+	uint8_t server_key[SCRAM_KEY_LEN];         /* expected server signature key */
 	char auth_message_tail[SCRAM_MSG_MAX * 2]; /* private, unused */
 	uint8_t server_signature[SCRAM_KEY_LEN];
 };
@@ -122,9 +124,8 @@ bool scram_client_first(struct scram_client *c, const char *nonce, char *out, si
  * ',' as "=2C", '=' as "=3D"), for servers other than PostgreSQL and for
  * RFC test vectors. `user` must not be NULL.
  */
-bool scram_client_first_user(struct scram_client *c, const char *user, const char *nonce,
-			     char *out, size_t outcap, size_t *outlen)
-	__attribute__((warn_unused_result));
+bool scram_client_first_user(struct scram_client *c, const char *user, const char *nonce, char *out,
+			     size_t outcap, size_t *outlen) __attribute__((warn_unused_result));
 
 /*
  * Given the server-first-message (`len` bytes, not NUL-terminated), build the

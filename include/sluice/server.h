@@ -46,25 +46,25 @@ struct server {
 	socklen_t addrlen;
 	uint32_t be_pid; /* PostgreSQL's BackendKeyData */
 	uint32_t be_key;
-	int generation;  /* pool generation at connect; stale ones close on release */
+	int generation; /* pool generation at connect; stale ones close on release */
 
-	struct param_set params;     /* the server's current settings */
+	struct param_set params;       /* the server's current settings */
 	struct param_kv *login_params; /* every ParameterStatus from log-in */
 	int n_login_params;
 
-	int outstanding;   /* Query/Sync/FunctionCall sent minus ReadyForQuery received */
-	char tx_status;    /* last ReadyForQuery status: 'I', 'T' or 'E' */
-	bool saw_ready;    /* a ReadyForQuery was forwarded in this read batch */
+	int outstanding;      /* Query/Sync/FunctionCall sent minus ReadyForQuery received */
+	char tx_status;       /* last ReadyForQuery status: 'I', 'T' or 'E' */
+	bool saw_ready;       /* a ReadyForQuery was forwarded in this read batch */
 	int internal_pending; /* ReadyForQuery still expected for our own queries */
 	bool internal_failed;
 	char *internal_error; /* first ErrorResponse of our own query (raw message) */
 	uint32_t internal_error_len;
-	bool reset_discards;  /* the running reset includes server_reset_query */
+	bool reset_discards; /* the running reset includes server_reset_query */
 
 	struct scram_client *scram;
 	usec_t connect_time;
 	usec_t state_since;
-	usec_t last_check; /* last successful use or health check */
+	usec_t last_check;     /* last successful use or health check */
 	bool close_on_release; /* lifetime, reload, RECONNECT: close instead of reuse */
 };
 

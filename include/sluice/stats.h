@@ -36,14 +36,14 @@ struct wait_hist {
 };
 
 struct pool_stats {
-	struct stats_counters total;   /* since start */
-	struct stats_counters last;    /* total at the last period boundary */
-	struct stats_counters period;  /* deltas of the last complete period */
-	struct wait_hist wait_cur;     /* the running period */
-	struct wait_hist wait_last;    /* the last complete period */
+	struct stats_counters total;            /* since start */
+	struct stats_counters last;             /* total at the last period boundary */
+	struct stats_counters period;           /* deltas of the last complete period */
+	struct wait_hist wait_cur;              /* the running period */
+	struct wait_hist wait_last;             /* the last complete period */
 	uint64_t prom_wait[STATS_PROM_BUCKETS]; /* since start: waits in (bound[i-1], bound[i]] */
 	uint64_t prom_wait_count;
-	double prom_wait_sum;          /* seconds */
+	double prom_wait_sum; /* seconds */
 };
 
 /* Record one client wait (0 for an immediate hand-over). */

@@ -12,8 +12,9 @@
 
 #include <openssl/evp.h>
 
-#define PG_SCRAM                                                                           \
-	"SCRAM-SHA-256$4096:7XjO7XNPJn3KCocOThW3Aw==$pRafyXJtnosqIrZm4NRuXUJN3kacLdgVVA25zXnOZ2E=:" \
+#define PG_SCRAM                                                                                   \
+	"SCRAM-SHA-256$4096:7XjO7XNPJn3KCocOThW3Aw==$pRafyXJtnosqIrZm4NRuXUJN3kacLdgVVA25zXnOZ2E=" \
+	":"                                                                                        \
 	"kT2pSG5nb+rGeqEVpSCHYPe2k5v5s9fbHpHe/8JsCrM="
 
 static void test_secret_kind(void)
@@ -125,17 +126,16 @@ static struct authfile *load_text(const char *text, size_t len, char *err, size_
 
 static void test_authfile_good(void)
 {
-	static const char text[] =
-		"; PgBouncer-style comment\n"
-		"# another comment\n"
-		"\n"
-		"   \t\n"
-		"\"alice\" \"md53175bce1d3201d16594cebf9d7eb3f9d\"\n"
-		"\"bob\"\t\"plain pass\" extra text is ignored\n"
-		"  \"say \"\"hi\"\"\" \"a\"\"b\"\r\n"
-		"\"carol\" \"\"\n"
-		"\"alice\" \"later wins\"\n"
-		"\"dave\" \"" PG_SCRAM "\"";
+	static const char text[] = "; PgBouncer-style comment\n"
+				   "# another comment\n"
+				   "\n"
+				   "   \t\n"
+				   "\"alice\" \"md53175bce1d3201d16594cebf9d7eb3f9d\"\n"
+				   "\"bob\"\t\"plain pass\" extra text is ignored\n"
+				   "  \"say \"\"hi\"\"\" \"a\"\"b\"\r\n"
+				   "\"carol\" \"\"\n"
+				   "\"alice\" \"later wins\"\n"
+				   "\"dave\" \"" PG_SCRAM "\"";
 	char err[256];
 	struct authfile *af = load_text(text, strlen(text), err, sizeof(err));
 

@@ -97,8 +97,8 @@ static void count_key(const char *key, const char *value, const char *def, bool 
 	c->reloadable += reloadable;
 	if (strcmp(value, def) != 0) {
 		if (!c->quiet)
-			fprintf(stderr, "default of %s renders as '%s', table says '%s'\n", key, value,
-				def);
+			fprintf(stderr, "default of %s renders as '%s', table says '%s'\n", key,
+				value, def);
 		c->differing++;
 	}
 }
@@ -157,7 +157,7 @@ static void test_defaults(void)
 	CHECK(cfg->n_dbs == 0 && cfg->n_users == 0);
 
 	/* Every key's default renders exactly as the table's default text. */
-	struct count_arg c = {false, 0, 0, 0};
+	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
 	CHECK(c.n == 46);
 	CHECK(c.differing == 0);
@@ -281,7 +281,7 @@ static void test_every_key(void)
 	CHECK(!config_list_has(NULL, "x"));
 
 	/* With every key changed, every key renders differently from its default. */
-	struct count_arg c = {true, 0, 0, 0};
+	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
 	CHECK(c.n == 46 && c.differing == 46);
 	config_free(cfg);
@@ -334,7 +334,8 @@ static void test_render(void)
 	CHECK_STR(shown(cfg, "pool_mode"), "transaction");
 	CHECK_STR(shown(cfg, "log_connections"), "0");
 	CHECK_STR(shown(cfg, "server_reset_query_always"), "1");
-	CHECK_STR(shown(cfg, "ignore_startup_parameters"), "extra_float_digits,search_path,options");
+	CHECK_STR(shown(cfg, "ignore_startup_parameters"),
+		  "extra_float_digits,search_path,options");
 	CHECK_STR(shown(cfg, "admin_users"), "admin,root");
 	CHECK_STR(shown(cfg, "listen_port"), "7432");
 	CHECK_STR(shown(cfg, "no_such_key"), "(missing)");
@@ -347,62 +348,70 @@ static const struct {
 	const char *ini;
 	const char *err; /* after the file name */
 } error_cases[] = {
-	{"[sluice]\nlisten_port = abc\n", ":2: listen_port: invalid integer 'abc'"},
-	{"[sluice]\n\n; c\nlisten_port = 70000\n", ":4: listen_port: 70000 out of range 1..65535"},
-	{"[sluice]\nlisten_port = 0\n", ":2: listen_port: 0 out of range 1..65535"},
-	{"[sluice]\nlisten_port = 99999999999\n", ":2: listen_port: invalid integer '99999999999'"},
-	{"[sluice]\nlisten_port = 12 34\n", ":2: listen_port: invalid integer '12 34'"},
-	{"[sluice]\nadmin_port = -1\n", ":2: admin_port: -1 out of range 0..65535"},
-	{"[sluice]\ndefault_pool_size = -5\n", ":2: default_pool_size: -5 is too small, minimum 0"},
-	{"[sluice]\nmax_packet_size = 1000\n", ":2: max_packet_size: 1000 is too small, minimum 1024"},
-	{"[sluice]\npkt_buf = 100000000\n", ":2: pkt_buf: 100000000 out of range 1024..16777216"},
-	{"[sluice]\nmax_client_conn = 0\n", ":2: max_client_conn: 0 is too small, minimum 1"},
-	{"[sluice]\nlog_stats = maybe\n",
-	 ":2: log_stats: invalid boolean 'maybe' (use 0/1, on/off, true/false, yes/no)"},
-	{"[sluice]\nquery_timeout = 5 weeks\n",
-	 ":2: query_timeout: invalid duration '5 weeks' (seconds, or a number with ms, s, min, h or d)"},
-	{"[sluice]\nquery_timeout = -1\n",
-	 ":2: query_timeout: invalid duration '-1' (seconds, or a number with ms, s, min, h or d)"},
-	{"[sluice]\nquery_timeout = 99999999999999999999\n",
-	 ":2: query_timeout: invalid duration '99999999999999999999' (seconds, or a number with ms, s, "
-	 "min, h or d)"},
-	{"[sluice]\nstats_period = 0\n", ":2: stats_period: must be at least 1 s"},
-	{"[sluice]\npool_mode = sometimes\n",
-	 ":2: pool_mode: invalid value 'sometimes' (one of: session, transaction, statement)"},
-	{"[sluice]\nauth_type = hba\n",
-	 ":2: auth_type: 'hba' is not supported (one of: trust, plain, md5, scram-sha-256)"},
-	{"[sluice]\nauth_type = cert\n",
-	 ":2: auth_type: 'cert' is not supported (one of: trust, plain, md5, scram-sha-256)"},
-	{"[sluice]\nunix_socket_mode = 0789\n", ":2: unix_socket_mode: invalid octal mode '0789'"},
-	{"[sluice]\nunix_socket_mode = 01777\n",
-	 ":2: unix_socket_mode: mode 1777 out of range 0000..0777"},
-	{"listen_port = 6432\n[sluice]\n",
-	 ":1: listen_port: key outside of any section (put it under [sluice])"},
-	{"[sluice]\nlisten_port 6432\n", ":2: syntax error (expected [section] or key = value)"},
-	{"[sluice\n", ":1: syntax error (expected [section] or key = value)"},
-	{"[sluice]\n%include other.ini\n", ":2: %include is not supported"},
-	{"[databases]\nfoo = host=x bogus=1\n", ":2: foo: unknown parameter 'bogus'"},
-	{"[databases]\nfoo = host=x auth_user=y\n", ":2: foo: unknown parameter 'auth_user'"},
-	{"[databases]\nfoo = port=0\n", ":2: foo: port: 0 out of range 1..65535"},
-	{"[databases]\nfoo = pool_size=big\n", ":2: foo: pool_size: invalid integer 'big'"},
-	{"[databases]\nfoo = pool_mode=weird\n",
-	 ":2: foo: pool_mode: invalid value 'weird' (one of: session, transaction, statement)"},
-	{"[databases]\nfoo = password='secret\n", ":2: foo: unterminated quoted value for 'password'"},
-	{"[databases]\nfoo = password='a'b\n",
-	 ":2: foo: unexpected text after the quoted value of 'password'"},
+	{ "[sluice]\nlisten_port = abc\n", ":2: listen_port: invalid integer 'abc'" },
+	{ "[sluice]\n\n; c\nlisten_port = 70000\n",
+	  ":4: listen_port: 70000 out of range 1..65535" },
+	{ "[sluice]\nlisten_port = 0\n", ":2: listen_port: 0 out of range 1..65535" },
+	{ "[sluice]\nlisten_port = 99999999999\n",
+	  ":2: listen_port: invalid integer '99999999999'" },
+	{ "[sluice]\nlisten_port = 12 34\n", ":2: listen_port: invalid integer '12 34'" },
+	{ "[sluice]\nadmin_port = -1\n", ":2: admin_port: -1 out of range 0..65535" },
+	{ "[sluice]\ndefault_pool_size = -5\n",
+	  ":2: default_pool_size: -5 is too small, minimum 0" },
+	{ "[sluice]\nmax_packet_size = 1000\n",
+	  ":2: max_packet_size: 1000 is too small, minimum 1024" },
+	{ "[sluice]\npkt_buf = 100000000\n", ":2: pkt_buf: 100000000 out of range 1024..16777216" },
+	{ "[sluice]\nmax_client_conn = 0\n", ":2: max_client_conn: 0 is too small, minimum 1" },
+	{ "[sluice]\nlog_stats = maybe\n",
+	  ":2: log_stats: invalid boolean 'maybe' (use 0/1, on/off, true/false, yes/no)" },
+	{ "[sluice]\nquery_timeout = 5 weeks\n", ":2: query_timeout: invalid duration '5 weeks' "
+						 "(seconds, or a number with ms, s, min, h or d)" },
+	{ "[sluice]\nquery_timeout = -1\n", ":2: query_timeout: invalid duration '-1' (seconds, or "
+					    "a number with ms, s, min, h or d)" },
+	{ "[sluice]\nquery_timeout = 99999999999999999999\n",
+	  ":2: query_timeout: invalid duration '99999999999999999999' (seconds, or a number with "
+	  "ms, s, "
+	  "min, h or d)" },
+	{ "[sluice]\nstats_period = 0\n", ":2: stats_period: must be at least 1 s" },
+	{ "[sluice]\npool_mode = sometimes\n",
+	  ":2: pool_mode: invalid value 'sometimes' (one of: session, transaction, statement)" },
+	{ "[sluice]\nauth_type = hba\n",
+	  ":2: auth_type: 'hba' is not supported (one of: trust, plain, md5, scram-sha-256)" },
+	{ "[sluice]\nauth_type = cert\n",
+	  ":2: auth_type: 'cert' is not supported (one of: trust, plain, md5, scram-sha-256)" },
+	{ "[sluice]\nunix_socket_mode = 0789\n",
+	  ":2: unix_socket_mode: invalid octal mode '0789'" },
+	{ "[sluice]\nunix_socket_mode = 01777\n",
+	  ":2: unix_socket_mode: mode 1777 out of range 0000..0777" },
+	{ "listen_port = 6432\n[sluice]\n",
+	  ":1: listen_port: key outside of any section (put it under [sluice])" },
+	{ "[sluice]\nlisten_port 6432\n", ":2: syntax error (expected [section] or key = value)" },
+	{ "[sluice\n", ":1: syntax error (expected [section] or key = value)" },
+	{ "[sluice]\n%include other.ini\n", ":2: %include is not supported" },
+	{ "[databases]\nfoo = host=x bogus=1\n", ":2: foo: unknown parameter 'bogus'" },
+	{ "[databases]\nfoo = host=x auth_user=y\n", ":2: foo: unknown parameter 'auth_user'" },
+	{ "[databases]\nfoo = port=0\n", ":2: foo: port: 0 out of range 1..65535" },
+	{ "[databases]\nfoo = pool_size=big\n", ":2: foo: pool_size: invalid integer 'big'" },
+	{ "[databases]\nfoo = pool_mode=weird\n",
+	  ":2: foo: pool_mode: invalid value 'weird' (one of: session, transaction, statement)" },
+	{ "[databases]\nfoo = password='secret\n",
+	  ":2: foo: unterminated quoted value for 'password'" },
+	{ "[databases]\nfoo = password='a'b\n",
+	  ":2: foo: unexpected text after the quoted value of 'password'" },
 	/* an unquoted password with a space: the message must not echo it */
-	{"[databases]\nfoo = password=my secret\n",
-	 ":2: foo: expected key=value after the value of 'password'"},
-	{"[databases]\nfoo = =x\n", ":2: foo: expected key=value"},
-	{"[databases]\n = host=x\n", ":2: empty database name"},
-	{"[users]\nbob = pool_size=-1\n", ":2: bob: pool_size: -1 is too small, minimum 0"},
-	{"[users]\nbob = host=x\n", ":2: bob: unknown parameter 'host'"},
-	{"[users]\nbob = pool_mode=none\n",
-	 ":2: bob: pool_mode: invalid value 'none' (one of: session, transaction, statement)"},
+	{ "[databases]\nfoo = password=my secret\n",
+	  ":2: foo: expected key=value after the value of 'password'" },
+	{ "[databases]\nfoo = =x\n", ":2: foo: expected key=value" },
+	{ "[databases]\n = host=x\n", ":2: empty database name" },
+	{ "[users]\nbob = pool_size=-1\n", ":2: bob: pool_size: -1 is too small, minimum 0" },
+	{ "[users]\nbob = host=x\n", ":2: bob: unknown parameter 'host'" },
+	{ "[users]\nbob = pool_mode=none\n",
+	  ":2: bob: pool_mode: invalid value 'none' (one of: session, transaction, statement)" },
 	/* the first error wins, later lines are not looked at */
-	{"[pgbouncer]\nlisten_port = x\nlisten_port = y\n", ":2: listen_port: invalid integer 'x'"},
+	{ "[pgbouncer]\nlisten_port = x\nlisten_port = y\n",
+	  ":2: listen_port: invalid integer 'x'" },
 	/* CRLF files count lines the same way */
-	{"[sluice]\r\n\r\nverbose = loud\r\n", ":3: verbose: invalid integer 'loud'"},
+	{ "[sluice]\r\n\r\nverbose = loud\r\n", ":3: verbose: invalid integer 'loud'" },
 };
 
 static void test_errors(void)
@@ -441,18 +450,25 @@ static const struct {
 	usec_t usec;
 	const char *shown;
 } durations[] = {
-	{"0", 0, "0"},          {"10", 10 * SEC, "10"},    {"0.5", 500000, "0.5"},
-	{".5", 500000, "0.5"},  {"1.25s", 1250000, "1.25"}, {"250ms", 250000, "0.25"},
-	{"1 ms", 1000, "0.001"}, {"2min", 120 * SEC, "120"}, {"1.5h", 5400 * SEC, "5400"},
-	{"1d", 86400 * SEC, "86400"}, {"0.0000015", 1, "0.000001"},
+	{ "0", 0, "0" },
+	{ "10", 10 * SEC, "10" },
+	{ "0.5", 500000, "0.5" },
+	{ ".5", 500000, "0.5" },
+	{ "1.25s", 1250000, "1.25" },
+	{ "250ms", 250000, "0.25" },
+	{ "1 ms", 1000, "0.001" },
+	{ "2min", 120 * SEC, "120" },
+	{ "1.5h", 5400 * SEC, "5400" },
+	{ "1d", 86400 * SEC, "86400" },
+	{ "0.0000015", 1, "0.000001" },
 };
 
 static const struct {
 	const char *text;
 	bool value;
 } bools[] = {
-	{"1", true},    {"0", false},  {"on", true},  {"off", false}, {"true", true},
-	{"FALSE", false}, {"yes", true}, {"No", false},
+	{ "1", true },    { "0", false },     { "on", true },  { "off", false },
+	{ "true", true }, { "FALSE", false }, { "yes", true }, { "No", false },
 };
 
 static void test_value_syntax(void)
@@ -613,7 +629,8 @@ static void test_warnings(void)
 	CHECK(strstr(log, want) != NULL);
 	snprintf(want, sizeof(want), "%s:4: syslog is not supported, ignored", tmp_path);
 	CHECK(strstr(log, want) != NULL);
-	snprintf(want, sizeof(want), "%s:5: client_tls_sslmode is not supported, ignored", tmp_path);
+	snprintf(want, sizeof(want), "%s:5: client_tls_sslmode is not supported, ignored",
+		 tmp_path);
 	CHECK(strstr(log, want) != NULL);
 	snprintf(want, sizeof(want), "%s:6: unknown section [peers], its keys are ignored",
 		 tmp_path);
@@ -652,10 +669,10 @@ static void test_set_key(void)
 	CHECK(!config_set_key(cfg, "verbose", NULL, err, sizeof(err)));
 	CHECK_STR(err, "verbose: missing value");
 
-	struct find_arg f = {.key = "listen_port"};
+	struct find_arg f = { .key = "listen_port" };
 	config_foreach_key(cfg, find_key, &f);
 	CHECK(!f.reloadable && strcmp(f.def, "6432") == 0);
-	struct find_arg g = {.key = "query_wait_timeout"};
+	struct find_arg g = { .key = "query_wait_timeout" };
 	config_foreach_key(cfg, find_key, &g);
 	CHECK(g.reloadable && strcmp(g.def, "120") == 0);
 	config_free(cfg);
@@ -680,7 +697,7 @@ static void test_diff(void)
 	struct config *b = load_text("[sluice]\nlisten_port = 6500\ndefault_pool_size = 9\n"
 				     "unix_socket_dir = \npkt_buf = 4096\nquery_timeout = 3\n",
 				     err, sizeof(err));
-	struct diff_arg d = {""};
+	struct diff_arg d = { "" };
 
 	CHECK(a != NULL && b != NULL);
 	if (a == NULL || b == NULL) {
@@ -723,8 +740,7 @@ struct doc_arg {
 };
 
 /* conf/sluice.ini shows ";key = default"; README.md has a "| `key` |" row. */
-static void doc_key(const char *key, const char *value, const char *def, bool reloadable,
-		    void *arg)
+static void doc_key(const char *key, const char *value, const char *def, bool reloadable, void *arg)
 {
 	struct doc_arg *d = arg;
 	char want[256];
@@ -757,7 +773,7 @@ static void test_example_and_docs(void)
 	CHECK(cfg != NULL);
 	CHECK_STR(log, ""); /* no warnings */
 	if (cfg != NULL && ini != NULL && md != NULL) {
-		struct doc_arg d = {ini, md, 0};
+		struct doc_arg d = { ini, md, 0 };
 		config_foreach_key(cfg, doc_key, &d);
 		CHECK(d.missing == 0);
 		CHECK(config_find_db(cfg, "x") != NULL);

@@ -88,7 +88,7 @@ static void test_bad_length_and_limit(void)
 	struct iobuf_pool pool;
 	iobuf_pool_init(&pool, 64);
 	struct iobuf *b = iobuf_get(&pool);
-	const uint8_t too_big[5] = {'Q', 0, 0, 0x10, 0};
+	const uint8_t too_big[5] = { 'Q', 0, 0, 0x10, 0 };
 	feed(b, too_big, 5);
 	struct proto_msg m;
 	const uint8_t *body;

@@ -67,7 +67,7 @@ static void test_split_everywhere(void)
 
 static void test_header_partial(void)
 {
-	uint8_t hdr[5] = {'Q', 0, 0, 0, 9};
+	uint8_t hdr[5] = { 'Q', 0, 0, 0, 9 };
 	struct proto_msg m;
 	for (size_t n = 0; n < 5; n++)
 		CHECK(proto_frame(hdr, n, 1000, &m) == PROTO_FRAME_NEED_MORE);
@@ -78,22 +78,22 @@ static void test_header_partial(void)
 static void test_bad_lengths(void)
 {
 	struct proto_msg m;
-	uint8_t small[5] = {'Q', 0, 0, 0, 3};
-	uint8_t big[5] = {'Q', 0, 0x10, 0, 0};
-	uint8_t negative[5] = {'Q', 0xff, 0xff, 0xff, 0xf0};
-	uint8_t exact[5] = {'Q', 0, 0, 0x03, 0xe8};
+	uint8_t small[5] = { 'Q', 0, 0, 0, 3 };
+	uint8_t big[5] = { 'Q', 0, 0x10, 0, 0 };
+	uint8_t negative[5] = { 'Q', 0xff, 0xff, 0xff, 0xf0 };
+	uint8_t exact[5] = { 'Q', 0, 0, 0x03, 0xe8 };
 	CHECK(proto_frame(small, 5, 1000, &m) == PROTO_FRAME_BAD_LENGTH);
 	CHECK(proto_frame(big, 5, 1000, &m) == PROTO_FRAME_BAD_LENGTH);
 	CHECK(proto_frame(negative, 5, 0x7fffffff, &m) == PROTO_FRAME_BAD_LENGTH);
 	CHECK(proto_frame(exact, 5, 1000, &m) == PROTO_FRAME_OK);
-	uint8_t four[5] = {'S', 0, 0, 0, 4};
+	uint8_t four[5] = { 'S', 0, 0, 0, 4 };
 	CHECK(proto_frame(four, 5, 1000, &m) == PROTO_FRAME_OK && m.len == 0 && m.total == 5);
 }
 
 static void test_startup(void)
 {
-	const char *keys[] = {"user", "database", "options"};
-	const char *values[] = {"alice", "app", "-c search_path=x"};
+	const char *keys[] = { "user", "database", "options" };
+	const char *values[] = { "alice", "app", "-c search_path=x" };
 	struct pktbuf b;
 	pktbuf_init(&b);
 	proto_build_startup(&b, keys, values, 3);
@@ -112,11 +112,11 @@ static void test_startup(void)
 		CHECK(!proto_parse_startup(b.data + 4, cut, &s));
 	pktbuf_free(&b);
 
-	uint8_t tiny[8] = {0, 0, 0, 7, 0, 3, 0, 0};
+	uint8_t tiny[8] = { 0, 0, 0, 7, 0, 3, 0, 0 };
 	CHECK(proto_frame_startup(tiny, 8, &len, &code) == PROTO_FRAME_BAD_LENGTH);
-	uint8_t huge[8] = {0, 1, 0, 0, 0, 3, 0, 0};
+	uint8_t huge[8] = { 0, 1, 0, 0, 0, 3, 0, 0 };
 	CHECK(proto_frame_startup(huge, 8, &len, &code) == PROTO_FRAME_BAD_LENGTH);
-	uint8_t nokey[] = {0, 3, 0, 0, 'u', 's', 'e', 'r', 0};
+	uint8_t nokey[] = { 0, 3, 0, 0, 'u', 's', 'e', 'r', 0 };
 	CHECK(!proto_parse_startup(nokey, sizeof(nokey), &s));
 }
 
@@ -140,7 +140,7 @@ static void test_error_roundtrip(void)
 
 static void test_reader_bounds(void)
 {
-	const uint8_t body[] = {0, 0, 0, 1, 'a', 'b'};
+	const uint8_t body[] = { 0, 0, 0, 1, 'a', 'b' };
 	struct proto_reader r;
 	proto_reader_init(&r, body, sizeof(body));
 	CHECK(proto_get_u32(&r) == 1);
@@ -156,7 +156,7 @@ static void test_ready_and_key(void)
 	pktbuf_init(&b);
 	proto_build_ready(&b, 'T');
 	proto_build_backend_key(&b, 42, 0xdeadbeef);
-	const uint8_t expect_z[] = {'Z', 0, 0, 0, 5, 'T'};
+	const uint8_t expect_z[] = { 'Z', 0, 0, 0, 5, 'T' };
 	CHECK(b.len == 6 + 13 && memcmp(b.data, expect_z, 6) == 0);
 	struct proto_reader r;
 	proto_reader_init(&r, b.data + 6 + 5, 8);
@@ -166,7 +166,7 @@ static void test_ready_and_key(void)
 
 static void test_params_sync(void)
 {
-	struct param_set want = {0}, defaults = {0}, have = {0};
+	struct param_set want = { 0 }, defaults = { 0 }, have = { 0 };
 	char err[128];
 	CHECK(param_apply_startup(&want, "TimeZone", "UTC", err, sizeof(err)));
 	CHECK(param_apply_startup(&want, "options", "-c search_path=a\\ b --statement-timeout=5s",

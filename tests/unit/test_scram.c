@@ -15,11 +15,11 @@
 /* RFC 7677 section 3. */
 #define RFC_CLIENT_FIRST "n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
 #define RFC_SERVER_NONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-#define RFC_SERVER_FIRST                                                               \
+#define RFC_SERVER_FIRST                                                                   \
 	"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==," \
 	"i=4096"
-#define RFC_CLIENT_FINAL                                                    \
-	"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"      \
+#define RFC_CLIENT_FINAL                                               \
+	"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0," \
 	"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
 #define RFC_SERVER_FINAL "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
@@ -28,15 +28,16 @@ static const struct {
 	const char *password;
 	const char *secret;
 } pg_secrets[] = {
-	{ "correct horse battery staple",
-	  "SCRAM-SHA-256$4096:7XjO7XNPJn3KCocOThW3Aw==$pRafyXJtnosqIrZm4NRuXUJN3kacLdgVVA25zXnOZ2E=:"
-	  "kT2pSG5nb+rGeqEVpSCHYPe2k5v5s9fbHpHe/8JsCrM=" },
+	{ "correct horse battery staple", "SCRAM-SHA-256$4096:7XjO7XNPJn3KCocOThW3Aw==$"
+					  "pRafyXJtnosqIrZm4NRuXUJN3kacLdgVVA25zXnOZ2E=:"
+					  "kT2pSG5nb+rGeqEVpSCHYPe2k5v5s9fbHpHe/8JsCrM=" },
 	{ "p\xc3\xa4ssw\xc3\xb6rd", /* NFKC-stable UTF-8: SASLprep leaves it alone */
-	  "SCRAM-SHA-256$4096:LPXy5ZPJUoxqlKXC0tko2Q==$mt0+g6hrO+VlSVWAO5e+Ft/xJLwQdLFJI1xOH0mHHrM=:"
+	  "SCRAM-SHA-256$4096:LPXy5ZPJUoxqlKXC0tko2Q==$mt0+g6hrO+VlSVWAO5e+Ft/"
+	  "xJLwQdLFJI1xOH0mHHrM=:"
 	  "oMXbMQoQBmTl/gzZLRLw4plAoRHefhCy61WtVQO8K/I=" },
-	{ "x\"y,=z",
-	  "SCRAM-SHA-256$4096:KmaBSNd7qnzsaE8PGVTMTw==$hTkxDDbahQcxilqyMNHD2vhhQcn4uCSOiJqwvEuj0SI=:"
-	  "ezhRYuLuwzpIMvhHrwEdxBa97Gc27UhqquDjMtJXjhI=" },
+	{ "x\"y,=z", "SCRAM-SHA-256$4096:KmaBSNd7qnzsaE8PGVTMTw==$"
+		     "hTkxDDbahQcxilqyMNHD2vhhQcn4uCSOiJqwvEuj0SI=:"
+		     "ezhRYuLuwzpIMvhHrwEdxBa97Gc27UhqquDjMtJXjhI=" },
 };
 
 /* The RFC salt, decoded with OpenSSL rather than scram.c's base64. */
@@ -142,7 +143,8 @@ static void test_bad_secrets(void)
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 		/* 66-byte salt: over SCRAM_SALT_MAX */
 		"SCRAM-SHA-256$4096:"
-		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		"AA"
 		"AAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:"
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 	};
@@ -152,9 +154,10 @@ static void test_bad_secrets(void)
 		CHECK(!scram_parse_secret(bad[i], &sec));
 		CHECK(sec.iterations == 7); /* untouched on failure */
 	}
-	CHECK(scram_parse_secret("SCRAM-SHA-256$1:c2FsdA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:"
-				 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-				 &sec));
+	CHECK(scram_parse_secret(
+		"SCRAM-SHA-256$1:c2FsdA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		&sec));
 	CHECK(sec.iterations == 1 && sec.salt_len == 4 && memcmp(sec.salt, "salt", 4) == 0);
 	CHECK(!scram_secret_from_password("x", (const uint8_t *)"s", 1, 0, &sec));
 	CHECK(!scram_secret_from_password("x", (const uint8_t *)"s", 0, 1, &sec));
@@ -239,7 +242,8 @@ static void independent_proof(const char *password, const struct scram_secret *s
 static bool hand_login(const char *cfirst, const char *binding, const char *ext)
 {
 	struct scram_secret sec = make_secret("pw");
-	char sfirst[OUT_CAP], wp[OUT_CAP], am[3 * OUT_CAP], msg[2 * OUT_CAP], proof[45], out[OUT_CAP];
+	char sfirst[OUT_CAP], wp[OUT_CAP], am[3 * OUT_CAP], msg[2 * OUT_CAP], proof[45],
+		out[OUT_CAP];
 	struct scram_server s;
 	size_t len = 0;
 
@@ -306,7 +310,8 @@ static void test_server_first_malformed(void)
 		"r=abcdef,s=c2FsdA==,i=99999999999",
 		"r=abcdef,s=c2FsdA==,i=1,x=ext",
 		"r=abcdef,s=c2FsdA==,i=1,",
-		("r=abcdef,s=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		("r=abcdef,s="
+		 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 		 "AAAAAAAAAAAA,i=1"), /* 66-byte salt */
 		"e=other-error",
 	};
