@@ -126,8 +126,7 @@ typedef void (*pool_fn)(struct pool *p, void *arg);
 static void for_db_pools(struct runtime *rt, const char *db, pool_fn fn, void *arg)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools)
-	{
+	list_for_each_safe (it, tmp, &rt->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
 		if (db == NULL || strcmp(p->db_name, db) == 0)
 			fn(p, arg);
@@ -153,7 +152,7 @@ static void close_idle_servers(struct pool *p, void *arg)
 {
 	(void)arg;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->idle_servers)
+	list_for_each_safe (it, tmp, &p->idle_servers)
 		server_close(list_entry(it, struct server, node), "closed by an admin command");
 }
 
@@ -172,14 +171,14 @@ static void kill_pool(struct pool *p, void *arg)
 				       &p->wait_login_clients };
 	for (int i = 0; i < 4; i++) {
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, heads[i])
+		list_for_each_safe (it, tmp, heads[i])
 			client_close(list_entry(it, struct client, node), CLOSE_ERROR, "57P01",
 				     "terminating connection due to administrator command (KILL)");
 	}
 	const struct list *sheads[] = { &p->idle_servers, &p->active_servers, &p->other_servers };
 	for (int i = 0; i < 3; i++) {
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, sheads[i])
+		list_for_each_safe (it, tmp, sheads[i])
 			server_close(list_entry(it, struct server, node), "KILL");
 	}
 }
@@ -236,8 +235,7 @@ static void defer(struct client *c, enum admin_wait w, const char *db)
 void admin_janitor(struct runtime *rt)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->admin_clients)
-	{
+	list_for_each_safe (it, tmp, &rt->admin_clients) {
 		struct client *c = list_entry(it, struct client, node);
 		if (c->admin_wait != ADMIN_WAIT_NONE && deferred_done(c))
 			finish_deferred(c);
@@ -302,7 +300,7 @@ static void cmd_set(struct client *c, struct command *cmd)
 	}
 	log_set_verbose(c->rt->cfg->verbose);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &c->rt->pools)
+	list_for_each_safe (it, tmp, &c->rt->pools)
 		pool_apply_config(list_entry(it, struct pool, node), c->rt->cfg);
 	log_info("admin: SET %s = %s", cmd->words[1], cmd->words[3]);
 	reply_tag(c, "SET");
@@ -547,10 +545,10 @@ void admin_login(struct client *c)
 		{ "IntervalStyle", "postgres" },
 		{ "application_name", "" },
 		{ "is_superuser", "off" },
-		{ "session_authorization", "" },
 	};
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-		proto_build_param_status(b, params[i][0], i == 10 ? c->user : params[i][1]);
+		proto_build_param_status(b, params[i][0], params[i][1]);
+	proto_build_param_status(b, "session_authorization", c->user);
 	proto_build_backend_key(b, c->cancel_pid, c->cancel_key);
 	proto_build_ready(b, 'I');
 	if (!client_send_scratch(c)) {

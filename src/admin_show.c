@@ -199,8 +199,7 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 	struct pool *p;
 	usec_t now = util_now();
 	rs_begin(&rs, out, pools_cols);
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		usec_t w = oldest_wait(p, now);
 		struct wait_hist h;
 		recent_waits(p, &h);
@@ -312,8 +311,7 @@ static void sum_stats(struct runtime *rt, const char *db, struct stats_counters 
 	struct pool *p;
 	memset(total, 0, sizeof(*total));
 	memset(period, 0, sizeof(*period));
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		if (db && strcmp(p->db_name, db) != 0)
 			continue;
 		stats_add(total, &p->stats.total);
@@ -326,8 +324,7 @@ static int stats_databases(struct runtime *rt, const char **names, int cap)
 {
 	int n = 0;
 	struct pool *p;
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		bool seen = false;
 		for (int i = 0; i < n && !seen; i++)
 			seen = strcmp(names[i], p->db_name) == 0;
@@ -520,8 +517,7 @@ static void show_clients(struct runtime *rt, struct pktbuf *out)
 	struct pool *p;
 	usec_t now = util_now();
 	rs_begin(&rs, out, sockets_cols);
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		client_rows_of(&rs, &p->active_clients, now);
 		client_rows_of(&rs, &p->idle_clients, now);
 		client_rows_of(&rs, &p->waiting_clients, now);
@@ -591,8 +587,7 @@ static void show_servers(struct runtime *rt, struct pktbuf *out)
 	struct rs rs;
 	struct pool *p;
 	rs_begin(&rs, out, sockets_cols);
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		server_rows_of(&rs, &p->active_servers);
 		server_rows_of(&rs, &p->idle_servers);
 		server_rows_of(&rs, &p->other_servers);
@@ -628,7 +623,9 @@ static int db_clients(struct runtime *rt, const char *db)
 {
 	int n = 0;
 	struct pool *p;
-	for_each_pool(p, rt) if (strcmp(p->db_name, db) == 0) n += p->n_clients;
+	for_each_pool (p, rt)
+		if (strcmp(p->db_name, db) == 0)
+			n += p->n_clients;
 	return n;
 }
 
@@ -692,7 +689,9 @@ static int user_clients(struct runtime *rt, const char *user)
 {
 	int n = 0;
 	struct pool *p;
-	for_each_pool(p, rt) if (strcmp(p->user, user) == 0) n += p->n_clients;
+	for_each_pool (p, rt)
+		if (strcmp(p->user, user) == 0)
+			n += p->n_clients;
 	return n;
 }
 
@@ -723,8 +722,7 @@ static void show_users(struct runtime *rt, struct pktbuf *out)
 	for (size_t i = 0; i < cfg->n_users; i++)
 		user_row(&rs, rt, cfg->users[i].name);
 	struct pool *p;
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		bool seen = config_find_user(cfg, p->user) != NULL;
 		for (struct list *it = rt->pools.next; !seen && it != &p->node; it = it->next)
 			seen = strcmp(list_entry(it, struct pool, node)->user, p->user) == 0;
@@ -765,12 +763,10 @@ static void show_lists(struct runtime *rt, struct pktbuf *out)
 {
 	int pools = 0, used_servers = 0;
 	struct pool *p;
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		pools++;
 		used_servers += p->n_servers;
 	}
-	const char *names[256];
 	int64_t vals[] = { (int64_t)rt->cfg->n_dbs,
 			   (int64_t)rt->cfg->n_users,
 			   pools,
@@ -786,7 +782,7 @@ static void show_lists(struct runtime *rt, struct pktbuf *out)
 	const char *keys[] = { "databases",    "users",         "pools",        "free_clients",
 			       "used_clients", "login_clients", "free_servers", "used_servers",
 			       "dns_names",    "dns_zones",     "dns_queries",  "dns_pending" };
-	(void)names;
+
 	struct rs rs;
 	rs_begin(&rs, out, lists_cols);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -816,7 +812,8 @@ static void show_mem(struct runtime *rt, struct pktbuf *out)
 {
 	int pools = 0;
 	struct pool *p;
-	for_each_pool(p, rt) pools++;
+	for_each_pool (p, rt)
+		pools++;
 	struct rs rs;
 	rs_begin(&rs, out, mem_cols);
 	mem_row(&rs, "client", sizeof(struct client), rt->n_clients, 0);
@@ -921,8 +918,7 @@ static void show_activity(struct runtime *rt, struct pktbuf *out)
 	struct rs rs;
 	struct pool *p;
 	rs_begin(&rs, out, activity_cols);
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		activity_rows_of(&rs, &p->active_clients);
 		activity_rows_of(&rs, &p->waiting_clients);
 		activity_rows_of(&rs, &p->wait_login_clients);

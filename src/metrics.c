@@ -77,8 +77,7 @@ static void pool_gauges(struct runtime *rt, struct pktbuf *out)
 	struct pool *p;
 	char l[600];
 	family(out, "sluice_pool_clients", "gauge", "Client connections of a pool by state.");
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		labels(p, l, sizeof(l));
 		put(out, "sluice_pool_clients{%s,state=\"active\"} %d\n", l,
 		    count(&p->active_clients));
@@ -87,8 +86,7 @@ static void pool_gauges(struct runtime *rt, struct pktbuf *out)
 		    count(&p->waiting_clients) + count(&p->wait_login_clients));
 	}
 	family(out, "sluice_pool_servers", "gauge", "Server connections of a pool by state.");
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		labels(p, l, sizeof(l));
 		put(out, "sluice_pool_servers{%s,state=\"active\"} %d\n", l,
 		    count(&p->active_servers));
@@ -99,16 +97,14 @@ static void pool_gauges(struct runtime *rt, struct pktbuf *out)
 	}
 	family(out, "sluice_pool_size", "gauge",
 	       "Configured maximum server connections of a pool.");
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		labels(p, l, sizeof(l));
 		put(out, "sluice_pool_size{%s} %d\n", l, p->pool_size);
 	}
 	family(out, "sluice_pool_maxwait_seconds", "gauge",
 	       "How long the oldest waiting client of a pool has waited.");
 	usec_t now = util_now();
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		struct list *first = list_first(&p->waiting_clients);
 		usec_t w = first ? now - list_entry(first, struct client, node)->state_since : 0;
 		labels(p, l, sizeof(l));
@@ -151,8 +147,7 @@ static void pool_counters(struct runtime *rt, struct pktbuf *out)
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
 		const struct counter_def *d = &counters[i];
 		family(out, d->name, "counter", d->help);
-		for_each_pool(p, rt)
-		{
+		for_each_pool (p, rt) {
 			labels(p, l, sizeof(l));
 			const char *base = (const char *)&p->stats.total;
 			if (d->usec) {
@@ -174,8 +169,7 @@ static void wait_histogram(struct runtime *rt, struct pktbuf *out)
 	char l[600];
 	family(out, "sluice_client_wait_seconds", "histogram",
 	       "Time from a client's request to getting a server.");
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		labels(p, l, sizeof(l));
 		const struct pool_stats *st = &p->stats;
 		uint64_t cumulative = 0;
@@ -230,8 +224,7 @@ bool metrics_ready(struct runtime *rt, const char **why)
 		reason = "suspended\n";
 	usec_t now = util_now();
 	struct pool *p;
-	for_each_pool(p, rt)
-	{
+	for_each_pool (p, rt) {
 		if (reason)
 			break;
 		if (p->n_servers == 0 && p->last_connect_failure &&

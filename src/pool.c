@@ -103,8 +103,7 @@ static int count_servers(struct runtime *rt, const char *db_name, const char *us
 {
 	int n = 0;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools)
-	{
+	list_for_each_safe (it, tmp, &rt->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
 		if ((db_name && strcmp(p->db_name, db_name) == 0) ||
 		    (user && strcmp(p->user, user) == 0))
@@ -127,8 +126,7 @@ int pool_user_server_count(struct runtime *rt, const char *user)
 static bool evict_idle(struct pool *p, bool same_db)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->rt->pools)
-	{
+	list_for_each_safe (it, tmp, &p->rt->pools) {
 		struct pool *o = list_entry(it, struct pool, node);
 		if (o == p || list_empty(&o->idle_servers))
 			continue;
@@ -274,14 +272,14 @@ void pool_learn_params(struct pool *p, struct server *s)
 	p->have_params = true;
 	p->last_connect_failure = 0;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->wait_login_clients)
+	list_for_each_safe (it, tmp, &p->wait_login_clients)
 		client_welcome(list_entry(it, struct client, node));
 }
 
 static void fail_clients(struct list *head, const char *sqlstate, const char *message)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, head)
+	list_for_each_safe (it, tmp, head)
 		client_close(list_entry(it, struct client, node), CLOSE_ERROR, sqlstate, message);
 }
 
@@ -305,28 +303,25 @@ static void client_timeouts(struct pool *p, usec_t now)
 	const struct config *cfg = p->rt->cfg;
 	struct list *it, *tmp;
 	if (cfg->query_wait_timeout > 0) {
-		list_for_each_safe(it, tmp, &p->waiting_clients)
-		{
+		list_for_each_safe (it, tmp, &p->waiting_clients) {
 			struct client *c = list_entry(it, struct client, node);
 			if (now - c->state_since >= cfg->query_wait_timeout)
 				client_close(c, CLOSE_ERROR, "08P01", "query_wait_timeout");
 		}
-		list_for_each_safe(it, tmp, &p->wait_login_clients)
-		{
+		list_for_each_safe (it, tmp, &p->wait_login_clients) {
 			struct client *c = list_entry(it, struct client, node);
 			if (now - c->state_since >= cfg->query_wait_timeout)
 				client_close(c, CLOSE_ERROR, "08P01", "query_wait_timeout");
 		}
 	}
 	if (cfg->client_idle_timeout > 0) {
-		list_for_each_safe(it, tmp, &p->idle_clients)
-		{
+		list_for_each_safe (it, tmp, &p->idle_clients) {
 			struct client *c = list_entry(it, struct client, node);
 			if (now - c->state_since >= cfg->client_idle_timeout)
 				client_close(c, CLOSE_ERROR, "08P01", "client_idle_timeout");
 		}
 	}
-	list_for_each_safe(it, tmp, &p->active_clients)
+	list_for_each_safe (it, tmp, &p->active_clients)
 		client_active_timeouts(list_entry(it, struct client, node), now);
 }
 
@@ -334,8 +329,7 @@ static void server_timeouts(struct pool *p, usec_t now)
 {
 	const struct config *cfg = p->rt->cfg;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->other_servers)
-	{
+	list_for_each_safe (it, tmp, &p->other_servers) {
 		struct server *s = list_entry(it, struct server, node);
 		if ((s->state == SV_CONNECT || s->state == SV_LOGIN) &&
 		    cfg->server_connect_timeout > 0 &&
@@ -344,8 +338,7 @@ static void server_timeouts(struct pool *p, usec_t now)
 		}
 	}
 	int spare = p->n_servers - p->min_pool_size;
-	list_for_each_safe(it, tmp, &p->idle_servers)
-	{
+	list_for_each_safe (it, tmp, &p->idle_servers) {
 		struct server *s = list_entry(it, struct server, node);
 		if (cfg->server_lifetime > 0 && now - s->connect_time >= cfg->server_lifetime) {
 			server_close(s, "server_lifetime");

@@ -103,8 +103,7 @@ static void login_timeouts(struct runtime *rt, usec_t now)
 	if (limit <= 0)
 		return;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->login_clients)
-	{
+	list_for_each_safe (it, tmp, &rt->login_clients) {
 		struct client *c = list_entry(it, struct client, node);
 		if (now - c->connect_time >= limit)
 			client_close(c, CLOSE_ERROR, "08P01", "client_login_timeout");
@@ -131,7 +130,7 @@ static void janitor(evutil_socket_t fd, short what, void *arg)
 	login_timeouts(rt, now);
 	stats_tick(rt, now);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools)
+	list_for_each_safe (it, tmp, &rt->pools)
 		pool_janitor(list_entry(it, struct pool, node), now);
 	admin_janitor(rt);
 	if (rt->phase == RUN_DRAINING)
@@ -246,8 +245,7 @@ bool runtime_reload(struct runtime *rt)
 	rt->cfg = cfg;
 	config_free(old);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools)
-	{
+	list_for_each_safe (it, tmp, &rt->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
 		pool_apply_config(p, cfg);
 		pool_maintain(p);
@@ -261,14 +259,15 @@ bool runtime_reload(struct runtime *rt)
 static void close_list(struct list *head, const char *sqlstate, const char *reason)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, head)
+	list_for_each_safe (it, tmp, head)
 		client_close(list_entry(it, struct client, node), CLOSE_ERROR, sqlstate, reason);
 }
 
 static void close_servers(struct list *head, const char *reason)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, head) server_close(list_entry(it, struct server, node), reason);
+	list_for_each_safe (it, tmp, head)
+		server_close(list_entry(it, struct server, node), reason);
 }
 
 static const char shutdown_msg[] = "terminating connection: the pooler is shutting down";
@@ -280,8 +279,7 @@ static void drain_pool(struct pool *p)
 	close_list(&p->idle_clients, "57P01", shutdown_msg);
 	close_list(&p->waiting_clients, "57P01", shutdown_msg);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->active_clients)
-	{
+	list_for_each_safe (it, tmp, &p->active_clients) {
 		struct client *c = list_entry(it, struct client, node);
 		struct server *s = c->server;
 		if (s && s->state == SV_ACTIVE && s->outstanding == 0 && s->tx_status == 'I')
@@ -309,13 +307,13 @@ void runtime_begin_drain(struct runtime *rt)
 	listener_close_main(rt);
 	/* logging-in clients of the main port leave; the admin port keeps answering probes */
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->login_clients)
-	{
+	list_for_each_safe (it, tmp, &rt->login_clients) {
 		struct client *c = list_entry(it, struct client, node);
 		if (!c->via_admin_port)
 			client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
 	}
-	list_for_each_safe(it, tmp, &rt->pools) drain_pool(list_entry(it, struct pool, node));
+	list_for_each_safe (it, tmp, &rt->pools)
+		drain_pool(list_entry(it, struct pool, node));
 	runtime_check_drained(rt);
 }
 
@@ -337,16 +335,14 @@ static void close_everything(struct runtime *rt)
 	close_list(&rt->login_clients, "57P01", shutdown_msg);
 	close_list(&rt->admin_clients, "57P01", shutdown_msg);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &rt->pools)
-	{
+	list_for_each_safe (it, tmp, &rt->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
 		close_list(&p->wait_login_clients, "57P01", shutdown_msg);
 		close_list(&p->idle_clients, "57P01", shutdown_msg);
 		close_list(&p->waiting_clients, "57P01", shutdown_msg);
 		close_list(&p->active_clients, "57P01", shutdown_msg);
 	}
-	list_for_each_safe(it, tmp, &rt->pools)
-	{
+	list_for_each_safe (it, tmp, &rt->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
 		close_servers(&p->idle_servers, "shutting down");
 		close_servers(&p->active_servers, "shutting down");
