@@ -544,55 +544,45 @@ static void note_request(struct client *c)
 	c->last_request = now;
 }
 
-/* Frame messages from scan on; returns false when processing must stop. */
-static bool frame_client_messages(struct client *c)
+/* Frame messages from scan on, as far as they can go to the server now. */
+static void frame_client_messages(struct client *c)
 {
 	struct iobuf *b = c->conn.in;
 	while (b->scan < b->end) {
 		if (c->conn.pkt_remain > 0) {
-			uint32_t take = iobuf_unscanned(b) < c->conn.pkt_remain
-						? iobuf_unscanned(b)
-						: c->conn.pkt_remain;
-			b->scan += take;
-			c->conn.pkt_remain -= take;
+			iobuf_pass_remaining(b, &c->conn.pkt_remain);
 			continue;
 		}
 		struct proto_msg m;
 		enum proto_frame_result fr = proto_frame(b->data + b->scan, iobuf_unscanned(b),
 							 (uint32_t)c->rt->cfg->max_packet_size, &m);
 		if (fr == PROTO_FRAME_NEED_MORE)
-			return true;
+			return;
 		if (fr == PROTO_FRAME_BAD_LENGTH) {
 			client_close(c, CLOSE_ERROR, "08P01", "invalid message length");
-			return false;
+			return;
 		}
 		enum fe_class cls = fe_class[m.type];
 		if (cls == FE_INVALID) {
 			char msg[64];
 			snprintf(msg, sizeof(msg), "invalid frontend message type %d", m.type);
 			client_close(c, CLOSE_ERROR, "08P01", msg);
-			return false;
+			return;
 		}
 		if (cls == FE_TERMINATE) {
 			if (iobuf_pending(b) > 0 && c->server)
 				(void)flush_to_server(c);
 			client_close(c, CLOSE_SILENT, NULL, "client sent Terminate");
-			return false;
+			return;
 		}
 		if (m.type == 'Q' || m.type == 'P')
 			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */
 		if (iobuf_pending(b) == 0 && !need_server(c))
-			return false;
+			return;
 		if (cls == FE_REQUEST)
 			note_request(c);
-		if (m.total <= iobuf_unscanned(b)) {
-			b->scan += m.total;
-		} else {
-			c->conn.pkt_remain = m.total - iobuf_unscanned(b);
-			b->scan = b->end;
-		}
+		iobuf_pass_message(b, m.total, &c->conn.pkt_remain);
 	}
-	return true;
 }
 
 void client_resume(struct client *c)
@@ -602,12 +592,11 @@ void client_resume(struct client *c)
 			conn_read_start(&c->conn);
 		return;
 	}
-	bool go_on = frame_client_messages(c);
+	frame_client_messages(c);
 	if (c->state == CL_CLOSED)
 		return;
 	if (c->server && iobuf_pending(c->conn.in) > 0 && !flush_to_server(c))
 		return;
-	(void)go_on;
 	conn_release_buffer(&c->conn, &c->rt->bufs);
 	if (c->conn.in == NULL || c->conn.in->end < c->conn.in->cap || c->conn.in->start > 0)
 		conn_read_start(&c->conn);
@@ -706,7 +695,7 @@ void client_authenticated(struct client *c, const struct scram_secret *scram_key
 		return;
 	}
 	const char *login_user = db->user ? db->user : c->user;
-	struct pool *p = pool_get(rt, db, c->dbname, login_user);
+	struct pool *p = pool_get(rt, c->dbname, login_user);
 	if (scram_keys && client_key && db->user == NULL) {
 		p->scram_keys = *scram_keys;
 		memcpy(p->scram_client_key, client_key, SCRAM_KEY_LEN);

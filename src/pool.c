@@ -51,15 +51,13 @@ void pool_apply_config(struct pool *p, const struct config *cfg)
 		pick(u ? u->max_user_connections : -1, cfg->max_user_connections, 0);
 }
 
-struct pool *pool_get(struct runtime *rt, const struct config_db *db, const char *db_name,
-		      const char *user)
+struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user)
 {
 	for (struct list *it = rt->pools.next; it != &rt->pools; it = it->next) {
 		struct pool *p = list_entry(it, struct pool, node);
 		if (strcmp(p->db_name, db_name) == 0 && strcmp(p->user, user) == 0)
 			return p;
 	}
-	(void)db; /* pool_apply_config looks the entry up by name, also on reload */
 	struct pool *p = xcalloc(1, sizeof(*p));
 	p->rt = rt;
 	p->db_name = xstrdup(db_name);

@@ -402,11 +402,7 @@ static bool frame_server_messages(struct server *s)
 	struct iobuf *b = s->conn.in;
 	while (b->scan < b->end) {
 		if (s->conn.pkt_remain > 0) {
-			uint32_t take = iobuf_unscanned(b) < s->conn.pkt_remain
-						? iobuf_unscanned(b)
-						: s->conn.pkt_remain;
-			b->scan += take;
-			s->conn.pkt_remain -= take;
+			iobuf_pass_remaining(b, &s->conn.pkt_remain);
 			continue;
 		}
 		struct proto_msg m;
@@ -434,12 +430,7 @@ static bool frame_server_messages(struct server *s)
 			else if (m.type == 'S')
 				server_param_status(s, body, m.len, true);
 		}
-		if (m.total <= iobuf_unscanned(b)) {
-			b->scan += m.total;
-		} else {
-			s->conn.pkt_remain = m.total - iobuf_unscanned(b);
-			b->scan = b->end;
-		}
+		iobuf_pass_message(b, m.total, &s->conn.pkt_remain);
 	}
 	return true;
 }

@@ -58,6 +58,29 @@ void iobuf_reserve_message(struct iobuf *b, uint32_t need);
 enum proto_frame_result iobuf_take_message(struct iobuf *b, uint32_t max_len, struct proto_msg *m,
 					   const uint8_t **body);
 
+/* Mark the rest of a streamed message (*remain bytes still to come) as framed,
+ * as far as it is in the buffer. */
+static inline void iobuf_pass_remaining(struct iobuf *b, uint32_t *remain)
+{
+	uint32_t avail = b->end - b->scan;
+	uint32_t take = avail < *remain ? avail : *remain;
+	b->scan += take;
+	*remain -= take;
+}
+
+/* Mark a message of `total` bytes at scan as framed; what is not in the buffer
+ * yet goes to *remain and is streamed through as it arrives. */
+static inline void iobuf_pass_message(struct iobuf *b, uint32_t total, uint32_t *remain)
+{
+	uint32_t avail = b->end - b->scan;
+	if (total <= avail) {
+		b->scan += total;
+	} else {
+		*remain = total - avail;
+		b->scan = b->end;
+	}
+}
+
 static inline uint32_t iobuf_unscanned(const struct iobuf *b)
 {
 	return b->end - b->scan;

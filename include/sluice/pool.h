@@ -76,9 +76,9 @@ struct pool {
 	usec_t last_wait_warning; /* rate limit for the waiting-clients warning */
 };
 
-/* Find or create the pool for a [databases] entry and user. Never NULL. */
-struct pool *pool_get(struct runtime *rt, const struct config_db *db, const char *db_name,
-		      const char *user);
+/* Find or create the pool for database name `db_name` (its [databases] entry, or "*",
+ * is looked up by name, also on reload) and login user. Never NULL. */
+struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user);
 
 /* Re-resolve limits and target from a new config (reload). */
 void pool_apply_config(struct pool *p, const struct config *cfg);

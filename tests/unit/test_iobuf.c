@@ -118,8 +118,36 @@ static void test_compact_keeps_pending(void)
 	iobuf_pool_clear(&pool);
 }
 
+/* A message streamed through in pieces: framed as it arrives, never held whole. */
+static void test_pass_streamed(void)
+{
+	struct iobuf_pool pool;
+	iobuf_pool_init(&pool, 16);
+	struct iobuf *b = iobuf_get(&pool);
+	uint32_t remain = 0;
+	uint8_t chunk[16];
+	memset(chunk, 'x', sizeof(chunk));
+	feed(b, chunk, 10);
+	iobuf_pass_message(b, 40, &remain); /* a 40-byte message, 10 bytes here */
+	CHECK(b->scan == 10 && remain == 30);
+	b->start = b->scan; /* forwarded */
+	b->start = b->scan = b->end = 0;
+	feed(b, chunk, 16);
+	iobuf_pass_remaining(b, &remain);
+	CHECK(b->scan == 16 && remain == 14);
+	b->start = b->scan = b->end = 0;
+	feed(b, chunk, 16); /* the last 14 bytes and 2 of the next message */
+	iobuf_pass_remaining(b, &remain);
+	CHECK(b->scan == 14 && remain == 0);
+	iobuf_pass_message(b, 5, &remain); /* whole messages in the buffer pass at once */
+	CHECK(b->scan == 16 && remain == 3);
+	iobuf_put(&pool, b);
+	iobuf_pool_clear(&pool);
+}
+
 int main(void)
 {
+	test_pass_streamed();
 	test_take_in_pieces();
 	test_message_larger_than_buffer();
 	test_bad_length_and_limit();
