@@ -14,6 +14,7 @@
 
 #include "sluice/admin_show.h"
 #include "sluice/client.h"
+#include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/runtime.h"
@@ -381,9 +382,8 @@ static void cmd_kill(struct client *c, struct command *cmd)
 
 static struct client *find_client_by_id(struct runtime *rt, uint64_t id)
 {
-	struct list *pit;
-	for (pit = rt->pools.next; pit != &rt->pools; pit = pit->next) {
-		struct pool *p = list_entry(pit, struct pool, node);
+	struct pool *p;
+	for_each_pool (p, rt) {
 		const struct list *heads[] = { &p->active_clients, &p->idle_clients,
 					       &p->waiting_clients, &p->wait_login_clients };
 		for (int i = 0; i < 4; i++)
@@ -452,7 +452,7 @@ static void cmd_shutdown(struct client *c, struct command *cmd)
 		runtime_begin_drain(rt);
 	} else if (strcasecmp(how, "wait_for_servers") == 0) {
 		log_info("admin: SHUTDOWN WAIT_FOR_SERVERS");
-		runtime_stop_accepting(rt);
+		listener_close_main(rt);
 		pool_set_paused(rt, NULL, true);
 		for_db_pools(rt, NULL, close_idle_servers, NULL);
 		defer(c, ADMIN_WAIT_SERVERS, NULL);

@@ -1,138 +1,31 @@
 /*
  * admin_show: SHOW POOLS, STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS,
- * CLIENTS, SERVERS, DATABASES, USERS, CONFIG, LISTS, MEM, STATE, VERSION
- * and ACTIVITY. Every handler reads live objects and writes one result set.
+ * DATABASES, USERS, CONFIG, LISTS, MEM, STATE and VERSION, and the dispatch
+ * of every SHOW item (the per-connection ones live in admin_conns.c). Every
+ * handler reads live objects and writes one result set.
  */
 #include "sluice/admin_show.h"
 
-#include <arpa/inet.h>
-#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 
+#include "sluice/admin_conns.h"
 #include "sluice/client.h"
 #include "sluice/pool.h"
+#include "sluice/resultset.h"
 #include "sluice/runtime.h"
 #include "sluice/server.h"
 #include "sluice/stats.h"
 #include "sluice/util.h"
 
-#define T        PROTO_OID_TEXT
-#define I4       PROTO_OID_INT4
-#define I8       PROTO_OID_INT8
-#define TS       PROTO_OID_TIMESTAMPTZ
-#define MAX_COLS 40
-#define CELL     96
-
-struct column {
-	const char *name;
-	uint32_t oid;
-};
-
-/* A result set being written: cells are formatted into fixed slots. */
-struct rs {
-	struct pktbuf *out;
-	int ncols;
-	int n; /* cells in the current row */
-	int rows;
-	const char *vals[MAX_COLS];
-	char cells[MAX_COLS][CELL];
-};
-
-static void rs_begin(struct rs *rs, struct pktbuf *out, const struct column *cols)
-{
-	const char *names[MAX_COLS];
-	uint32_t oids[MAX_COLS];
-	int n = 0;
-	for (; cols[n].name; n++) {
-		names[n] = cols[n].name;
-		oids[n] = cols[n].oid;
-	}
-	memset(rs, 0, sizeof(*rs));
-	rs->out = out;
-	rs->ncols = n;
-	proto_build_row_description(out, names, oids, n);
-}
-
-static void rs_str(struct rs *rs, const char *v)
-{
-	if (v == NULL) {
-		rs->vals[rs->n++] = NULL;
-		return;
-	}
-	snprintf(rs->cells[rs->n], CELL, "%s", v);
-	rs->vals[rs->n] = rs->cells[rs->n];
-	rs->n++;
-}
-
-/* A long text cell (query text, config values): points at caller-owned memory. */
-static void rs_text(struct rs *rs, const char *v)
-{
-	rs->vals[rs->n++] = v;
-}
-
-static void rs_int(struct rs *rs, int64_t v)
-{
-	snprintf(rs->cells[rs->n], CELL, "%" PRId64, v);
-	rs->vals[rs->n] = rs->cells[rs->n];
-	rs->n++;
-}
-
-/* A wall-clock time (µs since the epoch) as timestamptz text in UTC; 0 is NULL. */
-static void rs_time(struct rs *rs, usec_t wall)
-{
-	if (wall <= 0) {
-		rs_str(rs, NULL);
-		return;
-	}
-	time_t secs = (time_t)(wall / 1000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	char *cell = rs->cells[rs->n];
-	size_t len = strftime(cell, CELL, "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(cell + len, CELL - len, ".%06d+00", (int)(wall % 1000000));
-	rs->vals[rs->n] = cell;
-	rs->n++;
-}
-
-static void rs_row(struct rs *rs)
-{
-	proto_build_data_row(rs->out, rs->vals, rs->n);
-	rs->n = 0;
-	rs->rows++;
-}
-
-static void rs_end(struct rs *rs)
-{
-	proto_build_command_complete(rs->out, "SHOW");
-}
-
-/* Wall-clock time of a monotonic instant. */
-static usec_t wall_of(usec_t mono)
-{
-	return mono ? util_wallclock() - (util_now() - mono) : 0;
-}
-
-#define for_each_pool(p, rt)                                                      \
-	for (struct list *pit_ = (rt)->pools.next;                                \
-	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); \
-	     pit_ = pit_->next)
-
-static int list_count(const struct list *head)
-{
-	int n = 0;
-	for (const struct list *it = head->next; it != head; it = it->next)
-		n++;
-	return n;
-}
+#define T  PROTO_OID_TEXT
+#define I4 PROTO_OID_INT4
+#define I8 PROTO_OID_INT8
 
 /* --- POOLS --- */
 
-static const struct column pools_cols[] = {
+static const struct rs_column pools_cols[] = {
 	{ "database", T },
 	{ "user", T },
 	{ "cl_active", I4 },
@@ -205,14 +98,14 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 		recent_waits(p, &h);
 		rs_str(&rs, p->db_name);
 		rs_str(&rs, p->user);
-		rs_int(&rs, list_count(&p->active_clients) + list_count(&p->idle_clients));
-		rs_int(&rs, list_count(&p->waiting_clients) + list_count(&p->wait_login_clients));
+		rs_int(&rs, list_length(&p->active_clients) + list_length(&p->idle_clients));
+		rs_int(&rs, list_length(&p->waiting_clients) + list_length(&p->wait_login_clients));
 		rs_int(&rs, 0);
 		rs_int(&rs, 0);
-		rs_int(&rs, list_count(&p->active_servers));
+		rs_int(&rs, list_length(&p->active_servers));
 		rs_int(&rs, 0);
 		rs_int(&rs, 0);
-		rs_int(&rs, list_count(&p->idle_servers));
+		rs_int(&rs, list_length(&p->idle_servers));
 		rs_int(&rs, 0);
 		rs_int(&rs, count_servers_in(&p->other_servers, SV_TEST, SV_RESET));
 		rs_int(&rs, p->n_opening);
@@ -230,7 +123,7 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 
 /* --- STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS --- */
 
-static const struct column stats_total_cols[] = {
+static const struct rs_column stats_total_cols[] = {
 	{ "total_xact_count", I8 },
 	{ "total_query_count", I8 },
 	{ "total_server_assignment_count", I8 },
@@ -247,7 +140,7 @@ static const struct column stats_total_cols[] = {
 	{ NULL, 0 },
 };
 
-static const struct column stats_avg_cols[] = {
+static const struct rs_column stats_avg_cols[] = {
 	{ "avg_xact_count", I8 },
 	{ "avg_query_count", I8 },
 	{ "avg_server_assignment_count", I8 },
@@ -338,17 +231,17 @@ enum stats_kind { STATS_ALL, STATS_TOTALS, STATS_AVERAGES };
 
 static void show_stats_kind(struct runtime *rt, struct pktbuf *out, enum stats_kind kind)
 {
-	struct column cols[MAX_COLS];
+	struct rs_column cols[RS_MAX_COLS];
 	int n = 0;
-	cols[n++] = (struct column){ "database", T };
+	cols[n++] = (struct rs_column){ "database", T };
 	for (int i = 0; kind != STATS_AVERAGES && stats_total_cols[i].name; i++)
 		cols[n++] = stats_total_cols[i];
 	for (int i = 0; kind != STATS_TOTALS && stats_avg_cols[i].name; i++)
 		cols[n++] = stats_avg_cols[i];
 	/* PgBouncer's pre-1.8 name of total_query_count, still read by exporters */
 	if (kind != STATS_AVERAGES)
-		cols[n++] = (struct column){ "total_requests", I8 };
-	cols[n] = (struct column){ NULL, 0 };
+		cols[n++] = (struct rs_column){ "total_requests", I8 };
+	cols[n] = (struct rs_column){ NULL, 0 };
 	struct rs rs;
 	rs_begin(&rs, out, cols);
 	const char *dbs[256];
@@ -386,7 +279,7 @@ static void show_stats_averages(struct runtime *rt, struct pktbuf *out)
 	show_stats_kind(rt, out, STATS_AVERAGES);
 }
 
-static const struct column name_value_cols[] = { { "name", T }, { "value", I8 }, { NULL, 0 } };
+static const struct rs_column name_value_cols[] = { { "name", T }, { "value", I8 }, { NULL, 0 } };
 
 static void show_totals(struct runtime *rt, struct pktbuf *out)
 {
@@ -410,194 +303,9 @@ static void show_totals(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-/* --- CLIENTS, SERVERS --- */
-
-static const struct column sockets_cols[] = {
-	{ "type", T },
-	{ "user", T },
-	{ "database", T },
-	{ "replication", T },
-	{ "state", T },
-	{ "addr", T },
-	{ "port", I4 },
-	{ "local_addr", T },
-	{ "local_port", I4 },
-	{ "connect_time", TS },
-	{ "request_time", TS },
-	{ "wait", I4 },
-	{ "wait_us", I4 },
-	{ "close_needed", I4 },
-	{ "ptr", T },
-	{ "link", T },
-	{ "remote_pid", I4 },
-	{ "tls", T },
-	{ "application_name", T },
-	{ "prepared_statements", I4 },
-	{ "id", I8 },
-	{ NULL, 0 },
-};
-
-static void local_end(int fd, char *addr, size_t len, int *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	snprintf(addr, len, "unix");
-	*port = 0;
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)len);
-		*port = ntohs(in->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)len);
-		*port = ntohs(in6->sin6_port);
-	}
-}
-
-static const char *client_state_name(const struct client *c)
-{
-	switch (c->state) {
-	case CL_ACTIVE:
-		return "active";
-	case CL_IDLE:
-		return "idle";
-	case CL_WAITING:
-	case CL_WAIT_LOGIN:
-		return "waiting";
-	default:
-		return "login";
-	}
-}
-
-static void client_row(struct rs *rs, const struct client *c, usec_t now)
-{
-	char local[64], ptr[32], link[32];
-	int lport;
-	local_end(c->conn.fd, local, sizeof(local), &lport);
-	usec_t wait =
-		c->state == CL_WAITING || c->state == CL_WAIT_LOGIN ? now - c->state_since : 0;
-	snprintf(ptr, sizeof(ptr), "%p", (const void *)c);
-	snprintf(link, sizeof(link), "%p", (const void *)c->server);
-	rs_str(rs, "C");
-	rs_str(rs, c->user);
-	rs_str(rs, c->dbname);
-	rs_str(rs, "none");
-	rs_str(rs, client_state_name(c));
-	rs_str(rs, client_addr(c));
-	rs_int(rs, c->port);
-	rs_str(rs, local);
-	rs_int(rs, lport);
-	rs_time(rs, c->connect_wall);
-	rs_time(rs, wall_of(c->last_request ? c->last_request : c->connect_time));
-	rs_int(rs, wait / 1000000);
-	rs_int(rs, wait % 1000000);
-	rs_int(rs, 0);
-	rs_str(rs, ptr);
-	rs_str(rs, c->server ? link : NULL);
-	rs_int(rs, 0);
-	rs_str(rs, "");
-	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
-	rs_str(rs, app ? app : "");
-	rs_int(rs, 0);
-	rs_int(rs, (int64_t)c->id);
-	rs_row(rs);
-}
-
-static void client_rows_of(struct rs *rs, const struct list *head, usec_t now)
-{
-	for (const struct list *it = head->next; it != head; it = it->next)
-		client_row(rs, list_entry(it, struct client, node), now);
-}
-
-static void show_clients(struct runtime *rt, struct pktbuf *out)
-{
-	struct rs rs;
-	struct pool *p;
-	usec_t now = util_now();
-	rs_begin(&rs, out, sockets_cols);
-	for_each_pool (p, rt) {
-		client_rows_of(&rs, &p->active_clients, now);
-		client_rows_of(&rs, &p->idle_clients, now);
-		client_rows_of(&rs, &p->waiting_clients, now);
-		client_rows_of(&rs, &p->wait_login_clients, now);
-	}
-	client_rows_of(&rs, &rt->admin_clients, now);
-	rs_end(&rs);
-}
-
-static const char *server_state_name(const struct server *s)
-{
-	switch (s->state) {
-	case SV_ACTIVE:
-	case SV_SYNC:
-		return "active";
-	case SV_IDLE:
-		return "idle";
-	case SV_TEST:
-	case SV_RESET:
-		return "tested";
-	default:
-		return "new";
-	}
-}
-
-static void server_row(struct rs *rs, const struct server *s)
-{
-	char local[64], remote[64], ptr[32], link[32];
-	int lport, rport = s->pool->port;
-	local_end(s->conn.fd, local, sizeof(local), &lport);
-	snprintf(remote, sizeof(remote), "%s", s->pool->host ? s->pool->host : "unix");
-	snprintf(ptr, sizeof(ptr), "%p", (const void *)s);
-	snprintf(link, sizeof(link), "%p", (const void *)s->client);
-	rs_str(rs, "S");
-	rs_str(rs, s->pool->user);
-	rs_str(rs, s->pool->db_name);
-	rs_str(rs, "none");
-	rs_str(rs, server_state_name(s));
-	rs_str(rs, remote);
-	rs_int(rs, rport);
-	rs_str(rs, local);
-	rs_int(rs, lport);
-	rs_time(rs, wall_of(s->connect_time));
-	rs_time(rs, wall_of(s->state_since));
-	rs_int(rs, 0);
-	rs_int(rs, 0);
-	rs_int(rs, s->close_on_release || s->generation != s->pool->generation);
-	rs_str(rs, ptr);
-	rs_str(rs, s->client ? link : NULL);
-	rs_int(rs, s->be_pid);
-	rs_str(rs, "");
-	const char *app = s->client ? s->client->params.tracked[PARAM_APPLICATION_NAME] : NULL;
-	rs_str(rs, app ? app : "");
-	rs_int(rs, 0);
-	rs_int(rs, (int64_t)s->id);
-	rs_row(rs);
-}
-
-static void server_rows_of(struct rs *rs, const struct list *head)
-{
-	for (const struct list *it = head->next; it != head; it = it->next)
-		server_row(rs, list_entry(it, struct server, node));
-}
-
-static void show_servers(struct runtime *rt, struct pktbuf *out)
-{
-	struct rs rs;
-	struct pool *p;
-	rs_begin(&rs, out, sockets_cols);
-	for_each_pool (p, rt) {
-		server_rows_of(&rs, &p->active_servers);
-		server_rows_of(&rs, &p->idle_servers);
-		server_rows_of(&rs, &p->other_servers);
-	}
-	rs_end(&rs);
-}
-
 /* --- DATABASES, USERS --- */
 
-static const struct column databases_cols[] = {
+static const struct rs_column databases_cols[] = {
 	{ "name", T },
 	{ "host", T },
 	{ "port", I4 },
@@ -673,7 +381,7 @@ static void show_databases(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column users_cols[] = {
+static const struct rs_column users_cols[] = {
 	{ "name", T },
 	{ "pool_size", I4 },
 	{ "reserve_pool_size", I4 },
@@ -734,7 +442,7 @@ static void show_users(struct runtime *rt, struct pktbuf *out)
 
 /* --- CONFIG, LISTS, MEM, STATE, VERSION --- */
 
-static const struct column config_cols[] = {
+static const struct rs_column config_cols[] = {
 	{ "key", T }, { "value", T }, { "default", T }, { "changeable", T }, { NULL, 0 },
 };
 
@@ -757,7 +465,7 @@ static void show_config(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column lists_cols[] = { { "list", T }, { "items", I4 }, { NULL, 0 } };
+static const struct rs_column lists_cols[] = { { "list", T }, { "items", I4 }, { NULL, 0 } };
 
 static void show_lists(struct runtime *rt, struct pktbuf *out)
 {
@@ -772,7 +480,7 @@ static void show_lists(struct runtime *rt, struct pktbuf *out)
 			   pools,
 			   0,
 			   rt->n_clients,
-			   list_count(&rt->login_clients),
+			   list_length(&rt->login_clients),
 			   0,
 			   used_servers,
 			   0,
@@ -793,7 +501,7 @@ static void show_lists(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column mem_cols[] = {
+static const struct rs_column mem_cols[] = {
 	{ "name", T },  { "size", I4 },     { "used", I4 },
 	{ "free", I4 }, { "memtotal", I8 }, { NULL, 0 },
 };
@@ -823,7 +531,7 @@ static void show_mem(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column state_cols[] = { { "key", T }, { "value", T }, { NULL, 0 } };
+static const struct rs_column state_cols[] = { { "key", T }, { "value", T }, { NULL, 0 } };
 
 static void show_state(struct runtime *rt, struct pktbuf *out)
 {
@@ -843,7 +551,7 @@ static void show_state(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-static const struct column version_cols[] = { { "version", T }, { NULL, 0 } };
+static const struct rs_column version_cols[] = { { "version", T }, { NULL, 0 } };
 
 static void show_version(struct runtime *rt, struct pktbuf *out)
 {
@@ -855,84 +563,12 @@ static void show_version(struct runtime *rt, struct pktbuf *out)
 	rs_end(&rs);
 }
 
-/* --- ACTIVITY: sluice's pg_stat_activity --- */
-
-static const struct column activity_cols[] = {
-	{ "client_id", I8 },      { "datname", T },
-	{ "usename", T },         { "application_name", T },
-	{ "client_addr", T },     { "client_port", I4 },
-	{ "backend_start", TS },  { "xact_start", TS },
-	{ "query_start", TS },    { "state_change", TS },
-	{ "wait_event_type", T }, { "wait_event", T },
-	{ "state", T },           { "server_pid", I4 },
-	{ "query", T },           { NULL, 0 },
-};
-
-static const char *activity_state(const struct client *c)
-{
-	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN)
-		return "waiting";
-	const struct server *s = c->server;
-	if (s == NULL)
-		return "idle";
-	if (s->outstanding > 0 || s->state == SV_SYNC)
-		return "active";
-	if (s->tx_status == 'E')
-		return "idle in transaction (aborted)";
-	return s->tx_status == 'T' ? "idle in transaction" : "idle";
-}
-
-static void activity_row(struct rs *rs, const struct client *c)
-{
-	bool waiting = c->state == CL_WAITING || c->state == CL_WAIT_LOGIN;
-	rs_int(rs, (int64_t)c->id);
-	rs_str(rs, c->dbname);
-	rs_str(rs, c->user);
-	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
-	rs_str(rs, app ? app : "");
-	rs_str(rs, c->family == AF_UNIX ? NULL : client_addr(c));
-	rs_int(rs, c->family == AF_UNIX ? -1 : c->port);
-	rs_time(rs, c->connect_wall);
-	rs_time(rs, wall_of(c->xact_start));
-	rs_time(rs, wall_of(c->last_request));
-	rs_time(rs, wall_of(c->state_since));
-	rs_str(rs, waiting ? "Pooler" : NULL);
-	rs_str(rs, waiting ? "ServerConnection" : NULL);
-	rs_str(rs, activity_state(c));
-	if (c->server && c->server->be_pid)
-		rs_int(rs, c->server->be_pid);
-	else
-		rs_str(rs, NULL);
-	rs_text(rs, c->last_query ? c->last_query : "");
-	rs_row(rs);
-}
-
-static void activity_rows_of(struct rs *rs, const struct list *head)
-{
-	for (const struct list *it = head->next; it != head; it = it->next)
-		activity_row(rs, list_entry(it, struct client, node));
-}
-
-static void show_activity(struct runtime *rt, struct pktbuf *out)
-{
-	struct rs rs;
-	struct pool *p;
-	rs_begin(&rs, out, activity_cols);
-	for_each_pool (p, rt) {
-		activity_rows_of(&rs, &p->active_clients);
-		activity_rows_of(&rs, &p->waiting_clients);
-		activity_rows_of(&rs, &p->wait_login_clients);
-		activity_rows_of(&rs, &p->idle_clients);
-	}
-	rs_end(&rs);
-}
-
 /* --- dispatch --- */
 
 struct show_item {
 	const char *name;
 	void (*fn)(struct runtime *rt, struct pktbuf *out);
-	const struct column *cols; /* NULL when the columns depend on the item */
+	const struct rs_column *cols; /* NULL when the columns depend on the item */
 };
 
 static const struct show_item items[] = {
@@ -941,8 +577,8 @@ static const struct show_item items[] = {
 	{ "stats_totals", show_stats_totals, NULL },
 	{ "stats_averages", show_stats_averages, NULL },
 	{ "totals", show_totals, name_value_cols },
-	{ "clients", show_clients, sockets_cols },
-	{ "servers", show_servers, sockets_cols },
+	{ "clients", admin_show_clients, admin_sockets_cols },
+	{ "servers", admin_show_servers, admin_sockets_cols },
 	{ "databases", show_databases, databases_cols },
 	{ "users", show_users, users_cols },
 	{ "config", show_config, config_cols },
@@ -950,7 +586,7 @@ static const struct show_item items[] = {
 	{ "mem", show_mem, mem_cols },
 	{ "state", show_state, state_cols },
 	{ "version", show_version, version_cols },
-	{ "activity", show_activity, activity_cols },
+	{ "activity", admin_show_activity, admin_activity_cols },
 	{ NULL, NULL, NULL },
 };
 
@@ -967,7 +603,7 @@ bool admin_show(struct runtime *rt, const char *what, struct pktbuf *out)
 
 const char *const *admin_show_columns(const char *what)
 {
-	static const char *names[MAX_COLS + 1];
+	static const char *names[RS_MAX_COLS + 1];
 	for (int i = 0; items[i].name; i++) {
 		if (strcasecmp(items[i].name, what) != 0 || items[i].cols == NULL)
 			continue;

@@ -55,9 +55,8 @@ static void cancel_on_write(evutil_socket_t fd, short what, void *arg)
 /* The live client with this BackendKeyData, or NULL. */
 static struct client *find_client(struct runtime *rt, uint32_t pid, uint32_t key)
 {
-	struct list *pit;
-	for (pit = rt->pools.next; pit != &rt->pools; pit = pit->next) {
-		struct pool *p = list_entry(pit, struct pool, node);
+	struct pool *p;
+	for_each_pool (p, rt) {
 		struct list *it;
 		for (it = p->active_clients.next; it != &p->active_clients; it = it->next) {
 			struct client *c = list_entry(it, struct client, node);

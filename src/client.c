@@ -604,11 +604,6 @@ void client_resume(struct client *c)
 		conn_read_stop(&c->conn);
 }
 
-void client_server_ready(struct client *c)
-{
-	client_resume(c);
-}
-
 static void client_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;

@@ -51,19 +51,6 @@ static void family(struct pktbuf *out, const char *name, const char *type, const
 	put(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static int count(const struct list *head)
-{
-	int n = 0;
-	for (const struct list *it = head->next; it != head; it = it->next)
-		n++;
-	return n;
-}
-
-#define for_each_pool(p, rt)                                                      \
-	for (struct list *pit_ = (rt)->pools.next;                                \
-	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); \
-	     pit_ = pit_->next)
-
 static void labels(const struct pool *p, char *buf, size_t cap)
 {
 	char db[256], user[256];
@@ -80,20 +67,22 @@ static void pool_gauges(struct runtime *rt, struct pktbuf *out)
 	for_each_pool (p, rt) {
 		labels(p, l, sizeof(l));
 		put(out, "sluice_pool_clients{%s,state=\"active\"} %d\n", l,
-		    count(&p->active_clients));
-		put(out, "sluice_pool_clients{%s,state=\"idle\"} %d\n", l, count(&p->idle_clients));
+		    list_length(&p->active_clients));
+		put(out, "sluice_pool_clients{%s,state=\"idle\"} %d\n", l,
+		    list_length(&p->idle_clients));
 		put(out, "sluice_pool_clients{%s,state=\"waiting\"} %d\n", l,
-		    count(&p->waiting_clients) + count(&p->wait_login_clients));
+		    list_length(&p->waiting_clients) + list_length(&p->wait_login_clients));
 	}
 	family(out, "sluice_pool_servers", "gauge", "Server connections of a pool by state.");
 	for_each_pool (p, rt) {
 		labels(p, l, sizeof(l));
 		put(out, "sluice_pool_servers{%s,state=\"active\"} %d\n", l,
-		    count(&p->active_servers));
-		put(out, "sluice_pool_servers{%s,state=\"idle\"} %d\n", l, count(&p->idle_servers));
+		    list_length(&p->active_servers));
+		put(out, "sluice_pool_servers{%s,state=\"idle\"} %d\n", l,
+		    list_length(&p->idle_servers));
 		put(out, "sluice_pool_servers{%s,state=\"login\"} %d\n", l, p->n_opening);
 		put(out, "sluice_pool_servers{%s,state=\"other\"} %d\n", l,
-		    count(&p->other_servers) - p->n_opening);
+		    list_length(&p->other_servers) - p->n_opening);
 	}
 	family(out, "sluice_pool_size", "gauge",
 	       "Configured maximum server connections of a pool.");

@@ -53,12 +53,12 @@ void pool_apply_config(struct pool *p, const struct config *cfg)
 
 struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user)
 {
-	for (struct list *it = rt->pools.next; it != &rt->pools; it = it->next) {
-		struct pool *p = list_entry(it, struct pool, node);
+	struct pool *p;
+	for_each_pool (p, rt) {
 		if (strcmp(p->db_name, db_name) == 0 && strcmp(p->user, user) == 0)
 			return p;
 	}
-	struct pool *p = xcalloc(1, sizeof(*p));
+	p = xcalloc(1, sizeof(*p));
 	p->rt = rt;
 	p->db_name = xstrdup(db_name);
 	p->user = xstrdup(user);

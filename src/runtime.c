@@ -116,9 +116,9 @@ static void stats_tick(struct runtime *rt, usec_t now)
 	if (now - rt->last_stats_roll < rt->cfg->stats_period)
 		return;
 	rt->last_stats_roll = now;
-	struct list *it;
-	for (it = rt->pools.next; it != &rt->pools; it = it->next)
-		stats_roll_period(&list_entry(it, struct pool, node)->stats);
+	struct pool *p;
+	for_each_pool (p, rt)
+		stats_roll_period(&p->stats);
 }
 
 static void janitor(evutil_socket_t fd, short what, void *arg)
@@ -290,11 +290,6 @@ static void drain_pool(struct pool *p)
 	close_servers(&p->idle_servers, "shutting down");
 }
 
-void runtime_stop_accepting(struct runtime *rt)
-{
-	listener_close_main(rt);
-}
-
 void runtime_set_suspended(struct runtime *rt, bool on)
 {
 	rt->suspended = on;
@@ -322,9 +317,9 @@ void runtime_check_drained(struct runtime *rt)
 	if (rt->phase != RUN_DRAINING)
 		return;
 	/* console and HTTP sessions do not hold the exit back */
-	struct list *it;
-	for (it = rt->pools.next; it != &rt->pools; it = it->next)
-		if (list_entry(it, struct pool, node)->n_clients > 0)
+	struct pool *p;
+	for_each_pool (p, rt)
+		if (p->n_clients > 0)
 			return;
 	log_info("all clients are gone, exiting");
 	stop_now(rt);

@@ -310,7 +310,7 @@ static void internal_done(struct server *s)
 			return;
 		}
 		server_set_state(s, SV_ACTIVE);
-		client_server_ready(c);
+		client_resume(c);
 		return;
 	default:
 		return;
@@ -461,16 +461,17 @@ static void consume_messages(struct server *s)
 }
 
 /* Transaction / statement mode: can the server go back to the pool now? */
-static bool releasable(struct server *s)
+/*
+ * Is a request still between client and server: sent but unanswered, or a
+ * message half forwarded either way? Then the server cannot serve anyone else.
+ */
+static bool request_in_flight(const struct server *s, const struct client *c)
 {
-	struct client *c = s->client;
-	if (s->outstanding != 0 || s->conn.pkt_remain != 0)
-		return false;
+	if (s->state == SV_SYNC || s->outstanding > 0 || s->conn.pkt_remain > 0)
+		return true;
 	if (s->conn.in && !iobuf_drained(s->conn.in))
-		return false;
-	if (c->conn.pkt_remain != 0 || (c->conn.in && iobuf_pending(c->conn.in) != 0))
-		return false;
-	return true;
+		return true;
+	return c->conn.pkt_remain > 0 || (c->conn.in && iobuf_pending(c->conn.in) > 0);
 }
 
 static void after_ready(struct server *s)
@@ -514,7 +515,7 @@ static void forward_to_client(struct server *s)
 	conn_write_stop(&c->conn);
 	conn_read_start(&s->conn);
 	if (s->saw_ready) {
-		bool release = releasable(s);
+		bool release = !request_in_flight(s, s->client);
 		s->saw_ready = false;
 		if (release)
 			after_ready(s);
@@ -616,16 +617,6 @@ void server_link(struct server *s, struct client *c)
 	server_set_state(s, SV_ACTIVE);
 }
 
-/* Did the client leave the server mid-message or mid-request? */
-static bool left_dirty(struct server *s, struct client *c)
-{
-	if (s->state == SV_SYNC || s->outstanding > 0 || s->conn.pkt_remain > 0)
-		return true;
-	if (s->conn.in && !iobuf_drained(s->conn.in))
-		return true;
-	return c->conn.pkt_remain > 0 || (c->conn.in && iobuf_pending(c->conn.in) > 0);
-}
-
 static bool reset_discards(const char *q)
 {
 	return strcasestr(q, "DISCARD ALL") != NULL || strcasestr(q, "RESET ALL") != NULL;
@@ -637,7 +628,7 @@ void server_unlink(struct server *s, bool client_gone)
 	const struct config *cfg = s->rt->cfg;
 	s->client = NULL;
 	c->server = NULL;
-	if (client_gone && left_dirty(s, c)) {
+	if (client_gone && request_in_flight(s, c)) {
 		server_close(s, "client left with a request in flight");
 		return;
 	}

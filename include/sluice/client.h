@@ -119,10 +119,6 @@ void client_welcome(struct client *c);
 /* The pool linked a server to this client: resume forwarding its requests. */
 void client_resume(struct client *c);
 
-/* A server the client is linked to has new bytes for it and the client was not writable;
- * or the server finished syncing: continue. */
-void client_server_ready(struct client *c);
-
 /* Change state, moving the client between its pool's lists. */
 void client_set_state(struct client *c, enum client_state st);
 

@@ -62,6 +62,15 @@ static inline struct list *list_first(const struct list *head)
 	return list_empty(head) ? NULL : head->next;
 }
 
+/* Number of nodes (walks the list: for views, not the hot path). */
+static inline int list_length(const struct list *head)
+{
+	int n = 0;
+	for (const struct list *it = head->next; it != head; it = it->next)
+		n++;
+	return n;
+}
+
 /* Iterate allowing deletion of the current node. */
 #define list_for_each_safe(pos, tmp, head)                               \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \

@@ -76,6 +76,12 @@ struct pool {
 	usec_t last_wait_warning; /* rate limit for the waiting-clients warning */
 };
 
+/* Iterate over every pool of a runtime (no deletion while iterating). */
+#define for_each_pool(p, rt)                                                      \
+	for (struct list *pit_ = (rt)->pools.next;                                \
+	     pit_ != &(rt)->pools && ((p) = list_entry(pit_, struct pool, node)); \
+	     pit_ = pit_->next)
+
 /* Find or create the pool for database name `db_name` (its [databases] entry, or "*",
  * is looked up by name, also on reload) and login user. Never NULL. */
 struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user);

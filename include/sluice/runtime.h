@@ -77,8 +77,6 @@ void runtime_begin_drain(struct runtime *rt);
 /* Called whenever a client or server goes away while draining: exits when nothing is left in flight. */
 void runtime_check_drained(struct runtime *rt);
 
-/* Stop accepting on the main listeners (SHUTDOWN WAIT_FOR_SERVERS). */
-void runtime_stop_accepting(struct runtime *rt);
 /* SUSPEND / RESUME: stop or restart accepting new clients on the main port. */
 void runtime_set_suspended(struct runtime *rt, bool on);
 
