@@ -11,12 +11,24 @@ const double stats_prom_bounds[STATS_PROM_BUCKETS] = {
 	0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60,
 };
 
-/* Smallest k with 2^(k/4) >= us. */
-static int bucket_of(usec_t us)
+/* 2^(j/4) for j = 1..3: the quarter steps between powers of two. */
+static const double quarter_steps[3] = { 1.189207115002721, 1.414213562373095, 1.681792830507429 };
+
+/* Smallest k with 2^(k/4) >= us, without libm: us lies in [2^n, 2^(n+1)),
+ * so k is 4n plus the first quarter step that reaches it. */
+int stats_wait_bucket(usec_t us)
 {
 	if (us <= 1) /* most hand-overs: an idle server was there */
 		return 0;
-	int k = (int)ceil(4.0 * log2((double)us));
+	int n = 63 - __builtin_clzll((unsigned long long)us);
+	int k = 4 * n;
+	if (us != (usec_t)1 << n) {
+		double pow2n = (double)((unsigned long long)1 << n);
+		int j = 0;
+		while (j < 3 && (double)us > quarter_steps[j] * pow2n)
+			j++;
+		k += j + 1;
+	}
 	return k >= STATS_WAIT_BUCKETS ? STATS_WAIT_BUCKETS - 1 : k;
 }
 
@@ -25,7 +37,7 @@ void stats_record_wait(struct pool_stats *st, usec_t wait)
 	if (wait < 0)
 		wait = 0;
 	struct wait_hist *h = &st->wait_cur;
-	h->buckets[bucket_of(wait)]++;
+	h->buckets[stats_wait_bucket(wait)]++;
 	h->count++;
 	if (wait > h->max)
 		h->max = wait;

@@ -46,6 +46,10 @@ struct pool_stats {
 	double prom_wait_sum; /* seconds */
 };
 
+/* The histogram bucket of a wait: the smallest k with 2^(k/4) >= us, capped at
+ * STATS_WAIT_BUCKETS - 1 (0 for waits of at most 1 µs). */
+int stats_wait_bucket(usec_t us);
+
 /* Record one client wait (0 for an immediate hand-over). */
 void stats_record_wait(struct pool_stats *st, usec_t wait);
 

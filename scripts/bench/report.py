@@ -8,7 +8,10 @@ SCENARIOS.tsv lines:  scenario <TAB> description
 SYSCALLS.tsv lines:   scenario <TAB> target <TAB> syscall <TAB> calls_per_tx
 
 Prints the median over rounds of each (scenario, metric, target), with the
-ratios sluice/pgbouncer and sluice/direct.  FAIL in any round is shown as
+ratios sluice/pgbouncer and sluice/direct, then the paired ratios: for TPS and
+CPU per transaction, sluice/pgbouncer within each round (the two ran minutes
+apart at most), their median and range, which shows how much of a ratio is
+the machine's noise.  FAIL in any round is shown as
 FAIL when no round succeeded, otherwise as the median of the rounds that did
 with a '!' mark.
 """
@@ -31,12 +34,15 @@ METRICS = OrderedDict([
 
 def main():
     raw = defaultdict(list)            # (scen, metric, target) -> [values or None]
+    by_round = {}                      # (scen, metric, target, round) -> value
     for line in open(sys.argv[1]):
         parts = line.rstrip("\n").split("\t")
         if len(parts) != 5:
             continue
-        scen, metric, target, _round, value = parts
+        scen, metric, target, rnd, value = parts
         raw[(scen, metric, target)].append(None if value == "FAIL" else float(value))
+        if value != "FAIL":
+            by_round[(scen, metric, target, rnd)] = float(value)
     scenarios = OrderedDict()
     for line in open(sys.argv[2]):
         parts = line.rstrip("\n").split("\t")
@@ -107,6 +113,8 @@ def main():
     if partial:
         print("\n'!' = median of the rounds that succeeded; at least one round failed.")
 
+    print_paired(scenarios, by_round)
+
     if len(sys.argv) > 3:
         calls = defaultdict(list)
         for line in open(sys.argv[3]):
@@ -119,6 +127,30 @@ def main():
                 lst.sort(key=lambda x: -x[1])
                 print("  %-3s %-9s %s" % (scen, target,
                       "  ".join("%s %.2f" % (n, v) for n, v in lst[:8])))
+
+
+def print_paired(scenarios, by_round):
+    """sluice/pgbouncer per round for TPS and CPU/tx: median [min-max] of n rounds."""
+    lines = []
+    for scen in scenarios:
+        cells = []
+        for metric, label in (("tps", "TPS"), ("cpu_us_per_tx", "CPU/tx")):
+            ratios = []
+            for (s, m, t, rnd), v in by_round.items():
+                if (s, m, t) != (scen, metric, "sluice"):
+                    continue
+                p = by_round.get((scen, metric, "pgbouncer", rnd))
+                if p:
+                    ratios.append(v / p)
+            if ratios:
+                ratios.sort()
+                cells.append("%-6s %.2f [%.2f-%.2f] of %d" % (
+                    label, statistics.median(ratios), ratios[0], ratios[-1], len(ratios)))
+        if cells:
+            lines.append("  %-3s %s" % (scen, "   ".join(cells)))
+    if lines:
+        print("\nsluice/PgBouncer paired within each round: median [min-max] of n rounds:")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":
