@@ -460,7 +460,6 @@ static void consume_messages(struct server *s)
 	}
 }
 
-/* Transaction / statement mode: can the server go back to the pool now? */
 /*
  * Is a request still between client and server: sent but unanswered, or a
  * message half forwarded either way? Then the server cannot serve anyone else.

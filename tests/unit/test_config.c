@@ -388,6 +388,16 @@ static const struct {
 	{ "[sluice]\nlisten_port 6432\n", ":2: syntax error (expected [section] or key = value)" },
 	{ "[sluice\n", ":1: syntax error (expected [section] or key = value)" },
 	{ "[sluice]\n%include other.ini\n", ":2: %include is not supported" },
+	/* TLS demanded but not there: refused, never a silent plain-text downgrade */
+	{ "[pgbouncer]\nclient_tls_sslmode = require\n",
+	  ":2: client_tls_sslmode: 'require' needs TLS, which sluice does not support (disable, "
+	  "allow or prefer run without it)" },
+	{ "[pgbouncer]\nserver_tls_sslmode = Verify-Full\n",
+	  ":2: server_tls_sslmode: 'Verify-Full' needs TLS, which sluice does not support "
+	  "(disable, allow or prefer run without it)" },
+	{ "[pgbouncer]\nserver_tls_sslmode = verify-ca\n",
+	  ":2: server_tls_sslmode: 'verify-ca' needs TLS, which sluice does not support "
+	  "(disable, allow or prefer run without it)" },
 	{ "[databases]\nfoo = host=x bogus=1\n", ":2: foo: unknown parameter 'bogus'" },
 	{ "[databases]\nfoo = host=x auth_user=y\n", ":2: foo: unknown parameter 'auth_user'" },
 	{ "[databases]\nfoo = port=0\n", ":2: foo: port: 0 out of range 1..65535" },
@@ -617,6 +627,7 @@ static void test_warnings(void)
 				       "no_such_key = 1\n"
 				       "syslog = 1\n"
 				       "client_tls_sslmode = disable\n"
+				       "server_tls_sslmode = prefer\n"
 				       "[peers]\n"
 				       "1 = host=x\n"
 				       "[databases]\n"
@@ -632,7 +643,10 @@ static void test_warnings(void)
 	snprintf(want, sizeof(want), "%s:5: client_tls_sslmode is not supported, ignored",
 		 tmp_path);
 	CHECK(strstr(log, want) != NULL);
-	snprintf(want, sizeof(want), "%s:6: unknown section [peers], its keys are ignored",
+	snprintf(want, sizeof(want), "%s:6: server_tls_sslmode is not supported, ignored",
+		 tmp_path);
+	CHECK(strstr(log, want) != NULL);
+	snprintf(want, sizeof(want), "%s:7: unknown section [peers], its keys are ignored",
 		 tmp_path);
 	CHECK(strstr(log, want) != NULL);
 	free(log);
