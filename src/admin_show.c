@@ -12,6 +12,7 @@
 
 #include "sluice/admin_conns.h"
 #include "sluice/client.h"
+#include "sluice/dns.h"
 #include "sluice/pool.h"
 #include "sluice/resultset.h"
 #include "sluice/runtime.h"
@@ -475,6 +476,8 @@ static void show_lists(struct runtime *rt, struct pktbuf *out)
 		pools++;
 		used_servers += p->n_servers;
 	}
+	struct dns_counts dns;
+	dns_counts(rt->dns, &dns);
 	int64_t vals[] = { (int64_t)rt->cfg->n_dbs,
 			   (int64_t)rt->cfg->n_users,
 			   pools,
@@ -483,10 +486,10 @@ static void show_lists(struct runtime *rt, struct pktbuf *out)
 			   list_length(&rt->login_clients),
 			   0,
 			   used_servers,
+			   dns.names,
 			   0,
-			   0,
-			   0,
-			   0 };
+			   dns.queries,
+			   dns.pending };
 	const char *keys[] = { "databases",    "users",         "pools",        "free_clients",
 			       "used_clients", "login_clients", "free_servers", "used_servers",
 			       "dns_names",    "dns_zones",     "dns_queries",  "dns_pending" };

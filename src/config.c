@@ -115,6 +115,8 @@ static const struct key_def global_keys[] = {
 	K_OPTSTR(pidfile, RESTART),
 	K_INT(verbose, "0", RELOAD, 0, INT_MAX),
 	K_BOOL(tcp_keepalive, "1", RELOAD),
+	K_DUR(dns_max_ttl, "15", RELOAD),
+	K_OPTSTR(resolv_conf, RESTART),
 
 	K_OPTSTR(admin_listen_addr, RESTART),
 	K_INT(admin_port, "6433", RESTART, 0, 65535),
@@ -175,7 +177,6 @@ static const char *const ignored_keys[] = {
 	"max_user_client_connections",
 	"peer_id",
 	"query_wait_notify",
-	"resolv_conf",
 	"sbuf_loopcnt",
 	"scram_iterations",
 	"server_fast_close",

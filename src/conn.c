@@ -38,6 +38,11 @@ void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_f
 	event_assign(&c->ev, base, fd, EV_PERSIST, conn_on_event, c);
 }
 
+void conn_set_fd(struct conn *c, int fd)
+{
+	c->fd = fd; /* conn_update assigns the event with it when a direction starts */
+}
+
 /* Re-arm the event when the wanted directions changed (never on the hot path). */
 static void conn_update(struct conn *c)
 {

@@ -291,9 +291,11 @@ void pool_login_failed(struct pool *p, const char *sqlstate, const char *message
 	fail_clients(&p->waiting_clients, sqlstate, message);
 }
 
-void pool_connect_failed(struct pool *p)
+void pool_connect_failed(struct pool *p, const char *reason)
 {
-	pool_login_failed(p, "08006", "could not connect to the server");
+	char msg[320];
+	snprintf(msg, sizeof(msg), "could not connect to the server: %s", reason);
+	pool_login_failed(p, "08006", msg);
 }
 
 static void client_timeouts(struct pool *p, usec_t now)

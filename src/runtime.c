@@ -15,6 +15,7 @@
 #include "sluice/auth.h"
 #include "sluice/cancel.h"
 #include "sluice/client.h"
+#include "sluice/dns.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
@@ -66,9 +67,11 @@ struct runtime *runtime_new(struct config *cfg, const char *config_path)
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	rt->base = event_base_new_with_config(ec);
 	event_config_free(ec);
-	if (rt->base == NULL || !load_authfile(rt, cfg)) {
-		if (rt->base == NULL)
-			log_error("could not create the event loop");
+	if (rt->base)
+		rt->dns = dns_new(rt->base, cfg->resolv_conf);
+	if (rt->dns == NULL || !load_authfile(rt, cfg)) {
+		if (rt->base == NULL || rt->dns == NULL)
+			log_error("could not create the event loop or the DNS resolver");
 		rt->cfg = NULL; /* stays the caller's on failure */
 		runtime_free(rt);
 		return NULL;
@@ -356,14 +359,15 @@ void runtime_free(struct runtime *rt)
 		reap(-1, 0, rt);
 		cancel_abort_all(rt);
 	}
-	while (!list_empty(&rt->pools))
-		pool_free(list_entry(rt->pools.next, struct pool, node));
-	pool_free_dbflags(rt);
 	struct event *evs[] = { rt->reaper,   rt->janitor, rt->sig_hup,
 				rt->sig_term, rt->sig_int, rt->sig_quit };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
+	dns_free(rt->dns); /* after the servers cancelled their lookups and the timers are gone */
+	while (!list_empty(&rt->pools))
+		pool_free(list_entry(rt->pools.next, struct pool, node));
+	pool_free_dbflags(rt);
 	if (rt->cfg && rt->cfg->pidfile)
 		unlink(rt->cfg->pidfile);
 	iobuf_pool_clear(&rt->bufs);

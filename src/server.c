@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "sluice/client.h"
+#include "sluice/dns.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/runtime.h"
@@ -86,29 +87,21 @@ static void server_on_write(evutil_socket_t fd, short what, void *arg);
 
 /* --- connecting --- */
 
-static bool resolve_target(struct pool *p, struct sockaddr_storage *ss, socklen_t *len)
+/* The unix socket of host NULL, "" or "/dir"; false when the path does not fit. */
+static bool unix_target(const struct pool *p, struct sockaddr_storage *ss, socklen_t *len)
 {
 	memset(ss, 0, sizeof(*ss));
-	const char *host = p->host;
-	if (host == NULL || host[0] == '/' || host[0] == '\0') {
-		struct sockaddr_un *un = (struct sockaddr_un *)ss;
-		un->sun_family = AF_UNIX;
-		int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d",
-				 host && host[0] ? host : "/var/run/postgresql", p->port);
-		*len = sizeof(*un);
-		return n > 0 && (size_t)n < sizeof(un->sun_path);
-	}
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	char port[16];
-	snprintf(port, sizeof(port), "%d", p->port);
-	/* numeric addresses resolve without I/O; names block briefly (async DNS is future work) */
-	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
-		return false;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return true;
+	struct sockaddr_un *un = (struct sockaddr_un *)ss;
+	un->sun_family = AF_UNIX;
+	int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d",
+			 p->host && p->host[0] ? p->host : "/var/run/postgresql", p->port);
+	*len = sizeof(*un);
+	return n > 0 && (size_t)n < sizeof(un->sun_path);
+}
+
+static bool is_unix_host(const char *host)
+{
+	return host == NULL || host[0] == '/' || host[0] == '\0';
 }
 
 static void update_prefix(struct server *s)
@@ -133,6 +126,53 @@ static void connect_done(struct server *s)
 		server_close(s, "could not send startup packet");
 }
 
+/* The address is known: open the socket and start a non-blocking connect. */
+static void start_connect(struct server *s)
+{
+	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		slog(s, LOG_WARNING, "cannot create socket: %s", strerror(errno));
+		server_close(s, "cannot create socket");
+		return;
+	}
+	conn_set_fd(&s->conn, fd);
+	slog(s, LOG_DEBUG, "connecting");
+	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
+		connect_done(s);
+	} else if (errno == EINPROGRESS) {
+		conn_write_start(&s->conn);
+	} else {
+		char reason[160];
+		snprintf(reason, sizeof(reason), "connect failed: %s", strerror(errno));
+		slog(s, LOG_WARNING, "%s", reason);
+		server_close(s, reason);
+	}
+}
+
+/* dns_done_fn: the host name of the pool resolved (or not). */
+static void on_resolved(void *arg, bool ok, const struct sockaddr_storage *addr, socklen_t len,
+			const char *error)
+{
+	struct server *s = arg;
+	s->dns_req = NULL;
+	if (!ok) {
+		char reason[256];
+		snprintf(reason, sizeof(reason), "could not resolve host \"%s\": %s", s->pool->host,
+			 error);
+		slog(s, LOG_WARNING, "%s", reason);
+		server_close(s, reason);
+		return;
+	}
+	memcpy(&s->addr, addr, len);
+	s->addrlen = len;
+	uint16_t port = htons((uint16_t)s->pool->port);
+	if (s->addr.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&s->addr)->sin6_port = port;
+	else
+		((struct sockaddr_in *)&s->addr)->sin_port = port;
+	start_connect(s);
+}
+
 struct server *server_connect(struct pool *p)
 {
 	struct runtime *rt = p->rt;
@@ -151,27 +191,18 @@ struct server *server_connect(struct pool *p)
 	p->n_servers++;
 	p->n_opening++;
 	rt->n_servers++;
+	conn_init(&s->conn, rt->base, -1, server_on_read, server_on_write, s);
 
-	int fd = -1;
-	if (resolve_target(p, &s->addr, &s->addrlen))
-		fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	conn_init(&s->conn, rt->base, fd, server_on_read, server_on_write, s);
-	if (fd < 0) {
-		slog(s, LOG_WARNING, "cannot resolve or create socket for server");
-		server_close(s, "cannot create socket");
-		return NULL;
-	}
-	slog(s, LOG_DEBUG, "connecting");
-	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
-		connect_done(s);
-	} else if (errno == EINPROGRESS) {
-		conn_write_start(&s->conn);
+	if (is_unix_host(p->host)) {
+		if (unix_target(p, &s->addr, &s->addrlen))
+			start_connect(s);
+		else
+			server_close(s, "unix socket path too long");
 	} else {
-		slog(s, LOG_WARNING, "connect failed: %s", strerror(errno));
-		server_close(s, "connect failed");
-		return NULL;
+		/* numeric and cached: on_resolved runs before this returns */
+		s->dns_req = dns_resolve(rt->dns, p->host, rt->cfg->dns_max_ttl, on_resolved, s);
 	}
-	return s;
+	return s->state == SV_CLOSED ? NULL : s;
 }
 
 static void connect_check(struct server *s)
@@ -184,8 +215,10 @@ static void connect_check(struct server *s)
 		connect_done(s);
 		return;
 	}
-	slog(s, LOG_WARNING, "connect failed: %s", strerror(err));
-	server_close(s, "connect failed");
+	char reason[160];
+	snprintf(reason, sizeof(reason), "connect failed: %s", strerror(err));
+	slog(s, LOG_WARNING, "%s", reason);
+	server_close(s, reason);
 }
 
 /* --- closing --- */
@@ -216,7 +249,11 @@ void server_close(struct server *s, const char *reason)
 	/* a connection that never got to log in counts for server_login_retry */
 	if ((s->state == SV_CONNECT || s->state == SV_LOGIN) &&
 	    s->pool->last_connect_failure < s->connect_time)
-		pool_connect_failed(s->pool);
+		pool_connect_failed(s->pool, reason);
+	if (s->dns_req) {
+		dns_cancel(s->dns_req);
+		s->dns_req = NULL;
+	}
 	conn_read_stop(&s->conn);
 	conn_write_stop(&s->conn);
 	server_set_state(s, SV_CLOSED);

@@ -112,6 +112,8 @@ struct config {
 	char *pidfile;           /* NULL = none */
 	int verbose;             /* 0 */
 	bool tcp_keepalive;      /* 1 */
+	usec_t dns_max_ttl;      /* 15 s: how long a resolved host name is reused */
+	char *resolv_conf;       /* NULL = the system's resolv.conf and hosts file */
 
 	/* admin console (issue 3) */
 	char *admin_listen_addr;  /* NULL = same as listen_addr */

@@ -48,6 +48,8 @@ enum conn_io {
 /* Bind `fd` to the events; does not start reading. */
 void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_fn on_read,
 	       event_callback_fn on_write, void *arg);
+/* Give a connection made with fd -1 its socket (before any read or write starts). */
+void conn_set_fd(struct conn *c, int fd);
 /* Delete events, close the fd, give the buffer back, free the queue. */
 void conn_close(struct conn *c, struct iobuf_pool *bufs);
 

@@ -107,8 +107,10 @@ void pool_learn_params(struct pool *p, struct server *s);
 /* A server log-in failed with an error from PostgreSQL: fail clients that cannot be served. */
 void pool_login_failed(struct pool *p, const char *sqlstate, const char *message);
 
-/* A connection attempt failed (refused, timeout): remember for server_login_retry. */
-void pool_connect_failed(struct pool *p);
+/* A connection attempt failed (name lookup, refused, timeout): remember it for
+ * server_login_retry and, when no other server can serve, tell the waiting
+ * clients why (08006). */
+void pool_connect_failed(struct pool *p, const char *reason);
 
 /* Open servers when clients wait or min_pool_size asks for them. */
 void pool_maintain(struct pool *p);

@@ -16,6 +16,7 @@
 #include "sluice/proto.h"
 
 struct authfile;
+struct dns;
 struct listener;
 struct client;
 
@@ -30,6 +31,7 @@ struct runtime {
 	struct config *cfg;
 	char *config_path;
 	struct authfile *authfile; /* NULL when auth_file is unset */
+	struct dns *dns;           /* host names of [databases] entries */
 	struct iobuf_pool bufs;
 
 	struct list pools;         /* struct pool.node */

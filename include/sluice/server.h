@@ -18,6 +18,7 @@
 struct runtime;
 struct pool;
 struct client;
+struct dns_req;
 struct scram_client;
 
 enum server_state {
@@ -44,7 +45,8 @@ struct server {
 	char prefix[192];
 	struct sockaddr_storage addr; /* where it is connected, for cancels */
 	socklen_t addrlen;
-	uint32_t be_pid; /* PostgreSQL's BackendKeyData */
+	struct dns_req *dns_req; /* the host name lookup in flight (SV_CONNECT), else NULL */
+	uint32_t be_pid;         /* PostgreSQL's BackendKeyData */
 	uint32_t be_key;
 	int generation; /* pool generation at connect; stale ones close on release */
 

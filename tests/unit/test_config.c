@@ -149,6 +149,8 @@ static void test_defaults(void)
 	CHECK(cfg->logfile == NULL && cfg->pidfile == NULL);
 	CHECK(cfg->verbose == 0);
 	CHECK(cfg->tcp_keepalive);
+	CHECK(cfg->dns_max_ttl == 15 * SEC);
+	CHECK(cfg->resolv_conf == NULL);
 	CHECK(cfg->admin_listen_addr == NULL);
 	CHECK(cfg->admin_port == 6433);
 	CHECK(cfg->admin_users != NULL && cfg->admin_users[0] == NULL);
@@ -159,9 +161,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 46);
+	CHECK(c.n == 48);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 46 - 9);
+	CHECK(c.reloadable == 48 - 10);
 	config_free(cfg);
 }
 
@@ -211,6 +213,8 @@ static const char every_key_ini[] =
 	"pidfile = /run/sluice.pid\n"
 	"verbose = 2\n"
 	"tcp_keepalive = 0\n"
+	"dns_max_ttl = 2.5\n"
+	"resolv_conf = /etc/sluice/resolv.conf\n"
 	"admin_listen_addr = 0.0.0.0\n"
 	"admin_port = 0\n"
 	"admin_users = admin, root\n"
@@ -271,6 +275,8 @@ static void test_every_key(void)
 	CHECK_STR(cfg->pidfile, "/run/sluice.pid");
 	CHECK(cfg->verbose == 2);
 	CHECK(!cfg->tcp_keepalive);
+	CHECK(cfg->dns_max_ttl == 2500000);
+	CHECK_STR(cfg->resolv_conf, "/etc/sluice/resolv.conf");
 	CHECK_STR(cfg->admin_listen_addr, "0.0.0.0");
 	CHECK(cfg->admin_port == 0);
 	CHECK(config_list_has(cfg->admin_users, "admin"));
@@ -283,7 +289,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 46 && c.differing == 46);
+	CHECK(c.n == 48 && c.differing == 48);
 	config_free(cfg);
 }
 
