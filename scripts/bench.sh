@@ -15,6 +15,11 @@
 #   S2 -S, 1 client (latency)          S5 -S -C, 20 clients (connect per tx)
 #   S3 TPC-B, 50 clients               S6 -S -M extended, 50 clients
 #   M1 RSS per idle client: 10,000 logged-in idle clients on each pooler
+#   P1 user-space instructions per transaction: each pooler started afresh
+#      under `valgrind --tool=callgrind`, once serving pgbench -S -c 10 for
+#      BENCH_CG_TX transactions and once serving none; the difference of the
+#      two instruction counts, divided by the transactions. Deterministic, so
+#      it shows what a change to the code did where TPS is too noisy to.
 # Per scenario: TPS, average and p99 latency (from pgbench's per-transaction
 # logs), pooler CPU µs per transaction (utime+stime of /proc/PID/stat around
 # the run, divided by pgbench's transaction count; the window includes the
@@ -30,12 +35,13 @@
 #   BENCH_ROUNDS=3          rounds (medians are reported)
 #   BENCH_STRACE_SECONDS=4  strace window per scenario and pooler
 #   BENCH_MEM_CLIENTS=10000 idle clients for M1 (capped by the fd limit)
-#   BENCH_SCENARIOS="S1 S2 S3 S4 S5 S6 M1"   subset to run
+#   BENCH_CG_TX=20000       transactions for P1
+#   BENCH_SCENARIOS="S1 S2 S3 S4 S5 S6 M1 P1"   subset to run
 #   BENCH_JOBS=2            pgbench -j for multi-client scenarios (S4 uses >= 4)
 #   BENCH_OUT=./bench-results.txt
 #   BENCH_KEEP_TMP=1        keep the temp dir (logs, configs) for inspection
 #   SLUICE_BIN=path         use this sluice binary instead of building one
-# Default run: about 13 minutes on a 2-core machine.
+# Default run: about 15 minutes on a 2-core machine.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +49,8 @@ SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 STRACE_SECS=${BENCH_STRACE_SECONDS:-4}
 MEM_CLIENTS=${BENCH_MEM_CLIENTS:-10000}
-SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5 S6 M1"}
+SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5 S6 M1 P1"}
+CG_TX=${BENCH_CG_TX:-20000}
 JOBS=${BENCH_JOBS:-2}
 OUT=${BENCH_OUT:-$PWD/bench-results.txt}
 PY=/usr/bin/python3
@@ -57,7 +64,7 @@ die() { log "ERROR: $*"; exit 1; }
 # ---------------------------------------------------------------- packages
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 need=()
-for p in postgresql postgresql-contrib pgbouncer strace meson ninja-build build-essential \
+for p in postgresql postgresql-contrib pgbouncer strace valgrind meson ninja-build build-essential \
 	pkg-config libevent-dev libssl-dev libinih-dev libpq-dev; do
 	pkg_installed "$p" || need+=("$p")
 done
@@ -260,14 +267,15 @@ DESC[S4]="pgbench -S, 1000 clients";        ARGS[S4]="-S -c 1000 -j $S4J";      
 DESC[S5]="pgbench -S -C, 20 clients";       ARGS[S5]="-S -C -c 20 -j $JOBS";          CLIENTS[S5]=20
 DESC[S6]="pgbench -S -M extended, 50 cl.";  ARGS[S6]="-S -M extended -c 50 -j $JOBS"; CLIENTS[S6]=50
 DESC[M1]="$MEM_CLIENTS idle clients"
+DESC[P1]="callgrind, pgbench -S -c 10"
 for s in S1 S2 S3 S5 S6; do TARGETS_OF[$s]="direct sluice pgbouncer"; done
 TARGETS_OF[S4]="sluice pgbouncer"
 PGB_SCENARIOS=()
 for s in $SCENARIOS; do
 	case $s in
 	S[1-6]) PGB_SCENARIOS+=("$s") ;;
-	M1) ;;
-	*) die "unknown scenario $s (BENCH_SCENARIOS: S1..S6 M1)" ;;
+	M1 | P1) ;;
+	*) die "unknown scenario $s (BENCH_SCENARIOS: S1..S6 M1 P1)" ;;
 	esac
 done
 
@@ -474,6 +482,58 @@ mem_run() { # target
 	fi
 }
 
+# Instructions a fresh pooler under callgrind executes: started, checked with
+# one psql query, then serving `tx` pgbench transactions (none when tx is 0).
+callgrind_ir() { # target tx -> prints the instruction count, or FAIL
+	local t=$1 tx=$2 port ini vpid log i ir
+	read -r port <<<"$(free_ports 1)"
+	ini=$T/cg-$t.ini
+	log=$T/cg-$t-$tx.log
+	sed "s/^listen_port = .*/listen_port = $port/" "$T/$t.ini" >"$ini"
+	chmod 644 "$ini"
+	if [ "$t" = sluice ]; then
+		valgrind --tool=callgrind --callgrind-out-file="$T/cg-$t-$tx.out" "$SLUICE" "$ini" >"$log" 2>&1 &
+	else
+		# callgrind writes its file after pgbouncer's setuid: make it the user's
+		: >"$T/cg-$t-$tx.out"
+		[ "$(id -u)" -ne 0 ] || chown postgres: "$T/cg-$t-$tx.out"
+		valgrind --tool=callgrind --callgrind-out-file="$T/cg-$t-$tx.out" "$PGBOUNCER" "${PGB_USER[@]}" "$ini" >"$log" 2>&1 &
+	fi
+	vpid=$!
+	BG_PIDS+=("$vpid")
+	for i in $(seq 300); do
+		"$PSQL" -X -q -At -h 127.0.0.1 -p "$port" -U "$DBUSER" -d "$DBNAME" -c 'select 1' >/dev/null 2>&1 && break
+		kill -0 "$vpid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if ((tx > 0)); then
+		"$PGBENCH" -n -S -c 10 -j 2 -t $((tx / 10)) -h 127.0.0.1 -p "$port" -U "$DBUSER" "$DBNAME" \
+			>"$T/cg-$t-pgbench.out" 2>&1 || echo "pgbench failed" >>"$log"
+	fi
+	kill -INT "$vpid" 2>/dev/null || true
+	wait "$vpid" 2>/dev/null || true
+	BG_PIDS=()
+	ir=$(awk '/Collected :/ {print $NF}' "$log" | tail -n 1)
+	if [ -z "$ir" ] || grep -q "pgbench failed" "$log"; then
+		echo FAIL
+	else
+		echo "$ir"
+	fi
+}
+
+cg_run() { # target
+	local t=$1 base full
+	base=$(callgrind_ir "$t" 0)
+	full=$(callgrind_ir "$t" "$CG_TX")
+	if [ "$base" = FAIL ] || [ "$full" = FAIL ]; then
+		fail_run "P1 $t: callgrind run failed" "$T/cg-$t-$CG_TX.log"
+		record P1 ir_per_tx "$t" 1 FAIL
+		return 0
+	fi
+	record P1 ir_per_tx "$t" 1 "$(awk -v a="$base" -v b="$full" -v n="$CG_TX" 'BEGIN {printf "%.1f", (b - a) / n}')"
+	log "P1 $t: $base instructions idle, $full with $CG_TX transactions"
+}
+
 # ---------------------------------------------------------------- run
 if ((${#PGB_SCENARIOS[@]})); then
 	log "warm-up"
@@ -496,6 +556,9 @@ done
 for s in "${PGB_SCENARIOS[@]}"; do
 	for t in sluice pgbouncer; do strace_run "$s" "$t"; done
 done
+if [[ " $SCENARIOS " == *" P1 "* ]]; then
+	for t in sluice pgbouncer; do cg_run "$t"; done
+fi
 if [[ " $SCENARIOS " == *" M1 "* ]]; then
 	for t in sluice pgbouncer; do mem_run "$t"; done
 fi

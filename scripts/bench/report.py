@@ -29,6 +29,7 @@ METRICS = OrderedDict([
     ("syscalls_per_tx", ("pooler syscalls/tx", "%.2f")),
     ("rss_bytes_per_client", ("RSS bytes/idle client", "%.0f")),
     ("idle_clients", ("idle clients logged in", "%.0f")),
+    ("ir_per_tx", ("user-space instructions/tx", "%.0f")),
 ])
 
 
