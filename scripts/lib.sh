@@ -4,8 +4,10 @@
 # Packages needed to build and run sluice.
 SLUICE_BUILD_PKGS=(build-essential meson ninja-build pkg-config libevent-dev libssl-dev libinih-dev libpq-dev
 	postgresql postgresql-contrib)
-# Packages needed only by the tests (pgbouncer and prometheus are used by later test suites).
-SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout pgbouncer prometheus prometheus-pgbouncer-exporter)
+# Packages needed only by the tests (pgbouncer, prometheus: comparison and exporter
+# tests; iproute2: ss, to read socket options back from the kernel).
+SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout pgbouncer prometheus prometheus-pgbouncer-exporter
+	iproute2)
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 

@@ -148,12 +148,8 @@ void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool
 	c->connect_wall = util_wallclock();
 	c->state_since = c->connect_time;
 	describe_peer(c, addr, unix_socket);
-	if (!unix_socket) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (rt->cfg->tcp_keepalive)
-			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (!unix_socket)
+		conn_tune_tcp(fd, rt->cfg);
 	conn_init(&c->conn, rt->base, fd, client_on_read, client_on_write, c);
 	list_init(&c->node);
 	c->state = CL_LOGIN;

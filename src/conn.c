@@ -5,11 +5,14 @@
 #include "sluice/conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sluice/config.h"
 #include "sluice/util.h"
 
 /* libevent calls this for either direction; dispatch to the owner's handlers. */
@@ -36,6 +39,27 @@ void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_f
 	c->on_write = on_write;
 	c->arg = arg;
 	event_assign(&c->ev, base, fd, EV_PERSIST, conn_on_event, c);
+}
+
+static void set_int(int fd, int level, int name, int value)
+{
+	(void)setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+void conn_tune_tcp(int fd, const struct config *cfg)
+{
+	set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (cfg->tcp_keepalive) {
+		set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+		if (cfg->tcp_keepidle > 0)
+			set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, cfg->tcp_keepidle);
+		if (cfg->tcp_keepintvl > 0)
+			set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, cfg->tcp_keepintvl);
+		if (cfg->tcp_keepcnt > 0)
+			set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, cfg->tcp_keepcnt);
+	}
+	if (cfg->tcp_user_timeout > 0)
+		set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, cfg->tcp_user_timeout);
 }
 
 void conn_set_fd(struct conn *c, int fd)

@@ -113,12 +113,8 @@ static void update_prefix(struct server *s)
 
 static void connect_done(struct server *s)
 {
-	int one = 1;
-	if (s->addr.ss_family != AF_UNIX) {
-		setsockopt(s->conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (s->rt->cfg->tcp_keepalive)
-			setsockopt(s->conn.fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (s->addr.ss_family != AF_UNIX)
+		conn_tune_tcp(s->conn.fd, s->rt->cfg);
 	conn_write_stop(&s->conn);
 	server_set_state(s, SV_LOGIN);
 	conn_read_start(&s->conn);

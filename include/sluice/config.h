@@ -112,6 +112,10 @@ struct config {
 	char *pidfile;           /* NULL = none */
 	int verbose;             /* 0 */
 	bool tcp_keepalive;      /* 1 */
+	int tcp_keepidle;        /* s before the first probe; 0 = the system's */
+	int tcp_keepintvl;       /* s between probes; 0 = the system's */
+	int tcp_keepcnt;         /* probes before the peer is dead; 0 = the system's */
+	int tcp_user_timeout;    /* ms unacknowledged data may wait; 0 = the system's */
 	usec_t dns_max_ttl;      /* 15 s: how long a resolved host name is reused */
 	char *resolv_conf;       /* NULL = the system's resolv.conf and hosts file */
 

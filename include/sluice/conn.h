@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct config;
+
 #include "sluice/iobuf.h"
 #include "sluice/proto.h"
 
@@ -48,6 +50,10 @@ enum conn_io {
 /* Bind `fd` to the events; does not start reading. */
 void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_fn on_read,
 	       event_callback_fn on_write, void *arg);
+/* TCP options for a client or server socket (never a unix socket): TCP_NODELAY,
+ * and keepalive and TCP_USER_TIMEOUT as tcp_keepalive, tcp_keep* and
+ * tcp_user_timeout say. Best effort: a refused option is not an error. */
+void conn_tune_tcp(int fd, const struct config *cfg);
 /* Give a connection made with fd -1 its socket (before any read or write starts). */
 void conn_set_fd(struct conn *c, int fd);
 /* Delete events, close the fd, give the buffer back, free the queue. */

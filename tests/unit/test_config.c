@@ -149,6 +149,8 @@ static void test_defaults(void)
 	CHECK(cfg->logfile == NULL && cfg->pidfile == NULL);
 	CHECK(cfg->verbose == 0);
 	CHECK(cfg->tcp_keepalive);
+	CHECK(cfg->tcp_keepidle == 0 && cfg->tcp_keepintvl == 0 && cfg->tcp_keepcnt == 0);
+	CHECK(cfg->tcp_user_timeout == 0);
 	CHECK(cfg->dns_max_ttl == 15 * SEC);
 	CHECK(cfg->resolv_conf == NULL);
 	CHECK(cfg->admin_listen_addr == NULL);
@@ -161,9 +163,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 48);
+	CHECK(c.n == 52);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 48 - 10);
+	CHECK(c.reloadable == 52 - 10);
 	config_free(cfg);
 }
 
@@ -213,6 +215,10 @@ static const char every_key_ini[] =
 	"pidfile = /run/sluice.pid\n"
 	"verbose = 2\n"
 	"tcp_keepalive = 0\n"
+	"tcp_keepidle = 30\n"
+	"tcp_keepintvl = 5\n"
+	"tcp_keepcnt = 4\n"
+	"tcp_user_timeout = 10000\n"
 	"dns_max_ttl = 2.5\n"
 	"resolv_conf = /etc/sluice/resolv.conf\n"
 	"admin_listen_addr = 0.0.0.0\n"
@@ -275,6 +281,8 @@ static void test_every_key(void)
 	CHECK_STR(cfg->pidfile, "/run/sluice.pid");
 	CHECK(cfg->verbose == 2);
 	CHECK(!cfg->tcp_keepalive);
+	CHECK(cfg->tcp_keepidle == 30 && cfg->tcp_keepintvl == 5 && cfg->tcp_keepcnt == 4);
+	CHECK(cfg->tcp_user_timeout == 10000);
 	CHECK(cfg->dns_max_ttl == 2500000);
 	CHECK_STR(cfg->resolv_conf, "/etc/sluice/resolv.conf");
 	CHECK_STR(cfg->admin_listen_addr, "0.0.0.0");
@@ -289,7 +297,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 48 && c.differing == 48);
+	CHECK(c.n == 52 && c.differing == 52);
 	config_free(cfg);
 }
 
