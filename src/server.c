@@ -70,7 +70,7 @@ void server_set_state(struct server *s, enum server_state st)
 		return;
 	slog(s, LOG_NOISE, "state %s -> %s", state_names[old], state_names[st]);
 	list_del(&s->node);
-	if (st == SV_IDLE)
+	if (st == SV_IDLE && !s->rt->cfg->server_round_robin)
 		list_add_head(state_list(s, st), &s->node); /* LIFO: reuse the warmest */
 	else
 		list_add_tail(state_list(s, st), &s->node);

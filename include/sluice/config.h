@@ -90,6 +90,7 @@ struct config {
 	usec_t server_check_delay;       /* 30 s */
 	usec_t server_lifetime;          /* 3600 s; 0 = unlimited */
 	usec_t server_idle_timeout;      /* 600 s; 0 = off */
+	bool server_round_robin;         /* 0: reuse the last released server first */
 	usec_t server_connect_timeout;   /* 15 s */
 	usec_t server_login_retry;       /* 15 s */
 	usec_t query_timeout;            /* 0 = off */

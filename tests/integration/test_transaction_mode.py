@@ -30,6 +30,26 @@ def test_clients_share_one_server(sluice, pg, role):
     assert pg.backends(role) == 1
 
 
+@pytest.mark.parametrize("round_robin", [0, 1])
+def test_server_round_robin(sluice, pg, role, round_robin):
+    """Three idle servers; one client's transactions then get the server
+    released last every time (0), or each idle server in turn (1)."""
+    s = sluice(config={**TXN, "default_pool_size": 3, "server_round_robin": round_robin})
+    holders = [s.connect(user=role, autocommit=False) for _ in range(3)]
+    for h in holders:  # three transactions at once: three servers
+        h.execute("SELECT 1")
+    for h in holders:
+        h.commit()
+    assert pg.backends(role) == 3
+    c = s.connect(user=role)
+    pids = [c.execute("SELECT pg_backend_pid()").fetchone()[0] for _ in range(6)]
+    if round_robin:
+        assert len(set(pids[:3])) == 3, pids
+        assert pids[3:] == pids[:3], pids
+    else:
+        assert len(set(pids)) == 1, pids
+
+
 @pytest.mark.timeout(180)
 def test_200_clients_over_a_pool_of_5(sluice, pg, role):
     """200 concurrent clients, default_pool_size=5: PostgreSQL never sees more

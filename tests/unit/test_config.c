@@ -132,6 +132,7 @@ static void test_defaults(void)
 	CHECK(cfg->server_check_delay == 30 * SEC);
 	CHECK(cfg->server_lifetime == 3600 * SEC);
 	CHECK(cfg->server_idle_timeout == 600 * SEC);
+	CHECK(!cfg->server_round_robin);
 	CHECK(cfg->server_connect_timeout == 15 * SEC);
 	CHECK(cfg->server_login_retry == 15 * SEC);
 	CHECK(cfg->query_timeout == 0);
@@ -163,9 +164,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 52);
+	CHECK(c.n == 53);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 52 - 10);
+	CHECK(c.reloadable == 53 - 10);
 	config_free(cfg);
 }
 
@@ -195,6 +196,7 @@ static const char every_key_ini[] =
 	"server_check_delay = 500ms\n"
 	"server_lifetime = 2h\n"
 	"server_idle_timeout = 5min\n"
+	"server_round_robin = 1\n"
 	"server_connect_timeout = 3s\n"
 	"server_login_retry = 1\n"
 	"query_timeout = 1d\n"
@@ -259,6 +261,7 @@ static void test_every_key(void)
 	CHECK(cfg->server_check_delay == 500000);
 	CHECK(cfg->server_lifetime == 7200 * SEC);
 	CHECK(cfg->server_idle_timeout == 300 * SEC);
+	CHECK(cfg->server_round_robin);
 	CHECK(cfg->server_connect_timeout == 3 * SEC);
 	CHECK(cfg->server_login_retry == 1 * SEC);
 	CHECK(cfg->query_timeout == 86400 * SEC);
@@ -297,7 +300,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 52 && c.differing == 52);
+	CHECK(c.n == 53 && c.differing == 53);
 	config_free(cfg);
 }
 
