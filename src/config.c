@@ -120,6 +120,7 @@ static const struct key_def global_keys[] = {
 	K_INT(tcp_keepintvl, "0", RELOAD, 0, 32767),
 	K_INT(tcp_keepcnt, "0", RELOAD, 0, 127),
 	K_INT(tcp_user_timeout, "0", RELOAD, 0, INT_MAX),
+	K_INT(tcp_socket_buffer, "0", RELOAD, 0, INT_MAX / 2),
 	K_DUR(dns_max_ttl, "15", RELOAD),
 	K_OPTSTR(resolv_conf, RESTART),
 
@@ -192,7 +193,6 @@ static const char *const ignored_keys[] = {
 	"syslog_facility",
 	"syslog_ident",
 	"tcp_defer_accept",
-	"tcp_socket_buffer",
 	"track_extra_parameters",
 	"transaction_timeout",
 	"unix_socket_group",

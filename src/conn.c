@@ -60,6 +60,10 @@ void conn_tune_tcp(int fd, const struct config *cfg)
 	}
 	if (cfg->tcp_user_timeout > 0)
 		set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, cfg->tcp_user_timeout);
+	if (cfg->tcp_socket_buffer > 0) {
+		set_int(fd, SOL_SOCKET, SO_SNDBUF, cfg->tcp_socket_buffer);
+		set_int(fd, SOL_SOCKET, SO_RCVBUF, cfg->tcp_socket_buffer);
+	}
 }
 
 void conn_set_fd(struct conn *c, int fd)

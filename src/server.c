@@ -113,8 +113,6 @@ static void update_prefix(struct server *s)
 
 static void connect_done(struct server *s)
 {
-	if (s->addr.ss_family != AF_UNIX)
-		conn_tune_tcp(s->conn.fd, s->rt->cfg);
 	conn_write_stop(&s->conn);
 	server_set_state(s, SV_LOGIN);
 	conn_read_start(&s->conn);
@@ -132,6 +130,8 @@ static void start_connect(struct server *s)
 		return;
 	}
 	conn_set_fd(&s->conn, fd);
+	if (s->addr.ss_family != AF_UNIX)
+		conn_tune_tcp(fd, s->rt->cfg);
 	slog(s, LOG_DEBUG, "connecting");
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
 		connect_done(s);

@@ -117,6 +117,7 @@ struct config {
 	int tcp_keepintvl;       /* s between probes; 0 = the system's */
 	int tcp_keepcnt;         /* probes before the peer is dead; 0 = the system's */
 	int tcp_user_timeout;    /* ms unacknowledged data may wait; 0 = the system's */
+	int tcp_socket_buffer;   /* SO_SNDBUF and SO_RCVBUF in bytes; 0 = the system's autotuning */
 	usec_t dns_max_ttl;      /* 15 s: how long a resolved host name is reused */
 	char *resolv_conf;       /* NULL = the system's resolv.conf and hosts file */
 

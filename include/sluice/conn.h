@@ -51,8 +51,9 @@ enum conn_io {
 void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_fn on_read,
 	       event_callback_fn on_write, void *arg);
 /* TCP options for a client or server socket (never a unix socket): TCP_NODELAY,
- * and keepalive and TCP_USER_TIMEOUT as tcp_keepalive, tcp_keep* and
- * tcp_user_timeout say. Best effort: a refused option is not an error. */
+ * and keepalive, TCP_USER_TIMEOUT and buffer sizes as tcp_keepalive, tcp_keep*,
+ * tcp_user_timeout and tcp_socket_buffer say. Best effort: a refused option is
+ * not an error. Server sockets get them before connect. */
 void conn_tune_tcp(int fd, const struct config *cfg);
 /* Give a connection made with fd -1 its socket (before any read or write starts). */
 void conn_set_fd(struct conn *c, int fd);

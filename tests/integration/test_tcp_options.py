@@ -64,3 +64,32 @@ def test_system_keepalive_timings_without_keepidle(sluice):
     system_idle = int(open("/proc/sys/net/ipv4/tcp_keepalive_time").read())
     for t in client_side + server_side:
         assert t > min(system_idle, 3600) - 60, (client_side, server_side)
+
+
+def socket_buffers(pid, port_filter):
+    """(rcvbuf, sndbuf) bytes of the pooler's sockets matching port_filter, from `ss -m`."""
+    out = subprocess.run(["ss", "-tnmpH", "state", "established", port_filter],
+                         capture_output=True, text=True, check=True).stdout
+    # one socket per entry; ss continues an entry (skmem) on indented lines
+    entries = re.split(r"\n(?=\S)", out.strip())
+    found = []
+    for entry in entries:
+        if f"pid={pid}," not in entry:
+            continue
+        m = re.search(r"skmem:\(r\d+,rb(\d+),t\d+,tb(\d+),", entry)
+        assert m, entry
+        found.append((int(m.group(1)), int(m.group(2))))
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_tcp_socket_buffer_on_client_and_server_sockets(sluice):
+    s = sluice(config={"tcp_socket_buffer": 32768})
+    with psycopg.connect(s.dsn(), autocommit=True, connect_timeout=int(10 * SLACK)) as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+        client_side = socket_buffers(s.proc.pid, f"( sport = :{s.port} )")
+        server_side = socket_buffers(s.proc.pid, f"( dport = :{s.pg.port} )")
+    assert client_side and server_side
+    # the kernel doubles what SO_RCVBUF / SO_SNDBUF ask for
+    for rcv, snd in client_side + server_side:
+        assert (rcv, snd) == (65536, 65536), (client_side, server_side)

@@ -151,7 +151,7 @@ static void test_defaults(void)
 	CHECK(cfg->verbose == 0);
 	CHECK(cfg->tcp_keepalive);
 	CHECK(cfg->tcp_keepidle == 0 && cfg->tcp_keepintvl == 0 && cfg->tcp_keepcnt == 0);
-	CHECK(cfg->tcp_user_timeout == 0);
+	CHECK(cfg->tcp_user_timeout == 0 && cfg->tcp_socket_buffer == 0);
 	CHECK(cfg->dns_max_ttl == 15 * SEC);
 	CHECK(cfg->resolv_conf == NULL);
 	CHECK(cfg->admin_listen_addr == NULL);
@@ -164,9 +164,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 53);
+	CHECK(c.n == 54);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 53 - 10);
+	CHECK(c.reloadable == 54 - 10);
 	config_free(cfg);
 }
 
@@ -221,6 +221,7 @@ static const char every_key_ini[] =
 	"tcp_keepintvl = 5\n"
 	"tcp_keepcnt = 4\n"
 	"tcp_user_timeout = 10000\n"
+	"tcp_socket_buffer = 65536\n"
 	"dns_max_ttl = 2.5\n"
 	"resolv_conf = /etc/sluice/resolv.conf\n"
 	"admin_listen_addr = 0.0.0.0\n"
@@ -285,7 +286,7 @@ static void test_every_key(void)
 	CHECK(cfg->verbose == 2);
 	CHECK(!cfg->tcp_keepalive);
 	CHECK(cfg->tcp_keepidle == 30 && cfg->tcp_keepintvl == 5 && cfg->tcp_keepcnt == 4);
-	CHECK(cfg->tcp_user_timeout == 10000);
+	CHECK(cfg->tcp_user_timeout == 10000 && cfg->tcp_socket_buffer == 65536);
 	CHECK(cfg->dns_max_ttl == 2500000);
 	CHECK_STR(cfg->resolv_conf, "/etc/sluice/resolv.conf");
 	CHECK_STR(cfg->admin_listen_addr, "0.0.0.0");
@@ -300,7 +301,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 53 && c.differing == 53);
+	CHECK(c.n == 54 && c.differing == 54);
 	config_free(cfg);
 }
 
