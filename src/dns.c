@@ -79,10 +79,12 @@ static struct dns_cached *cache_find(struct dns *d, const char *host)
 	return NULL;
 }
 
-static void cache_put(struct dns *d, const char *host, const struct sockaddr *sa, socklen_t len,
+/* Cache the address of host; true when it replaces a different one. */
+static bool cache_put(struct dns *d, const char *host, const struct sockaddr *sa, socklen_t len,
 		      usec_t max_ttl)
 {
 	struct dns_cached *e = cache_find(d, host);
+	bool changed = e && (e->addrlen != len || memcmp(&e->addr, sa, len) != 0);
 	if (e == NULL) {
 		e = xcalloc(1, sizeof(*e));
 		e->host = xstrdup(host);
@@ -91,6 +93,7 @@ static void cache_put(struct dns *d, const char *host, const struct sockaddr *sa
 	memcpy(&e->addr, sa, len);
 	e->addrlen = len;
 	e->expires = util_now() + max_ttl;
+	return changed;
 }
 
 static void req_free(struct dns_req *r)
@@ -117,20 +120,23 @@ static void on_answer(int result, struct evutil_addrinfo *res, void *arg)
 	void *cb_arg = r->arg;
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
+	bool changed = false;
 	const struct evutil_addrinfo *ai = result == 0 ? pick(res) : NULL;
 	bool ok = ai != NULL && ai->ai_addrlen <= sizeof(ss);
 	if (ok) {
+		memset(&ss, 0, sizeof(ss));
 		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 		len = (socklen_t)ai->ai_addrlen;
 		if (r->max_ttl > 0)
-			cache_put(d, r->host, ai->ai_addr, len, r->max_ttl);
+			changed = cache_put(d, r->host, (const struct sockaddr *)&ss, len,
+					    r->max_ttl);
 	}
 	const char *error = ok ? NULL : result != 0 ? evutil_gai_strerror(result) : "no address";
 	if (res)
 		evutil_freeaddrinfo(res);
 	req_free(r);
 	if (cb != NULL && result != EVUTIL_EAI_CANCEL)
-		cb(cb_arg, ok, ok ? &ss : NULL, len, error);
+		cb(cb_arg, ok, ok ? &ss : NULL, len, changed, error);
 }
 
 /* A numeric IPv4 or IPv6 address: no lookup, nothing cached. */
@@ -158,12 +164,12 @@ struct dns_req *dns_resolve(struct dns *d, const char *host, usec_t max_ttl, dns
 	struct sockaddr_storage ss;
 	socklen_t len;
 	if (numeric(host, &ss, &len)) {
-		cb(arg, true, &ss, len, NULL);
+		cb(arg, true, &ss, len, false, NULL);
 		return NULL;
 	}
 	struct dns_cached *e = cache_find(d, host);
 	if (e && e->expires > util_now()) {
-		cb(arg, true, &e->addr, e->addrlen, NULL);
+		cb(arg, true, &e->addr, e->addrlen, false, NULL);
 		return NULL;
 	}
 	size_t n = strlen(host) + 1;

@@ -6,6 +6,8 @@
  */
 #include "sluice/pool.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +236,57 @@ void pool_server_ready(struct pool *p, struct server *s)
 		return;
 	}
 	server_set_state(s, SV_IDLE);
+}
+
+/* Same IP address (the port is the pool's, the same on both). */
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			      &((const struct sockaddr_in *)b)->sin_addr,
+			      sizeof(struct in_addr)) == 0;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr,
+			      sizeof(struct in6_addr)) == 0;
+	return true;
+}
+
+/* Servers of p connected to an address other than addr: close_needed. */
+static void leave_old_address(struct pool *p, const struct sockaddr_storage *addr)
+{
+	struct list *heads[] = { &p->active_servers, &p->other_servers, &p->idle_servers };
+	for (int i = 0; i < 3; i++) {
+		struct list *it, *tmp;
+		list_for_each_safe (it, tmp, heads[i]) {
+			struct server *s = list_entry(it, struct server, node);
+			if (s->addrlen == 0 || same_ip(&s->addr, addr))
+				continue; /* not connected yet, or already at the new address */
+			if (s->state == SV_IDLE)
+				server_close(s, "the database host moved to another address");
+			else
+				s->close_on_release = true;
+		}
+	}
+}
+
+void pool_host_moved(struct runtime *rt, const char *host, const struct sockaddr_storage *addr)
+{
+	char text[INET6_ADDRSTRLEN] = "?";
+	const void *ip = addr->ss_family == AF_INET6
+				 ? (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr
+				 : (const void *)&((const struct sockaddr_in *)addr)->sin_addr;
+	inet_ntop(addr->ss_family, ip, text, sizeof(text));
+	log_info("host %s now resolves to %s: servers connected to its old address are closed "
+		 "when idle",
+		 host, text);
+	struct pool *p;
+	for_each_pool (p, rt) {
+		if (str_eq(p->host, host))
+			leave_old_address(p, addr);
+	}
 }
 
 /* What every client's welcome shares, built once: AuthenticationOk and the

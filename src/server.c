@@ -147,7 +147,7 @@ static void start_connect(struct server *s)
 
 /* dns_done_fn: the host name of the pool resolved (or not). */
 static void on_resolved(void *arg, bool ok, const struct sockaddr_storage *addr, socklen_t len,
-			const char *error)
+			bool changed, const char *error)
 {
 	struct server *s = arg;
 	s->dns_req = NULL;
@@ -166,6 +166,8 @@ static void on_resolved(void *arg, bool ok, const struct sockaddr_storage *addr,
 		((struct sockaddr_in6 *)&s->addr)->sin6_port = port;
 	else
 		((struct sockaddr_in *)&s->addr)->sin_port = port;
+	if (changed)
+		pool_host_moved(s->rt, s->pool->host, &s->addr);
 	start_connect(s);
 }
 

@@ -18,9 +18,10 @@ struct dns;
 struct dns_req;
 
 /* The answer: ok with an address (the first IPv4 one, else the first; port 0),
- * or !ok with a reason. */
+ * or !ok with a reason. changed: a fresh lookup gave another address than the
+ * one cached before it (never when dns_max_ttl is 0: nothing is cached). */
 typedef void dns_done_fn(void *arg, bool ok, const struct sockaddr_storage *addr, socklen_t addrlen,
-			 const char *error);
+			 bool changed, const char *error);
 
 /* resolv_conf: a resolv.conf to read instead of the system's (NULL or ""). NULL on failure. */
 struct dns *dns_new(struct event_base *base, const char *resolv_conf);

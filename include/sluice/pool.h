@@ -112,6 +112,11 @@ void pool_login_failed(struct pool *p, const char *sqlstate, const char *message
  * clients why (08006). */
 void pool_connect_failed(struct pool *p, const char *reason);
 
+/* Host name `host` now resolves to `addr`: servers of its pools connected to
+ * another address are closed, idle ones now, the others when released (what
+ * PgBouncer calls close_needed), so a moved database is followed. */
+void pool_host_moved(struct runtime *rt, const char *host, const struct sockaddr_storage *addr);
+
 /* Open servers when clients wait or min_pool_size asks for them. */
 void pool_maintain(struct pool *p);
 

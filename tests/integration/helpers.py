@@ -163,17 +163,17 @@ class Blackhole:
 
 
 class Proxy:
-    """A TCP proxy to (host, port). mode "forward" relays bytes; mode "refuse"
-    accepts and closes at once (a server that fails every log-in). Counts
-    connections."""
+    """A TCP proxy to (host, port), listening on `listen` (any free port of
+    127.0.0.1 by default). mode "forward" relays bytes; mode "refuse" accepts
+    and closes at once (a server that fails every log-in). Counts connections."""
 
-    def __init__(self, target_port, target_host="127.0.0.1", mode="forward"):
+    def __init__(self, target_port, target_host="127.0.0.1", mode="forward", listen=("127.0.0.1", 0)):
         self.target = (target_host, target_port)
         self.mode = mode
         self.connections = 0
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(listen)
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()

@@ -8,12 +8,14 @@ import os
 import socket
 import struct
 import threading
+import time
 
 import psycopg
 import pytest
 
 from admin_helpers import admin_config, console, show
 from cluster import free_port, wait_for
+from helpers import Proxy
 import pgwire
 from pooler import SLACK
 
@@ -22,13 +24,14 @@ RCODE_NXDOMAIN = 3
 
 
 class FakeNameserver(threading.Thread):
-    """Answers A queries for the names it knows with 127.0.0.1, AAAA queries
+    """Answers A queries for the names it knows with their address in `names`
+    (127.0.0.1 unless changed), AAAA queries
     with no records, anything else with NXDOMAIN. A name in `held` is answered
     only once release() is called. `queries` lists (name, qtype) received."""
 
     def __init__(self, names, held=()):
         super().__init__(daemon=True)
-        self.names = {n.lower() for n in names}
+        self.names = {n.lower(): "127.0.0.1" for n in names}
         self.held = {n.lower() for n in held}
         self.released = threading.Event()
         self.asked = threading.Event()
@@ -78,7 +81,7 @@ class FakeNameserver(threading.Thread):
         records = b""
         if known and qtype == QTYPE_A:
             # name: pointer to the question's; type A, class IN, TTL 300, 4 bytes
-            records = struct.pack("!HHHIH", 0xC00C, QTYPE_A, 1, 300, 4) + socket.inet_aton("127.0.0.1")
+            records = struct.pack("!HHHIH", 0xC00C, QTYPE_A, 1, 300, 4) + socket.inet_aton(self.names[name])
         rcode = 0 if known else RCODE_NXDOMAIN
         header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, 1 if records else 0, 0, 0)
         return header + question + records
@@ -227,3 +230,37 @@ def test_lookup_that_never_answers_ends_at_server_connect_timeout(sluice, pg, na
     raw.send(pgwire.startup_packet({"user": "u_app", "database": "named"}))
     # (after server_login_retry, 1 s in the tests)
     wait_for(lambda: lists(s)["dns_pending"] == 1, timeout=10 * SLACK, what="a second lookup")
+
+
+
+@pytest.mark.sluice_only
+@pytest.mark.timeout(60)
+def test_servers_follow_a_host_that_moved(sluice, pg, nameserver):
+    ns = nameserver(["db.sluice-test"])
+    # the same database at a second address, as after a failover
+    fwd = Proxy(pg.port, listen=("127.0.0.2", pg.port))
+    try:
+        s = start_with_names(sluice, pg, ns, {"named": "db.sluice-test"}, dns_max_ttl=0.3)
+        first = psycopg.connect(s.dsn(dbname="named"), autocommit=True, connect_timeout=int(10 * SLACK))
+        s.conns.append(first)
+        old_pid = first.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert first.execute("SELECT inet_client_addr()::text").fetchone()[0] == "127.0.0.1/32"
+
+        ns.names["db.sluice-test"] = "127.0.0.2"  # the database moved (failover)
+        time.sleep(0.6)  # past dns_max_ttl: the next server connection asks again
+        second = psycopg.connect(s.dsn(dbname="named"), autocommit=True, connect_timeout=int(10 * SLACK))
+        s.conns.append(second)
+        assert second.execute("SELECT 1").fetchone()[0] == 1
+        assert fwd.connections == 1, "the new server did not go to the new address"
+        servers = {r["remote_pid"]: r for r in show(console(s), "SERVERS") if r["database"] == "named"}
+        assert servers[old_pid]["close_needed"] == 1
+        assert "now resolves to 127.0.0.2" in s.log_text()
+
+        first.close()  # its session ends: the old server is closed, not pooled
+        wait_for(lambda: old_pid not in {r["remote_pid"] for r in show(console(s), "SERVERS")},
+                 timeout=5 * SLACK, what="the server at the old address to close")
+        third = psycopg.connect(s.dsn(dbname="named"), autocommit=True, connect_timeout=int(10 * SLACK))
+        s.conns.append(third)
+        assert third.execute("SELECT pg_backend_pid()").fetchone()[0] != old_pid
+    finally:
+        fwd.close()
