@@ -264,6 +264,24 @@ static bool take_params(struct client *c, const struct proto_startup *s)
 	return true;
 }
 
+/* application_name_add_host: "app - addr:port" (the name "app" when the client
+ * gave none), so pg_stat_activity shows which machine a pooled session is from. */
+static void tag_application_name(struct client *c)
+{
+	if (!c->rt->cfg->application_name_add_host)
+		return;
+	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
+	char tagged[512], err[128];
+	if (c->family == AF_UNIX)
+		snprintf(tagged, sizeof(tagged), "%s - unix", app ? app : "app");
+	else
+		snprintf(tagged, sizeof(tagged),
+			 c->family == AF_INET6 ? "%s - [%s]:%d" : "%s - %s:%d", app ? app : "app",
+			 client_addr(c), c->port);
+	if (!param_apply_startup(&c->params, "application_name", tagged, err, sizeof(err)))
+		clog(c, LOG_WARNING, "application_name_add_host: %s", err);
+}
+
 /* Answer a 3.x request newer than 3.0, or _pq_ options, as PostgreSQL does. */
 static bool negotiate_version(struct client *c, const struct proto_startup *s, uint32_t minor)
 {
@@ -316,6 +334,7 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 			client_close(c, CLOSE_SILENT, NULL, "could not send to client");
 		return;
 	}
+	tag_application_name(c);
 	free(c->startup);
 	c->startup = NULL;
 	if (c->rt->cfg->log_connections)

@@ -107,6 +107,7 @@ static const struct key_def global_keys[] = {
 	K_INT(max_packet_size, "2147483647", RELOAD, 1024, INT_MAX),
 	K_INT(pkt_buf, "4096", RESTART, 1024, 16 * 1024 * 1024),
 	K_LIST(ignore_startup_parameters, RELOAD),
+	K_BOOL(application_name_add_host, "0", RELOAD),
 
 	K_BOOL(log_connections, "1", RELOAD),
 	K_BOOL(log_disconnections, "1", RELOAD),
@@ -165,7 +166,6 @@ static const struct key_def user_fields[] = {
  * pgbouncer.ini loads. A trailing '*' matches any suffix.
  */
 static const char *const ignored_keys[] = {
-	"application_name_add_host",
 	"auth_dbname",
 	"auth_hba_file",
 	"auth_ident_file",

@@ -104,6 +104,7 @@ struct config {
 	int max_packet_size;              /* 2147483647 */
 	int pkt_buf;                      /* 4096: I/O buffer size */
 	char **ignore_startup_parameters; /* NULL-terminated list, never NULL */
+	bool application_name_add_host;   /* 0: application_name as the client sent it */
 
 	bool log_connections;    /* 1 */
 	bool log_disconnections; /* 1 */

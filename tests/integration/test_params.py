@@ -1,6 +1,9 @@
 """Session parameters follow each client onto whichever server it gets, and
 the startup parameters drivers send are applied, not refused."""
 
+import os
+import socket
+
 import psycopg
 import pytest
 
@@ -172,3 +175,18 @@ def test_ignore_startup_parameters(sluice, pg):
     s = sluice(config={"pool_mode": "transaction", "ignore_startup_parameters": "extra_float_digits,geqo"})
     raw = s.raw_login(params={"geqo": "off"})
     assert raw.scalar("SHOW geqo") == "on"
+
+
+@pytest.mark.parametrize("app", ["billing-api", None])
+def test_application_name_add_host(sluice, pg, role, app):
+    """The server sees "app - addr:port" for a client at addr:port ("app" when
+    the client sent no name); a later SET passes through unchanged."""
+    s = sluice(config={"application_name_add_host": 1})
+    kw = {"application_name": app} if app else {}
+    c = s.connect(user=role, **kw)
+    with socket.socket(fileno=os.dup(c.pgconn.socket)) as sock:  # a copy: closing it keeps c's
+        local_port = sock.getsockname()[1]
+    name = c.execute("SELECT current_setting('application_name')").fetchone()[0]
+    assert name == f"{app or 'app'} - 127.0.0.1:{local_port}"
+    c.execute("SET application_name = 'renamed'")
+    assert c.execute("SELECT current_setting('application_name')").fetchone()[0] == "renamed"

@@ -145,6 +145,7 @@ static void test_defaults(void)
 	CHECK(cfg->max_packet_size == INT_MAX);
 	CHECK(cfg->pkt_buf == 4096);
 	CHECK(cfg->ignore_startup_parameters != NULL && cfg->ignore_startup_parameters[0] == NULL);
+	CHECK(!cfg->application_name_add_host);
 	CHECK(cfg->log_connections && cfg->log_disconnections);
 	CHECK(cfg->log_pooler_errors && cfg->log_stats);
 	CHECK(cfg->logfile == NULL && cfg->pidfile == NULL);
@@ -164,9 +165,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 54);
+	CHECK(c.n == 55);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 54 - 10);
+	CHECK(c.reloadable == 55 - 10);
 	config_free(cfg);
 }
 
@@ -209,6 +210,7 @@ static const char every_key_ini[] =
 	"max_packet_size = 1048576\n"
 	"pkt_buf = 8192\n"
 	"ignore_startup_parameters = extra_float_digits, search_path ,,options\n"
+	"application_name_add_host = 1\n"
 	"log_connections = off\n"
 	"log_disconnections = false\n"
 	"log_pooler_errors = no\n"
@@ -274,6 +276,7 @@ static void test_every_key(void)
 	CHECK(cfg->stats_period == 15 * SEC);
 	CHECK(cfg->max_packet_size == 1048576);
 	CHECK(cfg->pkt_buf == 8192);
+	CHECK(cfg->application_name_add_host);
 	char **isp = cfg->ignore_startup_parameters;
 	CHECK(isp[0] && isp[1] && isp[2] && !isp[3]);
 	CHECK_STR(isp[0], "extra_float_digits");
@@ -301,7 +304,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 54 && c.differing == 54);
+	CHECK(c.n == 55 && c.differing == 55);
 	config_free(cfg);
 }
 
