@@ -159,11 +159,8 @@ static void close_idle_servers(struct pool *p, void *arg)
 
 static void mark_reconnect(struct pool *p, void *arg)
 {
-	const struct list *heads[] = { &p->active_servers, &p->other_servers };
-	for (int i = 0; i < 2; i++)
-		for (struct list *it = heads[i]->next; it != heads[i]; it = it->next)
-			list_entry(it, struct server, node)->close_on_release = true;
-	close_idle_servers(p, arg);
+	(void)arg;
+	pool_reconnect(p, NULL, "closed by an admin command");
 }
 
 static void kill_pool(struct pool *p, void *arg)

@@ -254,18 +254,17 @@ static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_stor
 	return true;
 }
 
-/* Servers of p connected to an address other than addr: close_needed. */
-static void leave_old_address(struct pool *p, const struct sockaddr_storage *addr)
+void pool_reconnect(struct pool *p, const struct sockaddr_storage *keep, const char *reason)
 {
 	struct list *heads[] = { &p->active_servers, &p->other_servers, &p->idle_servers };
 	for (int i = 0; i < 3; i++) {
 		struct list *it, *tmp;
 		list_for_each_safe (it, tmp, heads[i]) {
 			struct server *s = list_entry(it, struct server, node);
-			if (s->addrlen == 0 || same_ip(&s->addr, addr))
-				continue; /* not connected yet, or already at the new address */
+			if (keep && (s->addrlen == 0 || same_ip(&s->addr, keep)))
+				continue; /* not connected yet, or already at the address to keep */
 			if (s->state == SV_IDLE)
-				server_close(s, "the database host moved to another address");
+				server_close(s, reason);
 			else
 				s->close_on_release = true;
 		}
@@ -285,7 +284,7 @@ void pool_host_moved(struct runtime *rt, const char *host, const struct sockaddr
 	struct pool *p;
 	for_each_pool (p, rt) {
 		if (str_eq(p->host, host))
-			leave_old_address(p, addr);
+			pool_reconnect(p, addr, "the database host moved to another address");
 	}
 }
 

@@ -112,6 +112,10 @@ void pool_login_failed(struct pool *p, const char *sqlstate, const char *message
  * clients why (08006). */
 void pool_connect_failed(struct pool *p, const char *reason);
 
+/* Close p's servers, idle ones now, the others when released (close_needed);
+ * with `keep`, only those connected to an address other than keep. */
+void pool_reconnect(struct pool *p, const struct sockaddr_storage *keep, const char *reason);
+
 /* Host name `host` now resolves to `addr`: servers of its pools connected to
  * another address are closed, idle ones now, the others when released (what
  * PgBouncer calls close_needed), so a moved database is followed. */
