@@ -49,17 +49,25 @@ static void auth_failed(struct client *c)
 	client_close(c, CLOSE_ERROR, "28P01", msg);
 }
 
-static void send_request(struct client *c, uint32_t code, const void *data, size_t len,
-			 enum login_step next)
+/* Send an Authentication message; false after closing the client. */
+static bool send_auth(struct client *c, uint32_t code, const void *data, size_t len)
 {
 	struct pktbuf *b = &c->rt->scratch;
 	pktbuf_reset(b);
 	proto_build_auth(b, code, data, len);
 	if (!client_send_scratch(c)) {
 		client_close(c, CLOSE_SILENT, NULL, "could not send authentication request");
-		return;
+		return false;
 	}
-	c->step = next;
+	return true;
+}
+
+/* Ask the client for its next authentication message, expected at step `next`. */
+static void send_request(struct client *c, uint32_t code, const void *data, size_t len,
+			 enum login_step next)
+{
+	if (send_auth(c, code, data, len))
+		c->step = next;
 }
 
 static void begin_scram(struct client *c)
@@ -228,13 +236,8 @@ static void sasl_final(struct client *c, const uint8_t *body, uint32_t len)
 		auth_failed(c);
 		return;
 	}
-	struct pktbuf *b = &c->rt->scratch;
-	pktbuf_reset(b);
-	proto_build_auth(b, AUTH_SASL_FINAL, out, outlen);
-	if (!client_send_scratch(c)) {
-		client_close(c, CLOSE_SILENT, NULL, "could not send SASL final message");
+	if (!send_auth(c, AUTH_SASL_FINAL, out, outlen))
 		return;
-	}
 	/* keys for logging in to PostgreSQL as this user, when the secret was stored as SCRAM */
 	bool stored_scram = auth_secret_kind(c->secret) == SECRET_SCRAM;
 	struct scram_secret keys = c->scram->secret;
