@@ -111,66 +111,11 @@ class Background:
         return self.error
 
 
-class Blackhole:
-    """A TCP listener that accepts connections and never says a word. Records
-    when each accepted connection was closed by the peer."""
+class _Listener:
+    """A TCP listener on `listen` (any free port of 127.0.0.1 by default) that
+    hands each accepted connection to self._on_accept in its own thread."""
 
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []  # (accepted_at, closed_at or None)
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        self.sock.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                idx = len(self.accepted)
-                self.accepted.append([time.monotonic(), None])
-            threading.Thread(target=self._drain, args=(c, idx), daemon=True).start()
-
-    def _drain(self, c, idx):
-        c.settimeout(0.2)
-        try:
-            while not self._stop.is_set():
-                try:
-                    if not c.recv(4096):
-                        break
-                except socket.timeout:
-                    continue
-                except OSError:
-                    break
-        finally:
-            with self.lock:
-                self.accepted[idx][1] = time.monotonic()
-            c.close()
-
-    def close(self):
-        self._stop.set()
-        self.sock.close()
-
-
-class Proxy:
-    """A TCP proxy to (host, port), listening on `listen` (any free port of
-    127.0.0.1 by default). mode "forward" relays bytes; mode "refuse" accepts
-    and closes at once (a server that fails every log-in). Counts connections."""
-
-    def __init__(self, target_port, target_host="127.0.0.1", mode="forward", listen=("127.0.0.1", 0)):
-        self.target = (target_host, target_port)
-        self.mode = mode
-        self.connections = 0
+    def __init__(self, listen=("127.0.0.1", 0)):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(listen)
@@ -189,17 +134,71 @@ class Proxy:
                 continue
             except OSError:
                 return
-            self.connections += 1
-            if self.mode != "forward":
-                c.close()
-                continue
-            try:
-                up = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                c.close()
-                continue
-            for a, b in ((c, up), (up, c)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            self._on_accept(c)
+
+    def _on_accept(self, c):
+        raise NotImplementedError
+
+    def close(self):
+        self._stop.set()
+        self.sock.close()
+
+
+class Blackhole(_Listener):
+    """A TCP listener that accepts connections and never says a word. Records
+    when each accepted connection was closed by the peer."""
+
+    def __init__(self):
+        self.accepted = []  # (accepted_at, closed_at or None)
+        self.lock = threading.Lock()
+        super().__init__()
+
+    def _on_accept(self, c):
+        with self.lock:
+            idx = len(self.accepted)
+            self.accepted.append([time.monotonic(), None])
+        threading.Thread(target=self._drain, args=(c, idx), daemon=True).start()
+
+    def _drain(self, c, idx):
+        c.settimeout(0.2)
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not c.recv(4096):
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+        finally:
+            with self.lock:
+                self.accepted[idx][1] = time.monotonic()
+            c.close()
+
+
+class Proxy(_Listener):
+    """A TCP proxy to (host, port), listening on `listen` (any free port of
+    127.0.0.1 by default). mode "forward" relays bytes; mode "refuse" accepts
+    and closes at once (a server that fails every log-in). Counts connections."""
+
+    def __init__(self, target_port, target_host="127.0.0.1", mode="forward", listen=("127.0.0.1", 0)):
+        self.target = (target_host, target_port)
+        self.mode = mode
+        self.connections = 0
+        super().__init__(listen)
+
+    def _on_accept(self, c):
+        self.connections += 1
+        if self.mode != "forward":
+            c.close()
+            return
+        try:
+            up = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            c.close()
+            return
+        for a, b in ((c, up), (up, c)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pump(src, dst):
@@ -217,10 +216,6 @@ class Proxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-
-    def close(self):
-        self._stop.set()
-        self.sock.close()
 
 
 def check_queries_errors_transactions(s, pg, table, conn_kw=None):
