@@ -484,7 +484,8 @@ mem_run() { # target
 
 # Instructions a fresh pooler under callgrind executes: started, checked with
 # one psql query, then serving `tx` pgbench transactions (none when tx is 0).
-callgrind_ir() { # target tx -> prints the instruction count, or FAIL
+callgrind_ir() { # target tx -> sets CG_IR to the instruction count, or FAIL
+	# (not run in $(...): the valgrind pid must reach BG_PIDS for cleanup)
 	local t=$1 tx=$2 port ini vpid log i ir
 	read -r port <<<"$(free_ports 1)"
 	ini=$T/cg-$t.ini
@@ -515,16 +516,18 @@ callgrind_ir() { # target tx -> prints the instruction count, or FAIL
 	BG_PIDS=()
 	ir=$(awk '/Collected :/ {print $NF}' "$log" | tail -n 1)
 	if [ -z "$ir" ] || grep -q "pgbench failed" "$log"; then
-		echo FAIL
+		CG_IR=FAIL
 	else
-		echo "$ir"
+		CG_IR=$ir
 	fi
 }
 
 cg_run() { # target
 	local t=$1 base full
-	base=$(callgrind_ir "$t" 0)
-	full=$(callgrind_ir "$t" "$CG_TX")
+	callgrind_ir "$t" 0
+	base=$CG_IR
+	callgrind_ir "$t" "$CG_TX"
+	full=$CG_IR
 	if [ "$base" = FAIL ] || [ "$full" = FAIL ]; then
 		fail_run "P1 $t: callgrind run failed" "$T/cg-$t-$CG_TX.log"
 		record P1 ir_per_tx "$t" 1 FAIL
