@@ -1,7 +1,9 @@
 /*
  * auth: classifies password secrets, computes PostgreSQL's md5 secrets and
- * responses, and loads the auth_file into a sorted array that is searched
- * on every login. Owns the loaded entries; secrets are wiped when freed.
+ * responses, makes the mock secrets unknown users are failed with, and loads
+ * the auth_file into a sorted array that is searched on every login. Owns the
+ * loaded entries and the SCRAM secrets derived for them; both are wiped when
+ * freed. Owns the process-wide mock key.
  */
 #include "sluice/auth.h"
 
@@ -9,12 +11,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #define MD5_HEX_LEN    32
 #define MD5_SECRET_LEN (3 + MD5_HEX_LEN)
@@ -103,13 +108,91 @@ bool auth_secure_equal(const char *a, const char *b)
 	return CRYPTO_memcmp(a, b, len) == 0;
 }
 
+bool auth_secret_usable(const char *user, const char *secret)
+{
+	char empty[36];
+	bool usable;
+
+	if (secret == NULL || secret[0] == '\0')
+		return false;
+	if (!is_md5_secret(secret))
+		return true;
+	auth_md5_secret(user, "", empty);
+	usable = !auth_secure_equal(secret, empty);
+	OPENSSL_cleanse(empty, sizeof(empty));
+	return usable;
+}
+
+/* ---- mock secrets ---- */
+
+/*
+ * The key behind every mock salt. Process-wide on purpose: it has to outlive
+ * each auth_file load, so that a name's salt never changes while sluice runs
+ * (PostgreSQL keeps its mock nonce in pg_control for the same reason).
+ */
+static struct {
+	pthread_once_t once;
+	bool ok;
+	uint8_t key[32];
+} mock = { .once = PTHREAD_ONCE_INIT };
+
+static void mock_key_init(void)
+{
+	mock.ok = RAND_bytes(mock.key, sizeof(mock.key)) == 1;
+}
+
+bool auth_mock_salt(const char *user, uint8_t salt[AUTH_SCRAM_SALT_LEN])
+{
+	uint8_t digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	bool ok;
+
+	if (pthread_once(&mock.once, mock_key_init) != 0 || !mock.ok || user == NULL)
+		return false;
+	ok = HMAC(EVP_sha256(), mock.key, sizeof(mock.key), (const unsigned char *)user,
+		  strlen(user), digest, &dlen) != NULL &&
+	     dlen >= AUTH_SCRAM_SALT_LEN;
+	if (ok)
+		memcpy(salt, digest, AUTH_SCRAM_SALT_LEN);
+	OPENSSL_cleanse(digest, sizeof(digest));
+	return ok;
+}
+
+bool auth_mock_scram_secret(const char *user, struct scram_secret *out)
+{
+	struct scram_secret sec = { .iterations = AUTH_SCRAM_ITERATIONS,
+				    .salt_len = AUTH_SCRAM_SALT_LEN };
+
+	if (!auth_mock_salt(user, sec.salt))
+		return false;
+	*out = sec; /* zero keys: no ClientKey hashes to an all-zero StoredKey */
+	return true;
+}
+
+void auth_mock_md5_secret(const char *user, char out[36])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t salt[AUTH_SCRAM_SALT_LEN];
+
+	out[0] = '\0';
+	if (!auth_mock_salt(user, salt))
+		return;
+	memcpy(out, "md5", 3);
+	for (size_t i = 0; i < sizeof(salt); i++) {
+		out[3 + 2 * i] = hex[salt[i] >> 4];
+		out[4 + 2 * i] = hex[salt[i] & 15];
+	}
+	out[MD5_SECRET_LEN] = '\0';
+}
+
 /* ---- auth_file ---- */
 
 /* One user; `user` and `secret` share one allocation. */
 struct authentry {
 	char *user;
 	char *secret;
-	size_t line; /* where it was read: a later line wins over an earlier one */
+	size_t line;                /* where it was read: a later line wins over an earlier one */
+	struct scram_secret *scram; /* NULL until a SCRAM exchange first needs it */
 };
 
 struct authfile {
@@ -165,7 +248,7 @@ static bool authfile_add(struct authfile *af, const char *user, const char *secr
 		return false;
 	memcpy(mem, user, ulen + 1);
 	memcpy(mem + ulen + 1, secret, slen + 1);
-	af->entries[af->count++] = (struct authentry){ mem, mem + ulen + 1, line };
+	af->entries[af->count++] = (struct authentry){ mem, mem + ulen + 1, line, NULL };
 	return true;
 }
 
@@ -204,11 +287,15 @@ static int entry_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-/* Free one entry's memory, wiping the secret. */
+/* Free one entry's memory, wiping the secret and the derived keys. */
 static void entry_wipe(struct authentry *e)
 {
 	OPENSSL_cleanse(e->secret, strlen(e->secret));
 	free(e->user);
+	if (e->scram) {
+		OPENSSL_cleanse(e->scram, sizeof(*e->scram));
+		free(e->scram);
+	}
 }
 
 /* Sort by user and keep only the last line of each user. */
@@ -280,14 +367,77 @@ static int key_cmp(const void *key, const void *elem)
 	return strcmp(key, ((const struct authentry *)elem)->user);
 }
 
-const char *authfile_lookup(const struct authfile *af, const char *user)
+static struct authentry *entry_find(const struct authfile *af, const char *user)
 {
-	const struct authentry *e;
-
 	if (af == NULL || user == NULL || af->count == 0)
 		return NULL;
-	e = bsearch(user, af->entries, af->count, sizeof(af->entries[0]), key_cmp);
+	return bsearch(user, af->entries, af->count, sizeof(af->entries[0]), key_cmp);
+}
+
+const char *authfile_lookup(const struct authfile *af, const char *user)
+{
+	const struct authentry *e = entry_find(af, user);
+
 	return e ? e->secret : NULL;
+}
+
+/* The entry's SCRAM secret into a new allocation, or NULL (md5, empty, no memory). */
+static struct scram_secret *entry_derive(const struct authentry *e)
+{
+	uint8_t salt[AUTH_SCRAM_SALT_LEN];
+	struct scram_secret *sec;
+	bool ok = false;
+
+	if ((sec = calloc(1, sizeof(*sec))) == NULL)
+		return NULL;
+	switch (auth_secret_kind(e->secret)) {
+	case SECRET_SCRAM:
+		ok = scram_parse_secret(e->secret, sec);
+		break;
+	case SECRET_PLAIN:
+		ok = auth_secret_usable(e->user, e->secret) && auth_mock_salt(e->user, salt) &&
+		     scram_secret_from_password(e->secret, salt, sizeof(salt),
+						AUTH_SCRAM_ITERATIONS, sec);
+		break;
+	case SECRET_MD5:
+		break;
+	}
+	if (!ok) {
+		OPENSSL_cleanse(sec, sizeof(*sec));
+		free(sec);
+		return NULL;
+	}
+	return sec;
+}
+
+bool authfile_scram_secret(struct authfile *af, const char *user, struct scram_secret *out)
+{
+	struct authentry *e = entry_find(af, user);
+
+	if (e == NULL)
+		return false;
+	if (e->scram == NULL)
+		e->scram = entry_derive(e);
+	if (e->scram == NULL)
+		return false;
+	*out = *e->scram;
+	return true;
+}
+
+void authfile_keep_derived(struct authfile *af, struct authfile *old)
+{
+	if (af == NULL || old == NULL)
+		return;
+	for (size_t i = 0; i < af->count; i++) {
+		struct authentry *e = &af->entries[i];
+		struct authentry *prev = entry_find(old, e->user);
+
+		if (e->scram || prev == NULL || prev->scram == NULL ||
+		    strcmp(prev->secret, e->secret) != 0)
+			continue;
+		e->scram = prev->scram;
+		prev->scram = NULL;
+	}
 }
 
 size_t authfile_count(const struct authfile *af)

@@ -1,7 +1,10 @@
 /*
  * clientauth: the authentication exchange with a client. Owns the client's
  * copy of its stored secret and its SCRAM server state while CL_LOGIN lasts;
- * both are dropped as soon as the exchange ends.
+ * both are dropped as soon as the exchange ends. A client that cannot log in
+ * (unknown user, empty password, a secret the method cannot use) goes
+ * through the same steps against a mock secret and fails where a wrong
+ * password fails, with the same message, in the same time.
  */
 #include "sluice/clientauth.h"
 
@@ -24,8 +27,6 @@
 #define AUTH_SASL          10
 #define AUTH_SASL_CONTINUE 11
 #define AUTH_SASL_FINAL    12
-
-#define SCRAM_DEFAULT_ITERATIONS 4096
 
 void clientauth_reset(struct client *c)
 {
@@ -76,12 +77,27 @@ static void begin_scram(struct client *c)
 	send_request(c, AUTH_SASL, mechs, sizeof(mechs), LOGIN_SASL_INIT);
 }
 
+/*
+ * Take the user's secret from the auth_file as it is now. Called at the start
+ * and again before each check: a reload in between replaces the file, and
+ * the check must agree with the file it runs against.
+ */
+static void take_secret(struct client *c)
+{
+	const char *secret = authfile_lookup(c->rt->authfile, c->user);
+
+	if (c->secret) {
+		explicit_bzero(c->secret, strlen(c->secret));
+		free(c->secret);
+	}
+	c->user_known = secret != NULL;
+	c->secret = xstrdup_null(secret);
+}
+
 void clientauth_begin(struct client *c)
 {
 	const struct config *cfg = c->rt->cfg;
-	const char *secret = c->rt->authfile ? authfile_lookup(c->rt->authfile, c->user) : NULL;
-	c->user_known = secret != NULL;
-	c->secret = xstrdup_null(secret);
+	take_secret(c);
 
 	switch (cfg->auth_type) {
 	case AUTH_TYPE_TRUST:
@@ -113,19 +129,19 @@ void clientauth_begin(struct client *c)
 }
 
 /* A cleartext password checked against any kind of stored secret. */
-static bool check_cleartext(struct client *c, const char *password)
+static bool check_cleartext(const char *user, const char *secret, const char *password)
 {
-	switch (auth_secret_kind(c->secret)) {
+	switch (auth_secret_kind(secret)) {
 	case SECRET_PLAIN:
-		return auth_secure_equal(c->secret, password);
+		return auth_secure_equal(secret, password);
 	case SECRET_MD5: {
 		char md5[36];
-		auth_md5_secret(c->user, password, md5);
-		return auth_secure_equal(c->secret, md5);
+		auth_md5_secret(user, password, md5);
+		return auth_secure_equal(secret, md5);
 	}
 	case SECRET_SCRAM: {
 		struct scram_secret stored, derived;
-		if (!scram_parse_secret(c->secret, &stored) ||
+		if (password[0] == '\0' || !scram_parse_secret(secret, &stored) ||
 		    !scram_secret_from_password(password, stored.salt, stored.salt_len,
 						stored.iterations, &derived))
 			return false;
@@ -143,18 +159,23 @@ static void password_message(struct client *c, const uint8_t *body, uint32_t len
 		return;
 	}
 	const char *password = (const char *)body;
-	bool ok = false;
-	if (c->user_known && c->rt->cfg->auth_type == AUTH_TYPE_PLAIN) {
-		ok = check_cleartext(c, password);
-	} else if (c->user_known) {
-		char expected[36];
-		ok = auth_secret_kind(c->secret) != SECRET_SCRAM;
-		if (ok) {
-			auth_md5_response(c->user, c->secret, c->md5_salt, expected);
-			ok = auth_secure_equal(expected, password);
-		}
+	char mock[36];
+	take_secret(c);
+	/* a client that cannot log in is checked against a mock md5 secret all the same */
+	auth_mock_md5_secret(c->user, mock);
+	bool usable = c->user_known && auth_secret_usable(c->user, c->secret);
+	const char *secret = usable ? c->secret : mock;
+	bool ok;
+	if (c->rt->cfg->auth_type == AUTH_TYPE_PLAIN) {
+		ok = check_cleartext(c->user, secret, password);
+	} else {
+		char expected[36]; /* "" for a SCRAM secret: matches nothing */
+		auth_md5_response(c->user, secret, c->md5_salt, expected);
+		ok = auth_secure_equal(expected, password);
+		explicit_bzero(expected, sizeof(expected));
 	}
-	if (!ok) {
+	explicit_bzero(mock, sizeof(mock));
+	if (!ok || !usable || password[0] == '\0') {
 		auth_failed(c);
 		return;
 	}
@@ -163,38 +184,24 @@ static void password_message(struct client *c, const uint8_t *body, uint32_t len
 }
 
 /*
- * The secret the SCRAM exchange runs against: the stored SCRAM secret, one
- * derived from a plain password, or (unknown user, md5 secret) a random one
- * that no proof can match. *real tells whether it can succeed.
+ * The secret the SCRAM exchange runs against: the user's SCRAM secret from
+ * the auth_file (stored, or derived once from a cleartext password), or
+ * PostgreSQL's mock for anyone who cannot log in (unknown user, md5 secret,
+ * empty password): the salt this name always gets, keys no proof matches.
+ * The mock is made on both paths, so both cost the same. *real tells
+ * whether the exchange can succeed.
  */
 static bool scram_secret_for(struct client *c, struct scram_secret *out, bool *real)
 {
-	uint8_t salt[16];
-	*real = false;
-	if (c->user_known) {
-		switch (auth_secret_kind(c->secret)) {
-		case SECRET_SCRAM:
-			*real = scram_parse_secret(c->secret, out);
-			if (*real)
-				return true;
-			break;
-		case SECRET_PLAIN:
-			*real = util_random_bytes(salt, sizeof(salt)) &&
-				scram_secret_from_password(c->secret, salt, sizeof(salt),
-							   SCRAM_DEFAULT_ITERATIONS, out);
-			if (*real)
-				return true;
-			break;
-		case SECRET_MD5:
-			break;
-		}
-	}
-	memset(out, 0, sizeof(*out));
-	out->iterations = SCRAM_DEFAULT_ITERATIONS;
-	out->salt_len = sizeof(salt);
-	return util_random_bytes(out->salt, out->salt_len) &&
-	       util_random_bytes(out->stored_key, SCRAM_KEY_LEN) &&
-	       util_random_bytes(out->server_key, SCRAM_KEY_LEN);
+	struct scram_secret mock;
+	take_secret(c);
+	if (!auth_mock_scram_secret(c->user, &mock))
+		return false;
+	*real = c->user_known && authfile_scram_secret(c->rt->authfile, c->user, out);
+	if (!*real)
+		*out = mock;
+	explicit_bzero(&mock, sizeof(mock));
+	return true;
 }
 
 static void sasl_initial(struct client *c, const uint8_t *body, uint32_t len)
@@ -220,9 +227,11 @@ static void sasl_initial(struct client *c, const uint8_t *body, uint32_t len)
 	c->scram = xcalloc(1, sizeof(*c->scram));
 	if (!scram_secret_for(c, &secret, &real) || !scram_server_init(c->scram, &secret) ||
 	    !scram_server_first(c->scram, (const char *)data, n, out, sizeof(out), &outlen)) {
+		explicit_bzero(&secret, sizeof(secret));
 		client_close(c, CLOSE_ERROR, "08P01", "malformed SCRAM message");
 		return;
 	}
+	explicit_bzero(&secret, sizeof(secret));
 	c->user_known = real;
 	send_request(c, AUTH_SASL_CONTINUE, out, outlen, LOGIN_SASL_FINAL);
 }

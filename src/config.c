@@ -218,8 +218,9 @@ static bool key_is_ignored(const char *name)
 struct parse_ctx {
 	struct config *cfg;
 	FILE *fp;
-	int line;    /* the line inih is working on: our reader counts them */
-	bool failed; /* err holds the first error; later keys are refused */
+	int line;                         /* the line inih is working on: our reader counts them */
+	bool failed;                      /* err holds the first error; later keys are refused */
+	bool seen_global, seen_databases; /* section headers met, even with no keys */
 	char *err;
 	size_t errlen;
 	size_t cap_dbs, cap_users;
@@ -434,7 +435,10 @@ static int on_key(void *arg, const char *section, const char *name, const char *
 	return s ? s->handle(ctx, name, value) : 1; /* unknown sections: warned by the reader */
 }
 
-/* The reader sees every line before inih: warn about unknown sections here. */
+/*
+ * The reader sees every line before inih: warn about unknown sections, and
+ * note the required ones even when no key follows them.
+ */
 static void inspect_line(struct parse_ctx *ctx, const char *line)
 {
 	const char *p = configkey_skip_space(line);
@@ -451,22 +455,33 @@ static void inspect_line(struct parse_ctx *ctx, const char *line)
 	if (end == NULL)
 		return; /* inih reports the syntax error */
 	char *name = strndup(p + 1, (size_t)(end - p - 1));
-	if (name != NULL && section_find(name) == NULL)
+	const struct section_def *s = name ? section_find(name) : NULL;
+	if (name != NULL && s == NULL)
 		log_warn("%s:%d: unknown section [%s], its keys are ignored", ctx->cfg->path,
 			 ctx->line, name);
+	if (s != NULL && s->handle == on_global)
+		ctx->seen_global = true;
+	if (s != NULL && s->handle == on_database)
+		ctx->seen_databases = true;
 	free(name);
 }
 
-/* inih reader: one whole line per call, so ctx->line is inih's line number. */
+/*
+ * inih reader: one whole line per call, so ctx->line is inih's line number.
+ * A NUL byte is an error: inih would see the line cut short there, and a
+ * file holding one is not the text file it looks like.
+ */
 static char *read_line(char *buf, int size, void *arg)
 {
 	struct parse_ctx *ctx = arg;
 	int len = 0, c = EOF;
+	bool nul = false;
 
 	if (ctx->failed)
 		return NULL; /* stop inih after the first error */
 	while (len < size - 1 && (c = getc(ctx->fp)) != EOF) {
 		buf[len++] = (char)c;
+		nul |= c == '\0';
 		if (c == '\n')
 			break;
 	}
@@ -478,6 +493,10 @@ static char *read_line(char *buf, int size, void *arg)
 		while ((c = getc(ctx->fp)) != EOF && c != '\n')
 			;
 		fail(ctx, "line longer than %d bytes", CONFIG_MAX_LINE - 3);
+		return NULL;
+	}
+	if (nul) {
+		fail(ctx, "NUL byte in line");
 		return NULL;
 	}
 	inspect_line(ctx, buf);
@@ -503,6 +522,28 @@ static struct ini_options ini_options_swap(struct ini_options o)
 	return old;
 }
 
+/*
+ * A file without the global section or without [databases] is refused even
+ * though every key has a default: an empty, truncated or wrong file would
+ * otherwise load as "no databases, no auth_file" and, on a reload, lock
+ * every new client out. An empty [databases] section is fine (Debian's
+ * stock pgbouncer.ini has one).
+ */
+static bool has_sections(struct parse_ctx *ctx)
+{
+	const char *path = ctx->cfg->path;
+
+	if (!ctx->seen_global && !ctx->seen_databases)
+		snprintf(ctx->err, ctx->errlen,
+			 "%s: no [databases] section and no [sluice] (or [pgbouncer]) section",
+			 path);
+	else if (!ctx->seen_global)
+		snprintf(ctx->err, ctx->errlen, "%s: no [sluice] (or [pgbouncer]) section", path);
+	else if (!ctx->seen_databases)
+		snprintf(ctx->err, ctx->errlen, "%s: no [databases] section", path);
+	return ctx->seen_global && ctx->seen_databases;
+}
+
 static bool parse_file(struct parse_ctx *ctx)
 {
 	/* No continuation lines and no inline ';' comments: PgBouncer has neither,
@@ -523,7 +564,7 @@ static bool parse_file(struct parse_ctx *ctx)
 		snprintf(ctx->err, ctx->errlen, "%s: out of memory", ctx->cfg->path);
 		return false;
 	}
-	return !ctx->failed;
+	return !ctx->failed && has_sections(ctx);
 }
 
 /* A config holding every default, or NULL when out of memory. */

@@ -43,6 +43,8 @@ static bool load_authfile(struct runtime *rt, const struct config *cfg)
 		log_error("auth_file: %s", err);
 		return false;
 	}
+	/* users whose line did not change keep the SCRAM keys derived for them */
+	authfile_keep_derived(af, rt->authfile);
 	authfile_free(rt->authfile);
 	rt->authfile = af;
 	return true;

@@ -2,7 +2,8 @@
  * auth: password secrets and the auth_file (PgBouncer's userlist.txt format:
  * one `"user" "secret"` per line, `""` escapes a quote, lines starting with
  * ';' or '#' are comments). Secrets are plain text, "md5" + 32 hex digits,
- * or a SCRAM-SHA-256 secret. Pure helpers; no sockets.
+ * or a SCRAM-SHA-256 secret. Also the mock secrets that let unknown users
+ * fail exactly as a wrong password does. Pure helpers; no sockets.
  */
 #ifndef SLUICE_AUTH_H
 #define SLUICE_AUTH_H
@@ -10,6 +11,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct scram_secret;
+
+/* Iterations and salt length of the SCRAM secrets sluice makes: PostgreSQL's defaults. */
+#define AUTH_SCRAM_ITERATIONS 4096
+#define AUTH_SCRAM_SALT_LEN   16
 
 enum secret_kind {
 	SECRET_PLAIN = 0,
@@ -45,6 +52,40 @@ void auth_md5_response(const char *user, const char *secret, const uint8_t salt[
  */
 bool auth_secure_equal(const char *a, const char *b);
 
+/*
+ * False when `secret` cannot stand for a password: NULL, "" (an empty
+ * cleartext password) or the md5 secret of the empty password for `user`.
+ * PostgreSQL never stores an empty password; sluice refuses one under every
+ * method but trust. A SCRAM secret made from "" is not recognised (that
+ * would cost a PBKDF2 per check).
+ */
+bool auth_secret_usable(const char *user, const char *secret);
+
+/*
+ * The salt PostgreSQL's mock authentication would show for `user`: the first
+ * AUTH_SCRAM_SALT_LEN bytes of HMAC-SHA-256(key, user) under a random key
+ * drawn once per process (thread-safe). The same user gets the same salt for
+ * the life of the process. False only when OpenSSL fails.
+ */
+bool auth_mock_salt(const char *user, uint8_t salt[AUTH_SCRAM_SALT_LEN])
+	__attribute__((warn_unused_result));
+
+/*
+ * A SCRAM secret no proof can match, for a client that must fail (unknown
+ * user, md5 or empty secret) after the same exchange as a wrong password:
+ * auth_mock_salt(user), AUTH_SCRAM_ITERATIONS, zero keys (as PostgreSQL's
+ * mock_scram_secret). *out is written only on success.
+ */
+bool auth_mock_scram_secret(const char *user, struct scram_secret *out)
+	__attribute__((warn_unused_result));
+
+/*
+ * An md5 secret no password is known to match, for the md5 and cleartext
+ * checks of a client that must fail: "md5" + hex of auth_mock_salt(user).
+ * out is "" when OpenSSL fails (matches no response).
+ */
+void auth_mock_md5_secret(const char *user, char out[36]);
+
 struct authfile;
 
 /*
@@ -65,7 +106,28 @@ const char *authfile_lookup(const struct authfile *af, const char *user);
 /* Number of distinct users, for SHOW USERS / tests; 0 for NULL. */
 size_t authfile_count(const struct authfile *af);
 
-/* Free af (NULL is allowed), wiping the secrets. */
+/*
+ * The SCRAM secret clients of `user` are verified against, copied into *out:
+ * the stored SCRAM secret, or for a cleartext password one derived with
+ * auth_mock_salt(user) and AUTH_SCRAM_ITERATIONS, so that a cleartext user's
+ * salt is as stable as an unknown user's. The result is kept with the entry
+ * (one PBKDF2 per user, not per login) until authfile_free, which wipes it.
+ * False, *out untouched, for a NULL af, an unknown user, an md5 secret, an
+ * unusable secret (auth_secret_usable) or an OpenSSL failure. Not
+ * thread-safe: it fills the cache in af.
+ */
+bool authfile_scram_secret(struct authfile *af, const char *user, struct scram_secret *out)
+	__attribute__((warn_unused_result));
+
+/*
+ * After a reload: move the SCRAM secrets already derived in `old` to the
+ * entries of `af` whose user and secret are unchanged, so only users whose
+ * line changed are derived again. Either may be NULL; `old` is then freed
+ * by the caller as usual.
+ */
+void authfile_keep_derived(struct authfile *af, struct authfile *old);
+
+/* Free af (NULL is allowed), wiping the secrets and the derived SCRAM secrets. */
 void authfile_free(struct authfile *af);
 
 #endif

@@ -1,9 +1,11 @@
 /*
  * clientauth: authenticating a client after its StartupMessage, per
  * auth_type against auth_file: trust, plain (cleartext), md5 (SCRAM when the
- * stored secret is a SCRAM secret) and scram-sha-256. Unknown users go
- * through the same exchange and fail with the same message as a wrong
- * password, so user names cannot be probed.
+ * stored secret is a SCRAM secret) and scram-sha-256. Unknown users, empty
+ * passwords and secrets the method cannot use go through the same exchange
+ * against a mock secret (under SCRAM, a salt fixed per user name, as
+ * PostgreSQL does) and fail with the same 28P01 message as a wrong password,
+ * in the same time, so user names cannot be probed.
  */
 #ifndef SLUICE_CLIENTAUTH_H
 #define SLUICE_CLIENTAUTH_H

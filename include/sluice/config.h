@@ -132,8 +132,10 @@ struct config {
 
 /*
  * Parse `path` into a newly allocated config. On failure returns NULL and
- * writes "file:line: key: reason" (or "file: reason") into err. Unknown keys
- * are logged as warnings and ignored. The caller frees with config_free.
+ * writes "file:line: key: reason" (or "file: reason") into err. A file is
+ * refused when it lacks the global section ([sluice] or [pgbouncer]) or the
+ * [databases] section (which may be empty), or holds a NUL byte. Unknown
+ * keys are logged as warnings and ignored. The caller frees with config_free.
  */
 struct config *config_load(const char *path, char *err, size_t errlen);
 

@@ -1,9 +1,12 @@
 /*
  * test_auth: secret classification, md5 secrets and salted responses checked
  * against PostgreSQL's values and an independent MD5, constant-time compare,
- * and the auth_file loader: quoting, comments, duplicates, errors, many users.
+ * empty passwords, the mock secrets, the auth_file loader (quoting, comments,
+ * duplicates, errors, many users) and its cache of SCRAM secrets.
  */
 #include "sluice/auth.h"
+
+#include "sluice/scram.h"
 
 #include "unit.h"
 
@@ -93,6 +96,94 @@ static void test_secure_equal(void)
 	CHECK(!auth_secure_equal("abcd", "abc"));
 	CHECK(!auth_secure_equal(NULL, "abc"));
 	CHECK(!auth_secure_equal("abc", NULL));
+}
+
+static void test_usable(void)
+{
+	char empty_alice[36], empty_bob[36], real[36];
+
+	auth_md5_secret("alice", "", empty_alice);
+	auth_md5_secret("bob", "", empty_bob);
+	auth_md5_secret("alice", "pw", real);
+	CHECK(!auth_secret_usable("alice", NULL));
+	CHECK(!auth_secret_usable("alice", ""));
+	CHECK(!auth_secret_usable("alice", empty_alice));
+	CHECK(auth_secret_usable("alice", empty_bob)); /* bob's empty password is not alice's */
+	CHECK(auth_secret_usable("alice", real));
+	CHECK(auth_secret_usable("alice", " "));
+	CHECK(auth_secret_usable("alice", PG_SCRAM));
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* A whole SCRAM exchange with `password` against `sec`; true if the server accepts. */
+static bool scram_login(const struct scram_secret *sec, const char *password, char *salt_b64,
+			size_t cap)
+{
+	char cfirst[SCRAM_MSG_MAX], sfirst[SCRAM_MSG_MAX], cfinal[SCRAM_MSG_MAX],
+		sfinal[SCRAM_MSG_MAX];
+	size_t n = 0, sflen = 0, cflen = 0;
+	struct scram_server s;
+	struct scram_client c;
+
+	CHECK(scram_server_init(&s, sec));
+	CHECK(scram_client_first(&c, NULL, cfirst, sizeof(cfirst), &n));
+	CHECK(scram_server_first(&s, cfirst, n, sfirst, sizeof(sfirst), &sflen));
+	if (salt_b64) {
+		const char *p = strstr(sfirst, ",s="), *e = p ? strstr(p + 3, ",i=") : NULL;
+		CHECK(p && e && (size_t)(e - p - 3) < cap);
+		if (p && e && (size_t)(e - p - 3) < cap)
+			snprintf(salt_b64, cap, "%.*s", (int)(e - p - 3), p + 3);
+	}
+	CHECK(scram_client_final(&c, sfirst, sflen, password, NULL, NULL, cfinal, sizeof(cfinal),
+				 &cflen));
+	return scram_server_final(&s, cfinal, cflen, sfinal, sizeof(sfinal), &n);
+}
+
+static void test_mock(void)
+{
+	uint8_t a1[AUTH_SCRAM_SALT_LEN], a2[AUTH_SCRAM_SALT_LEN], b[AUTH_SCRAM_SALT_LEN];
+	struct scram_secret mock;
+	char md5[36], salt_a[64], salt_again[64], salt_b[64];
+
+	/* one salt per name, the same every time */
+	CHECK(auth_mock_salt("alice", a1));
+	CHECK(auth_mock_salt("alice", a2));
+	CHECK(auth_mock_salt("alicf", b));
+	CHECK(memcmp(a1, a2, sizeof(a1)) == 0);
+	CHECK(memcmp(a1, b, sizeof(a1)) != 0);
+	CHECK(!all_zero(a1, sizeof(a1)));
+	CHECK(!auth_mock_salt(NULL, a2));
+
+	/* shaped like PostgreSQL's own secrets, keys nothing hashes to */
+	memset(&mock, 0xaa, sizeof(mock));
+	CHECK(auth_mock_scram_secret("alice", &mock));
+	CHECK(mock.iterations == AUTH_SCRAM_ITERATIONS && AUTH_SCRAM_ITERATIONS == 4096);
+	CHECK(mock.salt_len == AUTH_SCRAM_SALT_LEN && AUTH_SCRAM_SALT_LEN == 16);
+	CHECK(memcmp(mock.salt, a1, sizeof(a1)) == 0);
+	CHECK(all_zero(mock.stored_key, SCRAM_KEY_LEN) && all_zero(mock.server_key, SCRAM_KEY_LEN));
+
+	/* no password passes; the salt the client sees is the name's */
+	CHECK(!scram_login(&mock, "", salt_a, sizeof(salt_a)));
+	CHECK(!scram_login(&mock, "alice", salt_again, sizeof(salt_again)));
+	CHECK_STR(salt_a, salt_again);
+	CHECK(auth_mock_scram_secret("mallory", &mock));
+	CHECK(!scram_login(&mock, "x", salt_b, sizeof(salt_b)));
+	CHECK(strcmp(salt_a, salt_b) != 0);
+
+	/* the md5 mock is an md5 secret, the salt in hex */
+	auth_mock_md5_secret("alice", md5);
+	CHECK(auth_secret_kind(md5) == SECRET_MD5);
+	char hex[33];
+	for (int i = 0; i < 16; i++)
+		sprintf(hex + 2 * i, "%02x", a1[i]);
+	CHECK(strncmp(md5, "md5", 3) == 0 && strcmp(md5 + 3, hex) == 0);
 }
 
 /* Write `text` to a new temporary file; its path goes into path[64]. */
@@ -215,13 +306,92 @@ static void test_authfile_many(void)
 	free(text);
 }
 
+static bool same_secret(const struct scram_secret *a, const struct scram_secret *b)
+{
+	return a->iterations == b->iterations && a->salt_len == b->salt_len &&
+	       memcmp(a->salt, b->salt, a->salt_len) == 0 &&
+	       memcmp(a->stored_key, b->stored_key, SCRAM_KEY_LEN) == 0 &&
+	       memcmp(a->server_key, b->server_key, SCRAM_KEY_LEN) == 0;
+}
+
+/* The SCRAM secret a cleartext password gets: the mock salt of its user, 4096 iterations. */
+static struct scram_secret derived_for(const char *user, const char *password)
+{
+	struct scram_secret sec = { 0 };
+	uint8_t salt[AUTH_SCRAM_SALT_LEN];
+
+	CHECK(auth_mock_salt(user, salt));
+	CHECK(scram_secret_from_password(password, salt, sizeof(salt), 4096, &sec));
+	return sec;
+}
+
+static void test_authfile_scram(void)
+{
+	char empty_md5[36], md5[36], err[256], text[1024];
+	struct scram_secret got, again, want, untouched;
+
+	auth_md5_secret("frank", "", empty_md5);
+	auth_md5_secret("erin", "pw", md5);
+	snprintf(text, sizeof(text),
+		 "\"alice\" \"Alice-pw\"\n\"bob\" \"Bob-pw\"\n\"carol\" \"\"\n"
+		 "\"dave\" \"" PG_SCRAM "\"\n\"erin\" \"%s\"\n\"frank\" \"%s\"\n",
+		 md5, empty_md5);
+	struct authfile *af = load_text(text, strlen(text), err, sizeof(err));
+	CHECK(af != NULL);
+	if (af == NULL)
+		return;
+
+	/* cleartext: derived with the user's mock salt, the same on every call */
+	want = derived_for("alice", "Alice-pw");
+	CHECK(authfile_scram_secret(af, "alice", &got));
+	CHECK(authfile_scram_secret(af, "alice", &again));
+	CHECK(same_secret(&got, &want) && same_secret(&again, &want));
+	/* stored SCRAM: as stored */
+	CHECK(scram_parse_secret(PG_SCRAM, &want));
+	CHECK(authfile_scram_secret(af, "dave", &got));
+	CHECK(same_secret(&got, &want));
+
+	/* nothing to verify against: empty, md5, empty md5, unknown, no file */
+	static const char *const none[] = { "carol", "erin", "frank", "mallory", "Alice", "" };
+	memset(&untouched, 0x5a, sizeof(untouched));
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		got = untouched;
+		CHECK(!authfile_scram_secret(af, none[i], &got));
+		CHECK(memcmp(&got, &untouched, sizeof(got)) == 0);
+	}
+	CHECK(!authfile_scram_secret(NULL, "alice", &got));
+
+	/* a reload: alice unchanged keeps her keys, bob's new password gets new ones */
+	want = derived_for("bob", "Bob-pw");
+	CHECK(authfile_scram_secret(af, "bob", &got) && same_secret(&got, &want));
+	static const char text2[] = "\"alice\" \"Alice-pw\"\n\"bob\" \"Bob-new\"\n"
+				    "\"carol\" \"now-set\"\n";
+	struct authfile *af2 = load_text(text2, strlen(text2), err, sizeof(err));
+	CHECK(af2 != NULL);
+	authfile_keep_derived(af2, af);
+	authfile_keep_derived(af2, NULL);
+	authfile_keep_derived(NULL, af);
+	authfile_free(af);
+	want = derived_for("alice", "Alice-pw");
+	CHECK(authfile_scram_secret(af2, "alice", &got) && same_secret(&got, &want));
+	want = derived_for("bob", "Bob-new");
+	CHECK(authfile_scram_secret(af2, "bob", &got) && same_secret(&got, &want));
+	want = derived_for("carol", "now-set");
+	CHECK(authfile_scram_secret(af2, "carol", &got) && same_secret(&got, &want));
+	CHECK(!authfile_scram_secret(af2, "dave", &got));
+	authfile_free(af2);
+}
+
 int main(void)
 {
 	test_secret_kind();
 	test_md5();
 	test_secure_equal();
+	test_usable();
+	test_mock();
 	test_authfile_good();
 	test_authfile_errors();
 	test_authfile_many();
+	test_authfile_scram();
 	UNIT_DONE();
 }

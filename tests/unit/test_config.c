@@ -17,8 +17,8 @@
 
 static char tmp_path[64];
 
-/* Write `text` to a new temporary file; its name is in tmp_path. */
-static void write_tmp(const char *text)
+/* Write `len` bytes of `text` to a new temporary file; its name is in tmp_path. */
+static void write_tmp(const char *text, size_t len)
 {
 	strcpy(tmp_path, "/tmp/sluice-config-XXXXXX");
 	int fd = mkstemp(tmp_path);
@@ -26,7 +26,6 @@ static void write_tmp(const char *text)
 		perror("mkstemp");
 		exit(2);
 	}
-	size_t len = strlen(text);
 	if (write(fd, text, len) != (ssize_t)len) {
 		perror("write");
 		exit(2);
@@ -34,12 +33,12 @@ static void write_tmp(const char *text)
 	close(fd);
 }
 
-/* Load `text` as a config file; err gets the message with the path cut off. */
-static struct config *load_text(const char *text, char *err, size_t errlen)
+/* Load `len` bytes as a config file; err gets the message with the path cut off. */
+static struct config *load_bytes(const char *text, size_t len, char *err, size_t errlen)
 {
 	char full[512] = "";
 
-	write_tmp(text);
+	write_tmp(text, len);
 	struct config *cfg = config_load(tmp_path, full, sizeof(full));
 	unlink(tmp_path);
 	size_t plen = strlen(tmp_path);
@@ -48,6 +47,11 @@ static struct config *load_text(const char *text, char *err, size_t errlen)
 	else
 		snprintf(err, errlen, "%s", full);
 	return cfg;
+}
+
+static struct config *load_text(const char *text, char *err, size_t errlen)
+{
+	return load_bytes(text, strlen(text), err, errlen);
 }
 
 /* stderr capture, to see the warnings the loader logs. */
@@ -106,7 +110,7 @@ static void count_key(const char *key, const char *value, const char *def, bool 
 static void test_defaults(void)
 {
 	char err[512];
-	struct config *cfg = load_text("", err, sizeof(err));
+	struct config *cfg = load_text("[databases]\n[sluice]\n", err, sizeof(err));
 
 	CHECK(cfg != NULL);
 	if (cfg == NULL)
@@ -230,7 +234,8 @@ static const char every_key_ini[] =
 	"admin_port = 0\n"
 	"admin_users = admin, root\n"
 	"stats_users = monitor\n"
-	"warn_waiting_clients = 3\n";
+	"warn_waiting_clients = 3\n"
+	"[databases]\n";
 
 static void test_every_key(void)
 {
@@ -474,6 +479,131 @@ static void test_errors(void)
 	CHECK_STR(full, "/nonexistent/sluice.ini: No such file or directory");
 }
 
+/* ---- files that would load as an empty configuration ---------------------- */
+
+/* a string literal and its length, NUL bytes included */
+#define BYTES(lit) lit, sizeof(lit) - 1
+
+#define NO_SECTIONS ": no [databases] section and no [sluice] (or [pgbouncer]) section"
+
+/* Each is refused at start, by --check and on reload, all through config_load. */
+static const struct {
+	const char *what;
+	const char *bytes;
+	size_t len;
+	const char *err;
+} bad_files[] = {
+	{ "empty", BYTES(""), NO_SECTIONS },
+	{ "blank lines", BYTES("\n\n  \n"), NO_SECTIONS },
+	{ "comments only", BYTES("; sluice.ini\n# nothing here yet\n;[databases]\n"), NO_SECTIONS },
+	{ "only [users]", BYTES("[users]\nbob = pool_size=1\n"), NO_SECTIONS },
+	{ "only [databases]", BYTES("[databases]\nappdb = host=127.0.0.1\n"),
+	  ": no [sluice] (or [pgbouncer]) section" },
+	{ "only [sluice]", BYTES("[sluice]\nlisten_port = 6500\nauth_file = /etc/u.txt\n"),
+	  ": no [databases] section" },
+	{ "only [pgbouncer]", BYTES("[pgbouncer]\n"), ": no [databases] section" },
+	{ "a misspelt section", BYTES("[database]\na = host=x\n[sluice]\n"),
+	  ": no [databases] section" },
+	{ "NUL in a value", BYTES("[databases]\n[sluice]\nauth_file = /etc/u\0.txt\n"),
+	  ":3: NUL byte in line" },
+	{ "NUL in a comment", BYTES("; x\0y\n[databases]\n[sluice]\n"), ":1: NUL byte in line" },
+	{ "NUL on a last line without newline", BYTES("[databases]\n[sluice]\n\0"),
+	  ":3: NUL byte in line" },
+	{ "NUL bytes only", BYTES("\0\0\0\0"), ":1: NUL byte in line" },
+};
+
+/* Debian's stock /etc/pgbouncer/pgbouncer.ini, comments shortened: [databases] is empty. */
+static const char debian_pgbouncer_ini[] = ";; database name = connect string\n"
+					   ";;\n"
+					   ";; connect string params:\n"
+					   ";;   dbname= host= port= user= password= auth_user=\n"
+					   "[databases]\n"
+					   "\n"
+					   ";; foodb over Unix socket\n"
+					   ";foodb =\n"
+					   "\n"
+					   ";; Configuration section\n"
+					   "[users]\n"
+					   "\n"
+					   ";user1 = pool_mode=session\n"
+					   "\n"
+					   "[pgbouncer]\n"
+					   "\n"
+					   ";;;\n"
+					   ";;; Administrative settings\n"
+					   ";;;\n"
+					   "\n"
+					   "logfile = /var/log/postgresql/pgbouncer.log\n"
+					   "pidfile = /var/run/postgresql/pgbouncer.pid\n"
+					   "\n"
+					   ";;;\n"
+					   ";;; Where to wait for clients\n"
+					   ";;;\n"
+					   "\n"
+					   ";; IP address or * which means all IPs\n"
+					   "listen_addr = localhost\n"
+					   "listen_port = 6432\n"
+					   "\n"
+					   ";; Unix socket is also used for -R.\n"
+					   ";; On Debian it should be /var/run/postgresql\n"
+					   ";unix_socket_dir = /tmp\n"
+					   ";unix_socket_mode = 0777\n"
+					   ";unix_socket_group =\n"
+					   "unix_socket_dir = /var/run/postgresql\n"
+					   "\n"
+					   ";;;\n"
+					   ";;; Authentication settings\n"
+					   ";;;\n"
+					   "\n"
+					   ";; any, trust, plain, md5, cert, hba, pam\n"
+					   "auth_type = md5\n"
+					   "auth_file = /etc/pgbouncer/userlist.txt\n";
+
+static void test_sections(void)
+{
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+		capture_begin(); /* the misspelt section is warned about */
+		struct config *cfg =
+			load_bytes(bad_files[i].bytes, bad_files[i].len, err, sizeof(err));
+		free(capture_end());
+		CHECK(cfg == NULL);
+		if (cfg != NULL || strcmp(err, bad_files[i].err) != 0)
+			fprintf(stderr, "bad file '%s' gave: %s\n", bad_files[i].what,
+				cfg ? "a config" : err);
+		CHECK_STR(err, bad_files[i].err);
+		config_free(cfg);
+	}
+
+	/* the first error is the one reported: a bad value before the missing section */
+	struct config *cfg = load_text("[sluice]\nlisten_port = x\n", err, sizeof(err));
+	CHECK(cfg == NULL);
+	CHECK_STR(err, ":2: listen_port: invalid integer 'x'");
+
+	/* section names are case-insensitive; empty sections are enough */
+	cfg = load_text("[DATABASES]\n[PgBouncer]\n", err, sizeof(err));
+	CHECK(cfg != NULL && cfg->n_dbs == 0);
+	config_free(cfg);
+
+	/* Debian's stock pgbouncer.ini: empty [databases], keys in [pgbouncer], no warnings */
+	capture_begin();
+	cfg = load_text(debian_pgbouncer_ini, err, sizeof(err));
+	char *log = capture_end();
+	CHECK(cfg != NULL);
+	if (cfg == NULL)
+		fprintf(stderr, "Debian's pgbouncer.ini: %s\n", err);
+	CHECK_STR(log, "");
+	CHECK(cfg == NULL || (cfg->n_dbs == 0 && cfg->n_users == 0));
+	CHECK(cfg == NULL || cfg->auth_type == AUTH_TYPE_MD5);
+	CHECK(cfg == NULL ||
+	      (cfg->auth_file && !strcmp(cfg->auth_file, "/etc/pgbouncer/userlist.txt")));
+	CHECK(cfg == NULL ||
+	      (cfg->logfile && !strcmp(cfg->logfile, "/var/log/postgresql/pgbouncer.log")));
+	free(log);
+	config_free(cfg);
+}
+
 /* ---- value syntax ------------------------------------------------------- */
 
 static const struct {
@@ -505,7 +635,7 @@ static const struct {
 static void test_value_syntax(void)
 {
 	char err[512];
-	struct config *cfg = load_text("[sluice]\n", err, sizeof(err));
+	struct config *cfg = load_text("[sluice]\n[databases]\n", err, sizeof(err));
 
 	CHECK(cfg != NULL);
 	if (cfg == NULL)
@@ -631,7 +761,7 @@ static void test_databases(void)
 	config_free(cfg);
 
 	/* without "*", unknown databases are not found */
-	cfg = load_text("[databases]\nonly = host=x\n", err, sizeof(err));
+	cfg = load_text("[databases]\nonly = host=x\n[sluice]\n", err, sizeof(err));
 	CHECK(cfg != NULL && config_find_db(cfg, "other") == NULL);
 	config_free(cfg);
 }
@@ -679,7 +809,7 @@ static void test_warnings(void)
 static void test_set_key(void)
 {
 	char err[512];
-	struct config *cfg = load_text("[sluice]\n", err, sizeof(err));
+	struct config *cfg = load_text("[sluice]\n[databases]\n", err, sizeof(err));
 
 	CHECK(cfg != NULL);
 	if (cfg == NULL)
@@ -727,10 +857,12 @@ static void collect(const char *key, void *arg)
 static void test_diff(void)
 {
 	char err[512];
-	struct config *a = load_text("[sluice]\nlisten_port = 6432\ndefault_pool_size = 5\n", err,
-				     sizeof(err));
-	struct config *b = load_text("[sluice]\nlisten_port = 6500\ndefault_pool_size = 9\n"
-				     "unix_socket_dir = \npkt_buf = 4096\nquery_timeout = 3\n",
+	struct config *a =
+		load_text("[databases]\n[sluice]\nlisten_port = 6432\ndefault_pool_size = 5\n", err,
+			  sizeof(err));
+	struct config *b = load_text("[databases]\n[sluice]\nlisten_port = 6500\n"
+				     "default_pool_size = 9\nunix_socket_dir = \npkt_buf = 4096\n"
+				     "query_timeout = 3\n",
 				     err, sizeof(err));
 	struct diff_arg d = { "" };
 
@@ -825,6 +957,7 @@ int main(void)
 	test_every_key();
 	test_render();
 	test_errors();
+	test_sections();
 	test_value_syntax();
 	test_databases();
 	test_warnings();
