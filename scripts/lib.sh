@@ -8,6 +8,10 @@ SLUICE_BUILD_PKGS=(build-essential meson ninja-build pkg-config libevent-dev lib
 # tests; iproute2: ss, to read socket options back from the kernel).
 SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout pgbouncer prometheus prometheus-pgbouncer-exporter
 	iproute2)
+# Packages needed by the libFuzzer targets (scripts/fuzz.sh): Debian 12's clang
+# is clang-14, whose libFuzzer, ASan and UBSan runtimes are in libclang-rt-14-dev
+# (only recommended by clang, and we install without recommends).
+SLUICE_FUZZ_PKGS=(clang libclang-rt-14-dev)
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 

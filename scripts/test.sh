@@ -8,11 +8,15 @@
 #   4. builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer and
 #      runs the unit tests and the integration suite again against it; any
 #      sanitizer report fails the test that ran it;
-#   5. prints a summary and exits non-zero if anything failed.
+#   5. builds the libFuzzer targets (build-fuzz/, clang) and runs each over its
+#      committed corpus, then fuzzes it for 10 seconds (scripts/fuzz.sh); a
+#      crash fails the step;
+#   6. prints a summary and exits non-zero if anything failed.
 #
 # Arguments are passed to pytest, e.g. `scripts/test.sh -k cancel -x`.
 # Environment:
 #   SLUICE_SKIP_ASAN=1      skip step 4 (for a quick local run; CI never sets it)
+#   SLUICE_SKIP_FUZZ=1      skip step 5 (likewise)
 #   SLUICE_PYTEST_ARGS=...  more pytest arguments
 #   POOLER=pgbouncer        run the integration suite against PgBouncer (checks the tests)
 set -uo pipefail
@@ -66,7 +70,8 @@ integration() {
 	env SLUICE_BIN="$bin" "$@" /usr/bin/python3 -m pytest tests/integration --durations=15 "${PYTEST_ARGS[@]}"
 }
 
-if ! step "install packages" ensure_packages "${SLUICE_BUILD_PKGS[@]}" "${SLUICE_TEST_PKGS[@]}"; then
+if ! step "install packages" ensure_packages "${SLUICE_BUILD_PKGS[@]}" "${SLUICE_TEST_PKGS[@]}" \
+	"${SLUICE_FUZZ_PKGS[@]}"; then
 	summary
 	exit 1
 fi
@@ -96,6 +101,13 @@ else
 		skip "unit tests (asan+ubsan)" "build failed"
 		skip "integration tests (asan+ubsan)" "build failed"
 	fi
+fi
+
+# ---- fuzz targets: the seeds once each, then a short run of each target, two at a time
+if [ "${SLUICE_SKIP_FUZZ:-0}" = 1 ]; then
+	skip "fuzz targets (corpus replay)" "SLUICE_SKIP_FUZZ=1"
+else
+	step "fuzz targets (corpus replay)" env FUZZ_JOBS=2 scripts/fuzz.sh 10
 fi
 
 summary

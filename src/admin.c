@@ -6,12 +6,12 @@
  */
 #include "sluice/admin.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "sluice/admin_parse.h"
 #include "sluice/admin_show.h"
 #include "sluice/client.h"
 #include "sluice/listener.h"
@@ -20,9 +20,6 @@
 #include "sluice/runtime.h"
 #include "sluice/server.h"
 #include "sluice/util.h"
-
-#define ADMIN_MAX_QUERY 4096
-#define MAX_WORDS       8
 
 bool admin_is_console_db(const char *dbname)
 {
@@ -53,71 +50,6 @@ static void reply_tag(struct client *c, const char *tag)
 	pktbuf_reset(b);
 	proto_build_command_complete(b, tag);
 	reply(c);
-}
-
-/* --- parsing --- */
-
-/* A command split into words; quoted words keep their inner text. */
-struct command {
-	char *words[MAX_WORDS];
-	int n;
-	char text[ADMIN_MAX_QUERY];
-};
-
-/* Split `sql` into words. False on a syntax error (unbalanced quote, too many words,
- * anything after the first ';'). */
-static bool parse_command(const char *sql, struct command *cmd)
-{
-	char *out = cmd->text;
-	const char *p = sql;
-	cmd->n = 0;
-	for (;;) {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == '\0')
-			return true;
-		if (*p == ';') {
-			for (p++; isspace((unsigned char)*p); p++)
-				;
-			return *p == '\0';
-		}
-		if (cmd->n == MAX_WORDS)
-			return false;
-		cmd->words[cmd->n++] = out;
-		if (*p == '=') {
-			*out++ = *p++;
-		} else if (*p == '\'' || *p == '"') {
-			char q = *p++;
-			for (;;) {
-				if (*p == '\0')
-					return false;
-				if (*p == q && p[1] == q) {
-					*out++ = q;
-					p += 2;
-				} else if (*p == q) {
-					p++;
-					break;
-				} else {
-					*out++ = *p++;
-				}
-			}
-		} else {
-			while (*p && !isspace((unsigned char)*p) && *p != ';' && *p != '=')
-				*out++ = *p++;
-		}
-		*out++ = '\0';
-	}
-}
-
-/* A database-name argument: letters, digits, '_', '-', '.'. */
-static bool valid_name(const char *s)
-{
-	if (s[0] == '\0' || strlen(s) > 63)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
-			return false;
-	return true;
 }
 
 /* --- pool iteration helpers --- */
@@ -246,15 +178,15 @@ struct admin_cmd {
 	const char *word;
 	int min_args, max_args;
 	bool needs_admin; /* admin_users only */
-	void (*fn)(struct client *c, struct command *cmd);
+	void (*fn)(struct client *c, struct admin_command *cmd);
 };
 
-static const char *arg1(const struct command *cmd)
+static const char *arg1(const struct admin_command *cmd)
 {
 	return cmd->n > 1 ? cmd->words[1] : NULL;
 }
 
-static void cmd_show(struct client *c, struct command *cmd)
+static void cmd_show(struct client *c, struct admin_command *cmd)
 {
 	struct pktbuf *b = &c->rt->scratch;
 	pktbuf_reset(b);
@@ -283,7 +215,7 @@ static void cmd_show(struct client *c, struct command *cmd)
 	reply(c);
 }
 
-static void cmd_set(struct client *c, struct command *cmd)
+static void cmd_set(struct client *c, struct admin_command *cmd)
 {
 	/* SET key = value | SET key TO value */
 	if (cmd->n != 4 ||
@@ -304,7 +236,7 @@ static void cmd_set(struct client *c, struct command *cmd)
 	reply_tag(c, "SET");
 }
 
-static void cmd_reload(struct client *c, struct command *cmd)
+static void cmd_reload(struct client *c, struct admin_command *cmd)
 {
 	(void)cmd;
 	if (!runtime_reload(c->rt)) {
@@ -317,14 +249,14 @@ static void cmd_reload(struct client *c, struct command *cmd)
 
 static bool check_db(struct client *c, const char *db)
 {
-	if (db && !valid_name(db)) {
+	if (db && !admin_parse_valid_name(db)) {
 		reply_error(c, "42602", "invalid database name");
 		return false;
 	}
 	return true;
 }
 
-static void cmd_pause(struct client *c, struct command *cmd)
+static void cmd_pause(struct client *c, struct admin_command *cmd)
 {
 	const char *db = arg1(cmd);
 	if (!check_db(c, db))
@@ -335,7 +267,7 @@ static void cmd_pause(struct client *c, struct command *cmd)
 	defer(c, ADMIN_WAIT_PAUSE, db);
 }
 
-static void cmd_resume(struct client *c, struct command *cmd)
+static void cmd_resume(struct client *c, struct admin_command *cmd)
 {
 	const char *db = arg1(cmd);
 	if (!check_db(c, db))
@@ -348,7 +280,7 @@ static void cmd_resume(struct client *c, struct command *cmd)
 	reply_tag(c, "RESUME");
 }
 
-static void cmd_disable(struct client *c, struct command *cmd)
+static void cmd_disable(struct client *c, struct admin_command *cmd)
 {
 	const char *db = arg1(cmd);
 	if (!check_db(c, db))
@@ -357,7 +289,7 @@ static void cmd_disable(struct client *c, struct command *cmd)
 	reply_tag(c, "DISABLE");
 }
 
-static void cmd_enable(struct client *c, struct command *cmd)
+static void cmd_enable(struct client *c, struct admin_command *cmd)
 {
 	const char *db = arg1(cmd);
 	if (!check_db(c, db))
@@ -366,7 +298,7 @@ static void cmd_enable(struct client *c, struct command *cmd)
 	reply_tag(c, "ENABLE");
 }
 
-static void cmd_kill(struct client *c, struct command *cmd)
+static void cmd_kill(struct client *c, struct admin_command *cmd)
 {
 	const char *db = arg1(cmd);
 	if (!check_db(c, db))
@@ -391,7 +323,7 @@ static struct client *find_client_by_id(struct runtime *rt, uint64_t id)
 	return NULL;
 }
 
-static void cmd_kill_client(struct client *c, struct command *cmd)
+static void cmd_kill_client(struct client *c, struct admin_command *cmd)
 {
 	char *end;
 	unsigned long long id = strtoull(arg1(cmd), &end, 10);
@@ -409,7 +341,7 @@ static void cmd_kill_client(struct client *c, struct command *cmd)
 	reply_tag(c, "KILL_CLIENT");
 }
 
-static void cmd_reconnect(struct client *c, struct command *cmd)
+static void cmd_reconnect(struct client *c, struct admin_command *cmd)
 {
 	const char *db = arg1(cmd);
 	if (!check_db(c, db))
@@ -418,7 +350,7 @@ static void cmd_reconnect(struct client *c, struct command *cmd)
 	reply_tag(c, "RECONNECT");
 }
 
-static void cmd_wait_close(struct client *c, struct command *cmd)
+static void cmd_wait_close(struct client *c, struct admin_command *cmd)
 {
 	const char *db = arg1(cmd);
 	if (!check_db(c, db))
@@ -426,7 +358,7 @@ static void cmd_wait_close(struct client *c, struct command *cmd)
 	defer(c, ADMIN_WAIT_CLOSE, db);
 }
 
-static void cmd_suspend(struct client *c, struct command *cmd)
+static void cmd_suspend(struct client *c, struct admin_command *cmd)
 {
 	(void)cmd;
 	pool_set_paused(c->rt, NULL, true);
@@ -434,7 +366,7 @@ static void cmd_suspend(struct client *c, struct command *cmd)
 	reply_tag(c, "SUSPEND");
 }
 
-static void cmd_shutdown(struct client *c, struct command *cmd)
+static void cmd_shutdown(struct client *c, struct admin_command *cmd)
 {
 	const char *how = arg1(cmd);
 	struct runtime *rt = c->rt;
@@ -477,8 +409,8 @@ static const struct admin_cmd commands[] = {
 
 static void run_command(struct client *c, const char *sql)
 {
-	struct command cmd;
-	if (strlen(sql) >= ADMIN_MAX_QUERY || !parse_command(sql, &cmd)) {
+	struct admin_command cmd;
+	if (!admin_parse_command(sql, &cmd)) {
 		reply_error(c, "42601", "syntax error in admin command");
 		return;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sluice/client.h"
+#include "sluice/http_parse.h"
 #include "sluice/metrics.h"
 #include "sluice/runtime.h"
 
@@ -33,30 +34,6 @@ static void respond(struct client *c, int code, const char *reason, const char *
 static void respond_text(struct client *c, int code, const char *reason, const char *text)
 {
 	respond(c, code, reason, "text/plain; charset=utf-8", text, strlen(text));
-}
-
-/* The request line "METHOD SP PATH SP HTTP/1.x"; false when malformed. */
-static bool parse_request_line(const char *line, size_t len, char *method, size_t mcap, char *path,
-			       size_t pcap)
-{
-	const char *sp1 = memchr(line, ' ', len);
-	if (sp1 == NULL || (size_t)(sp1 - line) >= mcap || sp1 == line)
-		return false;
-	const char *rest = sp1 + 1;
-	const char *sp2 = memchr(rest, ' ', len - (size_t)(rest - line));
-	if (sp2 == NULL || (size_t)(sp2 - rest) >= pcap || sp2 == rest || rest[0] != '/')
-		return false;
-	size_t vlen = len - (size_t)(sp2 + 1 - line);
-	if (vlen != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
-		return false;
-	memcpy(method, line, (size_t)(sp1 - line));
-	method[sp1 - line] = '\0';
-	memcpy(path, rest, (size_t)(sp2 - rest));
-	path[sp2 - rest] = '\0';
-	for (const char *p = line; p < line + len; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			return false;
-	return true;
 }
 
 static void route(struct client *c, const char *method, char *path)
@@ -106,8 +83,8 @@ void http_process(struct client *c)
 	}
 	const char *eol = memmem(data, (size_t)(end - data) + 2, "\r\n", 2);
 	char method[16], path[256];
-	if (!parse_request_line(data, (size_t)(eol - data), method, sizeof(method), path,
-				sizeof(path))) {
+	if (!http_parse_request_line(data, (size_t)(eol - data), method, sizeof(method), path,
+				     sizeof(path))) {
 		respond_text(c, 400, "Bad Request", "malformed request\n");
 		return;
 	}

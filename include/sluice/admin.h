@@ -1,9 +1,9 @@
 /*
  * admin: the psql console on the admin port (and on the main port as the
  * databases "sluice" and "pgbouncer"): authorization of admin_users and
- * stats_users, parsing of one simple-protocol command, the control
- * commands (PAUSE, RESUME, RELOAD, KILL, ...) and dispatch to the SHOW
- * handlers in admin_show.c.
+ * stats_users, one simple-protocol command at a time (its syntax is
+ * admin_parse.c), the control commands (PAUSE, RESUME, RELOAD, KILL, ...)
+ * and dispatch to the SHOW handlers in admin_show.c.
  */
 #ifndef SLUICE_ADMIN_H
 #define SLUICE_ADMIN_H

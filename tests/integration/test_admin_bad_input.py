@@ -83,6 +83,12 @@ def test_long_commands(sluice):
         r.query("SHOW " + "x" * 4095)
     assert ei.value.sqlstate == "42601"
     assert r.query("SHOW STATE")
+    # just under the limit, with '=' words that each add a NUL to the parsed text
+    # (found by tests/fuzz/fuzz_admin: it used to overflow the parser's buffer)
+    with pytest.raises(pgwire.PgError) as ei:
+        r.query("x" * 4087 + "=x=x=x=")
+    assert ei.value.sqlstate == "42601"
+    assert r.query("SHOW STATE")
     # a message far larger than any command: an error and the connection closed
     r.send(pgwire.query_message("SHOW " + "POOLS" * 20000))
     kind, fields, closed = r.error_or_close(timeout=8 * SLACK)
