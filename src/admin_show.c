@@ -124,55 +124,60 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 
 /* --- STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS --- */
 
-static const struct rs_column stats_total_cols[] = {
-	{ "total_xact_count", I8 },
-	{ "total_query_count", I8 },
-	{ "total_server_assignment_count", I8 },
-	{ "total_server_closed_count", I8 },
-	{ "total_received", I8 },
-	{ "total_sent", I8 },
-	{ "total_xact_time", I8 },
-	{ "total_query_time", I8 },
-	{ "total_wait_time", I8 },
-	{ "total_server_lifetime", I8 },
-	{ "total_client_parse_count", I8 },
-	{ "total_server_parse_count", I8 },
-	{ "total_bind_count", I8 },
-	{ NULL, 0 },
+/* One statistic, totalled since start or averaged over the last stats_period. */
+enum stat_id {
+	ST_XACT,
+	ST_QUERY,
+	ST_ASSIGN,
+	ST_CLOSED,
+	ST_RECV,
+	ST_SENT,
+	ST_XACT_TIME,
+	ST_QUERY_TIME,
+	ST_WAIT_TIME,
+	ST_LIFETIME,
+	ST_CLIENT_PARSE, /* named prepared statements are not tracked yet: always 0 */
+	ST_SERVER_PARSE,
+	ST_BIND,
+	ST_CONNECT,
 };
 
-static const struct rs_column stats_avg_cols[] = {
-	{ "avg_xact_count", I8 },
-	{ "avg_query_count", I8 },
-	{ "avg_server_assignment_count", I8 },
-	{ "avg_recv", I8 },
-	{ "avg_sent", I8 },
-	{ "avg_xact_time", I8 },
-	{ "avg_query_time", I8 },
-	{ "avg_wait_time", I8 },
-	{ "avg_server_lifetime", I8 },
-	{ "avg_client_parse_count", I8 },
-	{ "avg_server_parse_count", I8 },
-	{ "avg_bind_count", I8 },
-	{ NULL, 0 },
+struct stat_col {
+	const char *name;
+	enum stat_id id;
 };
 
-static void totals_values(int64_t *v, const struct stats_counters *t)
+static int64_t stat_total(const struct stats_counters *t, enum stat_id id)
 {
-	int64_t vals[] = { (int64_t)t->xact_count,
-			   (int64_t)t->query_count,
-			   (int64_t)t->server_assignment_count,
-			   (int64_t)t->server_closed_count,
-			   (int64_t)t->bytes_received,
-			   (int64_t)t->bytes_sent,
-			   t->xact_time,
-			   t->query_time,
-			   t->wait_time,
-			   t->server_lifetime,
-			   0,
-			   0,
-			   0 };
-	memcpy(v, vals, sizeof(vals));
+	switch (id) {
+	case ST_XACT:
+		return (int64_t)t->xact_count;
+	case ST_QUERY:
+		return (int64_t)t->query_count;
+	case ST_ASSIGN:
+		return (int64_t)t->server_assignment_count;
+	case ST_CLOSED:
+		return (int64_t)t->server_closed_count;
+	case ST_RECV:
+		return (int64_t)t->bytes_received;
+	case ST_SENT:
+		return (int64_t)t->bytes_sent;
+	case ST_XACT_TIME:
+		return t->xact_time;
+	case ST_QUERY_TIME:
+		return t->query_time;
+	case ST_WAIT_TIME:
+		return t->wait_time;
+	case ST_LIFETIME:
+		return t->server_lifetime;
+	case ST_CONNECT:
+		return (int64_t)t->client_connect_count;
+	case ST_CLIENT_PARSE:
+	case ST_SERVER_PARSE:
+	case ST_BIND:
+		break;
+	}
+	return 0;
 }
 
 static int64_t per(int64_t a, int64_t b)
@@ -180,23 +185,94 @@ static int64_t per(int64_t a, int64_t b)
 	return b > 0 ? a / b : 0;
 }
 
-static void avg_values(int64_t *v, const struct stats_counters *d, usec_t period)
+/* Counts per second of the period; times per transaction, query, hand-over or server. */
+static int64_t stat_average(const struct stats_counters *d, enum stat_id id, usec_t period)
 {
 	int64_t secs = period / 1000000 > 0 ? period / 1000000 : 1;
-	int64_t vals[] = { per((int64_t)d->xact_count, secs),
-			   per((int64_t)d->query_count, secs),
-			   per((int64_t)d->server_assignment_count, secs),
-			   per((int64_t)d->bytes_received, secs),
-			   per((int64_t)d->bytes_sent, secs),
-			   per(d->xact_time, (int64_t)d->xact_count),
-			   per(d->query_time, (int64_t)d->query_count),
-			   per(d->wait_time, (int64_t)d->server_assignment_count),
-			   per(d->server_lifetime, (int64_t)d->server_closed_count),
-			   0,
-			   0,
-			   0 };
-	memcpy(v, vals, sizeof(vals));
+	switch (id) {
+	case ST_XACT_TIME:
+		return per(d->xact_time, (int64_t)d->xact_count);
+	case ST_QUERY_TIME:
+		return per(d->query_time, (int64_t)d->query_count);
+	case ST_WAIT_TIME:
+		return per(d->wait_time, (int64_t)d->server_assignment_count);
+	case ST_LIFETIME:
+		return per(d->server_lifetime, (int64_t)d->server_closed_count);
+	default:
+		return per(stat_total(d, id), secs);
+	}
 }
+
+/* SHOW STATS: PgBouncer's total_ and avg_ columns, then total_requests. */
+static const struct stat_col stats_total_cols[] = {
+	{ "total_xact_count", ST_XACT },
+	{ "total_query_count", ST_QUERY },
+	{ "total_server_assignment_count", ST_ASSIGN },
+	{ "total_server_closed_count", ST_CLOSED },
+	{ "total_received", ST_RECV },
+	{ "total_sent", ST_SENT },
+	{ "total_xact_time", ST_XACT_TIME },
+	{ "total_query_time", ST_QUERY_TIME },
+	{ "total_wait_time", ST_WAIT_TIME },
+	{ "total_server_lifetime", ST_LIFETIME },
+	{ "total_client_parse_count", ST_CLIENT_PARSE },
+	{ "total_server_parse_count", ST_SERVER_PARSE },
+	{ "total_bind_count", ST_BIND },
+	{ NULL, 0 },
+};
+
+static const struct stat_col stats_avg_cols[] = {
+	{ "avg_xact_count", ST_XACT },
+	{ "avg_query_count", ST_QUERY },
+	{ "avg_server_assignment_count", ST_ASSIGN },
+	{ "avg_recv", ST_RECV },
+	{ "avg_sent", ST_SENT },
+	{ "avg_xact_time", ST_XACT_TIME },
+	{ "avg_query_time", ST_QUERY_TIME },
+	{ "avg_wait_time", ST_WAIT_TIME },
+	{ "avg_server_lifetime", ST_LIFETIME },
+	{ "avg_client_parse_count", ST_CLIENT_PARSE },
+	{ "avg_server_parse_count", ST_SERVER_PARSE },
+	{ "avg_bind_count", ST_BIND },
+	{ NULL, 0 },
+};
+
+/*
+ * SHOW STATS_TOTALS and SHOW STATS_AVERAGES carry PgBouncer 1.25's short
+ * names, in its order, not SHOW STATS's; in STATS_AVERAGES the parse and bind
+ * counts alone keep an avg_ prefix, as PgBouncer sends them.
+ */
+static const struct stat_col stats_totals_cols[] = {
+	{ "server_assignment_count", ST_ASSIGN },
+	{ "xact_count", ST_XACT },
+	{ "query_count", ST_QUERY },
+	{ "bytes_received", ST_RECV },
+	{ "bytes_sent", ST_SENT },
+	{ "xact_time", ST_XACT_TIME },
+	{ "query_time", ST_QUERY_TIME },
+	{ "wait_time", ST_WAIT_TIME },
+	{ "client_parse_count", ST_CLIENT_PARSE },
+	{ "server_parse_count", ST_SERVER_PARSE },
+	{ "bind_count", ST_BIND },
+	{ "client_connect_count", ST_CONNECT },
+	{ NULL, 0 },
+};
+
+static const struct stat_col stats_averages_cols[] = {
+	{ "server_assignment_count", ST_ASSIGN },
+	{ "xact_count", ST_XACT },
+	{ "query_count", ST_QUERY },
+	{ "bytes_received", ST_RECV },
+	{ "bytes_sent", ST_SENT },
+	{ "xact_time", ST_XACT_TIME },
+	{ "query_time", ST_QUERY_TIME },
+	{ "wait_time", ST_WAIT_TIME },
+	{ "avg_client_parse_count", ST_CLIENT_PARSE },
+	{ "avg_server_parse_count", ST_SERVER_PARSE },
+	{ "avg_bind_count", ST_BIND },
+	{ "client_connect_count", ST_CONNECT },
+	{ NULL, 0 },
+};
 
 /* Sum the counters of every pool of database `db` (NULL: all). */
 static void sum_stats(struct runtime *rt, const char *db, struct stats_counters *total,
@@ -228,37 +304,46 @@ static int stats_databases(struct runtime *rt, const char **names, int cap)
 	return n;
 }
 
-enum stats_kind { STATS_ALL, STATS_TOTALS, STATS_AVERAGES };
-
-static void show_stats_kind(struct runtime *rt, struct pktbuf *out, enum stats_kind kind)
+/* A column list: "database", then `totals` and `averages` (either may be NULL). */
+static void stats_columns(struct rs_column *cols, const struct stat_col *totals,
+			  const struct stat_col *averages)
 {
-	struct rs_column cols[RS_MAX_COLS];
 	int n = 0;
 	cols[n++] = (struct rs_column){ "database", T };
-	for (int i = 0; kind != STATS_AVERAGES && stats_total_cols[i].name; i++)
-		cols[n++] = stats_total_cols[i];
-	for (int i = 0; kind != STATS_TOTALS && stats_avg_cols[i].name; i++)
-		cols[n++] = stats_avg_cols[i];
-	/* PgBouncer's pre-1.8 name of total_query_count, still read by exporters */
-	if (kind != STATS_AVERAGES)
-		cols[n++] = (struct rs_column){ "total_requests", I8 };
+	for (int i = 0; totals && totals[i].name; i++)
+		cols[n++] = (struct rs_column){ totals[i].name, I8 };
+	for (int i = 0; averages && averages[i].name; i++)
+		cols[n++] = (struct rs_column){ averages[i].name, I8 };
 	cols[n] = (struct rs_column){ NULL, 0 };
+}
+
+/* One row per database: the `totals` columns, then the `averages` ones. */
+static void show_stats_of(struct runtime *rt, struct pktbuf *out, const struct stat_col *totals,
+			  const struct stat_col *averages, bool total_requests)
+{
+	struct rs_column cols[RS_MAX_COLS];
+	stats_columns(cols, totals, averages);
+	if (total_requests) {
+		/* PgBouncer's pre-1.8 name of total_query_count, still read by exporters */
+		int n = 0;
+		while (cols[n].name)
+			n++;
+		cols[n++] = (struct rs_column){ "total_requests", I8 };
+		cols[n] = (struct rs_column){ NULL, 0 };
+	}
 	struct rs rs;
 	rs_begin(&rs, out, cols);
 	const char *dbs[256];
 	int ndb = stats_databases(rt, dbs, 256);
 	for (int d = 0; d < ndb; d++) {
 		struct stats_counters total, period;
-		int64_t tv[13], av[12];
 		sum_stats(rt, dbs[d], &total, &period);
-		totals_values(tv, &total);
-		avg_values(av, &period, rt->cfg->stats_period);
 		rs_str(&rs, dbs[d]);
-		for (int i = 0; kind != STATS_AVERAGES && i < 13; i++)
-			rs_int(&rs, tv[i]);
-		for (int i = 0; kind != STATS_TOTALS && i < 12; i++)
-			rs_int(&rs, av[i]);
-		if (kind != STATS_AVERAGES)
+		for (int i = 0; totals && totals[i].name; i++)
+			rs_int(&rs, stat_total(&total, totals[i].id));
+		for (int i = 0; averages && averages[i].name; i++)
+			rs_int(&rs, stat_average(&period, averages[i].id, rt->cfg->stats_period));
+		if (total_requests)
 			rs_int(&rs, (int64_t)total.query_count);
 		rs_row(&rs);
 	}
@@ -267,17 +352,17 @@ static void show_stats_kind(struct runtime *rt, struct pktbuf *out, enum stats_k
 
 static void show_stats(struct runtime *rt, struct pktbuf *out)
 {
-	show_stats_kind(rt, out, STATS_ALL);
+	show_stats_of(rt, out, stats_total_cols, stats_avg_cols, true);
 }
 
 static void show_stats_totals(struct runtime *rt, struct pktbuf *out)
 {
-	show_stats_kind(rt, out, STATS_TOTALS);
+	show_stats_of(rt, out, stats_totals_cols, NULL, false);
 }
 
 static void show_stats_averages(struct runtime *rt, struct pktbuf *out)
 {
-	show_stats_kind(rt, out, STATS_AVERAGES);
+	show_stats_of(rt, out, NULL, stats_averages_cols, false);
 }
 
 static const struct rs_column name_value_cols[] = { { "name", T }, { "value", I8 }, { NULL, 0 } };
@@ -285,20 +370,17 @@ static const struct rs_column name_value_cols[] = { { "name", T }, { "value", I8
 static void show_totals(struct runtime *rt, struct pktbuf *out)
 {
 	struct stats_counters total, period;
-	int64_t tv[13], av[12];
 	sum_stats(rt, NULL, &total, &period);
-	totals_values(tv, &total);
-	avg_values(av, &period, rt->cfg->stats_period);
 	struct rs rs;
 	rs_begin(&rs, out, name_value_cols);
 	for (int i = 0; stats_total_cols[i].name; i++) {
 		rs_str(&rs, stats_total_cols[i].name);
-		rs_int(&rs, tv[i]);
+		rs_int(&rs, stat_total(&total, stats_total_cols[i].id));
 		rs_row(&rs);
 	}
 	for (int i = 0; stats_avg_cols[i].name; i++) {
 		rs_str(&rs, stats_avg_cols[i].name);
-		rs_int(&rs, av[i]);
+		rs_int(&rs, stat_average(&period, stats_avg_cols[i].id, rt->cfg->stats_period));
 		rs_row(&rs);
 	}
 	rs_end(&rs);

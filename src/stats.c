@@ -65,6 +65,7 @@ static void counters_sub(struct stats_counters *out, const struct stats_counters
 	out->query_time = a->query_time - b->query_time;
 	out->wait_time = a->wait_time - b->wait_time;
 	out->server_lifetime = a->server_lifetime - b->server_lifetime;
+	out->client_connect_count = a->client_connect_count - b->client_connect_count;
 }
 
 void stats_add(struct stats_counters *a, const struct stats_counters *b)
@@ -79,6 +80,7 @@ void stats_add(struct stats_counters *a, const struct stats_counters *b)
 	a->query_time += b->query_time;
 	a->wait_time += b->wait_time;
 	a->server_lifetime += b->server_lifetime;
+	a->client_connect_count += b->client_connect_count;
 }
 
 void stats_roll_period(struct pool_stats *st)

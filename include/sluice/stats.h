@@ -27,6 +27,7 @@ struct stats_counters {
 	usec_t query_time;
 	usec_t wait_time;
 	usec_t server_lifetime;
+	uint64_t client_connect_count; /* client logins to the pool */
 };
 
 struct wait_hist {

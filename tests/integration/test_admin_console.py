@@ -37,6 +37,10 @@ _AVERAGES = [
     "avg_xact_time", "avg_query_time", "avg_wait_time", "avg_server_lifetime",
     "avg_client_parse_count", "avg_server_parse_count", "avg_bind_count",
 ]
+_SHORT = [
+    "server_assignment_count", "xact_count", "query_count", "bytes_received", "bytes_sent",
+    "xact_time", "query_time", "wait_time",
+]
 DOCUMENTED = {
     "POOLS": [
         ("database", "s"), ("user", "s"), ("cl_active", "i"), ("cl_waiting", "i"),
@@ -46,8 +50,12 @@ DOCUMENTED = {
         ("pool_mode", "s"), ("load_balance_hosts", "s"),
     ],
     "STATS": [("database", "s")] + [(c, "i") for c in _TOTALS + _AVERAGES],
-    "STATS_TOTALS": [("database", "s")] + [(c, "i") for c in _TOTALS],
-    "STATS_AVERAGES": [("database", "s")] + [(c, "i") for c in _AVERAGES],
+    # PgBouncer 1.25's short names (not SHOW STATS's), averages prefix only parse/bind
+    "STATS_TOTALS": [("database", "s")] + [(c, "i") for c in _SHORT + [
+        "client_parse_count", "server_parse_count", "bind_count", "client_connect_count"]],
+    "STATS_AVERAGES": [("database", "s")] + [(c, "i") for c in _SHORT + [
+        "avg_client_parse_count", "avg_server_parse_count", "avg_bind_count",
+        "client_connect_count"]],
     "TOTALS": [("name", "s"), ("value", "i")],
     "CLIENTS": _SOCKETS,
     "SERVERS": _SOCKETS,

@@ -125,7 +125,7 @@ def test_metrics_follow_the_load(sluice, role):
     m = prom_parse(text)
     assert prom_value(m, "sluice_pool_clients", state="waiting", **lb) == 0
     assert prom_value(m, "sluice_pool_maxwait_seconds", **lb) == 0
-    st = stats_row(a, "testdb", "STATS_TOTALS")
+    st = stats_row(a, "testdb", "STATS")
     assert prom_value(m, "sluice_transactions_total", **lb) == st["total_xact_count"]
     assert prom_value(m, "sluice_queries_total", **lb) == st["total_query_count"]
     assert prom_value(m, "sluice_server_assignments_total", **lb) == st["total_server_assignment_count"]
