@@ -47,6 +47,14 @@ void param_set_extra(struct param_set *ps, const char *key, const char *value);
 const char *param_get_extra(const struct param_set *ps, const char *key);
 void param_clear_extra(struct param_set *ps);
 
+/*
+ * PostgreSQL's own name of an encoding ("UTF8" for "utf8", "unicode" or
+ * "UTF-8"), as it reports client_encoding; `value` itself when it names no
+ * encoding PostgreSQL knows (the server then refuses it). The result is a
+ * static string or `value`.
+ */
+const char *param_encoding_name(const char *value);
+
 /* True when `name` is a safe GUC name: letters, digits, '_' and '.'. */
 bool param_name_valid(const char *name);
 
