@@ -225,7 +225,7 @@ static const char *activity_state(const struct client *c)
 	const struct server *s = c->server;
 	if (s == NULL)
 		return "idle";
-	if (s->outstanding > 0 || s->state == SV_SYNC)
+	if (server_request_open(s))
 		return "active";
 	if (s->tx_status == 'E')
 		return "idle in transaction (aborted)";

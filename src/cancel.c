@@ -52,7 +52,9 @@ static void cancel_on_write(evutil_socket_t fd, short what, void *arg)
 	cancel_free(k);
 }
 
-/* The live client with this BackendKeyData, or NULL. */
+/* The live client with this BackendKeyData, or NULL. Pids need not be unique
+ * (session-mode clients carry their server's real pid, and backends of two
+ * databases may share one); the random key tells them apart. */
 static struct client *find_client(struct runtime *rt, uint32_t pid, uint32_t key)
 {
 	struct pool *p;
@@ -60,8 +62,8 @@ static struct client *find_client(struct runtime *rt, uint32_t pid, uint32_t key
 		struct list *it;
 		for (it = p->active_clients.next; it != &p->active_clients; it = it->next) {
 			struct client *c = list_entry(it, struct client, node);
-			if (c->cancel_pid == pid)
-				return c->cancel_key == key ? c : NULL;
+			if (c->cancel_pid == pid && c->cancel_key == key)
+				return c;
 		}
 	}
 	return NULL;

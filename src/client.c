@@ -31,15 +31,16 @@
 /* What a frontend message means to the pooler after log-in. */
 enum fe_class {
 	FE_INVALID = 0, /* not a frontend message: protocol violation */
-	FE_FORWARD,     /* pass through */
-	FE_REQUEST,     /* pass through; the server will answer with one ReadyForQuery */
+	FE_COPY,        /* COPY data from the client: part of a request already counted */
+	FE_EXTENDED,    /* Parse/Bind/Describe/Execute/Close/Flush: open until the next Sync */
+	FE_REQUEST,     /* Query/Sync/FunctionCall: the server answers with one ReadyForQuery */
 	FE_TERMINATE,   /* the client is leaving */
 };
 
 static const uint8_t fe_class[256] = {
-	['Q'] = FE_REQUEST,   ['S'] = FE_REQUEST, ['F'] = FE_REQUEST, ['P'] = FE_FORWARD,
-	['B'] = FE_FORWARD,   ['D'] = FE_FORWARD, ['E'] = FE_FORWARD, ['C'] = FE_FORWARD,
-	['H'] = FE_FORWARD,   ['d'] = FE_FORWARD, ['c'] = FE_FORWARD, ['f'] = FE_FORWARD,
+	['Q'] = FE_REQUEST,   ['S'] = FE_REQUEST,  ['F'] = FE_REQUEST,  ['P'] = FE_EXTENDED,
+	['B'] = FE_EXTENDED,  ['D'] = FE_EXTENDED, ['E'] = FE_EXTENDED, ['C'] = FE_EXTENDED,
+	['H'] = FE_EXTENDED,  ['d'] = FE_COPY,     ['c'] = FE_COPY,     ['f'] = FE_COPY,
 	['X'] = FE_TERMINATE,
 };
 
@@ -178,14 +179,22 @@ bool client_send_scratch(struct client *c)
 	return r == CONN_IO_OK;
 }
 
+/*
+ * The last words to a closing client: best effort, nothing waits for them to
+ * drain. They go only behind complete messages: when what is queued cannot
+ * be sent at once, the client is closed without them rather than receive an
+ * error spliced into a half-sent message.
+ */
 static void send_error(struct client *c, const char *severity, const char *sqlstate,
 		       const char *msg)
 {
+	if (conn_flush_out(&c->conn) != CONN_IO_OK)
+		return;
+	if (c->server && !server_client_at_boundary(c->server))
+		return;
 	struct pktbuf *b = &c->rt->scratch;
 	pktbuf_reset(b);
 	proto_build_error(b, severity, sqlstate, msg);
-	/* best effort: the connection is closing, nothing waits for this to drain */
-	(void)conn_flush_out(&c->conn);
 	size_t sent;
 	(void)conn_send(&c->conn, b->data, b->len, &sent);
 }
@@ -387,7 +396,8 @@ static bool login_startup_step(struct client *c)
 	case PROTO_FRAME_NEED_MORE:
 		return false;
 	case PROTO_FRAME_BAD_LENGTH:
-		client_close(c, CLOSE_ERROR, "08P01", "invalid startup packet length");
+		/* as PostgreSQL: no reply to a packet that cannot be a start-up packet */
+		client_close(c, CLOSE_SILENT, NULL, "invalid startup packet length");
 		return false;
 	case PROTO_FRAME_OK:
 		break;
@@ -453,7 +463,8 @@ static void login_process(struct client *c)
 
 /* --- welcome --- */
 
-void client_welcome(struct client *c)
+/* AuthenticationOk .. ReadyForQuery; false after closing the client. */
+static bool send_welcome(struct client *c)
 {
 	struct pool *p = c->pool;
 	struct pktbuf *b = &c->rt->scratch;
@@ -471,10 +482,41 @@ void client_welcome(struct client *c)
 	proto_build_ready(b, 'I');
 	if (!client_send_scratch(c)) {
 		client_close(c, CLOSE_SILENT, NULL, "could not send welcome");
-		return;
+		return false;
 	}
+	c->welcomed = true;
 	if (c->rt->cfg->log_connections)
 		clog(c, LOG_INFO, "login ok");
+	return true;
+}
+
+/*
+ * Session mode: the client keeps one server for its whole session, so it is
+ * welcomed with that server's real backend pid (pg_backend_pid(), NOTIFY
+ * pids and pg_terminate_backend then agree with what the client was told);
+ * the welcome waits until the server is linked. Cancel requests still go
+ * through sluice, matched by pid and sluice's own secret key.
+ */
+static bool welcome_linked(struct client *c)
+{
+	if (c->server == NULL || c->server->state != SV_ACTIVE)
+		return false;
+	c->cancel_pid = c->server->be_pid;
+	return send_welcome(c);
+}
+
+void client_welcome(struct client *c)
+{
+	struct pool *p = c->pool;
+	if (p->mode == POOL_MODE_SESSION) {
+		if (pool_acquire(p, c) && c->server->state == SV_ACTIVE)
+			client_resume(c);
+		else if (c->state != CL_CLOSED)
+			conn_release_buffer(&c->conn, &c->rt->bufs);
+		return;
+	}
+	if (!send_welcome(c))
+		return;
 	client_set_state(c, CL_IDLE);
 	if (c->conn.in && iobuf_unscanned(c->conn.in) > 0)
 		client_resume(c);
@@ -548,15 +590,31 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 	c->last_query[len] = '\0';
 }
 
-static void note_request(struct client *c)
+/*
+ * A message is going to the server: account for it, so that the server is
+ * released only once everything sent has been answered. Extended-protocol
+ * messages stay open until a Sync; a Sync or Query answers for everything
+ * before it with its ReadyForQuery.
+ */
+static void note_sent(struct client *c, enum fe_class cls, uint8_t type)
 {
 	struct server *s = c->server;
+	if (cls == FE_COPY)
+		return;
 	usec_t now = util_now();
-	if (s->outstanding++ == 0)
+	if (s->outstanding == 0 && !s->unsynced) { /* the first message of an exchange */
 		c->query_start = now;
-	if (c->xact_start == 0)
-		c->xact_start = now;
+		if (c->xact_start == 0)
+			c->xact_start = now;
+	}
 	c->last_request = now;
+	if (cls == FE_EXTENDED) {
+		s->unsynced = true;
+		return;
+	}
+	s->outstanding++;
+	if (type != 'F')
+		s->unsynced = false;
 }
 
 /* Frame messages from scan on, as far as they can go to the server now. */
@@ -594,14 +652,15 @@ static void frame_client_messages(struct client *c)
 			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */
 		if (iobuf_pending(b) == 0 && !need_server(c))
 			return;
-		if (cls == FE_REQUEST)
-			note_request(c);
+		note_sent(c, cls, m.type);
 		iobuf_pass_message(b, m.total, &c->conn.pkt_remain);
 	}
 }
 
 void client_resume(struct client *c)
 {
+	if (!c->welcomed && c->state != CL_CLOSED && !welcome_linked(c))
+		return; /* session mode, still waiting for its server (its input stays buffered) */
 	if (c->state == CL_CLOSED || c->conn.in == NULL) {
 		if (c->state != CL_CLOSED)
 			conn_read_start(&c->conn);
@@ -713,6 +772,7 @@ void client_authenticated(struct client *c, const struct scram_secret *scram_key
 	}
 	c->pool = p;
 	p->n_clients++;
+	p->stats.total.client_connect_count++;
 	if (p->have_params) {
 		client_welcome(c);
 		return;
@@ -727,7 +787,7 @@ void client_active_timeouts(struct client *c, usec_t now)
 	struct server *s = c->server;
 	if (s == NULL)
 		return;
-	if (s->outstanding > 0) {
+	if (server_request_open(s)) {
 		if (cfg->query_timeout > 0 && c->query_start &&
 		    now - c->query_start >= cfg->query_timeout)
 			client_close(c, CLOSE_ERROR, "57014", "query_timeout");

@@ -96,6 +96,7 @@ static const struct key_def global_keys[] = {
 	K_BOOL(server_round_robin, "0", RELOAD),
 	K_DUR(server_connect_timeout, "15", RELOAD),
 	K_DUR(server_login_retry, "15", RELOAD),
+	GKEY(internal_query_timeout, T_DURATION, "30", RELOAD, 1000, INT64_MAX, NULL),
 	K_DUR(query_timeout, "0", RELOAD),
 	K_DUR(query_wait_timeout, "120", RELOAD),
 	K_DUR(client_idle_timeout, "0", RELOAD),

@@ -377,6 +377,24 @@ static void client_timeouts(struct pool *p, usec_t now)
 		client_active_timeouts(list_entry(it, struct client, node), now);
 }
 
+/* Running one of sluice's own queries (connect_query, check, rollback/reset, parameter sync)? */
+static bool runs_internal_query(const struct server *s)
+{
+	return s->state == SV_SETUP || s->state == SV_TEST || s->state == SV_RESET ||
+	       s->state == SV_SYNC;
+}
+
+/* A server whose own query hangs (a lock, a stuck backend) is closed, never kept. */
+static void internal_timeouts(struct list *head, usec_t now, usec_t limit)
+{
+	struct list *it, *tmp;
+	list_for_each_safe (it, tmp, head) {
+		struct server *s = list_entry(it, struct server, node);
+		if (runs_internal_query(s) && now - s->state_since >= limit)
+			server_close(s, "internal_query_timeout");
+	}
+}
+
 static void server_timeouts(struct pool *p, usec_t now)
 {
 	const struct config *cfg = p->rt->cfg;
@@ -389,6 +407,8 @@ static void server_timeouts(struct pool *p, usec_t now)
 			server_close(s, "server_connect_timeout");
 		}
 	}
+	internal_timeouts(&p->other_servers, now, cfg->internal_query_timeout);
+	internal_timeouts(&p->active_servers, now, cfg->internal_query_timeout);
 	int spare = p->n_servers - p->min_pool_size;
 	list_for_each_safe (it, tmp, &p->idle_servers) {
 		struct server *s = list_entry(it, struct server, node);

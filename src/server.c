@@ -228,11 +228,13 @@ void server_close(struct server *s, const char *reason)
 	struct runtime *rt = s->rt;
 	struct client *c = s->client;
 	if (c) {
+		/* the client hears why, unless that would land inside a message or after a FATAL */
+		bool tell = server_client_at_boundary(s);
 		s->client = NULL;
 		c->server = NULL;
 		char msg[256];
 		snprintf(msg, sizeof(msg), "server connection closed: %s", reason);
-		client_close(c, CLOSE_ERROR, "08006", msg);
+		client_close(c, tell ? CLOSE_ERROR : CLOSE_SILENT, "08006", msg);
 	}
 	slog(s, s->state == SV_CONNECT || s->state == SV_LOGIN ? LOG_INFO : LOG_DEBUG,
 	     "closing because: %s (age=%llds)", reason,
@@ -314,6 +316,18 @@ void server_login_done(struct server *s)
 	pool_server_ready(s->pool, s);
 }
 
+/*
+ * After a parameter sync the server holds the client's settings in its own
+ * spelling ("UTF8" for "utf8", "ISO, MDY" for "iso, mdy"). The client adopts
+ * it, so the next hand-over compares equal instead of syncing again.
+ */
+static void adopt_server_spelling(struct server *s, struct client *c)
+{
+	for (int i = 0; i < PARAM_TRACKED; i++)
+		if (c->params.tracked[i] && s->params.tracked[i])
+			param_set_tracked(&c->params, i, s->params.tracked[i]);
+}
+
 static void internal_done(struct server *s)
 {
 	struct client *c = s->client;
@@ -344,6 +358,7 @@ static void internal_done(struct server *s)
 			server_close(s, "parameter sync failed");
 			return;
 		}
+		adopt_server_spelling(s, c);
 		server_set_state(s, SV_ACTIVE);
 		client_resume(c);
 		return;
@@ -415,6 +430,18 @@ static void ready_for_query(struct server *s, const uint8_t *body)
 	}
 }
 
+/* An ErrorResponse for the client: a FATAL or PANIC one ends the session. */
+static void note_error(struct server *s, const uint8_t *body, uint32_t len)
+{
+	struct proto_error_fields f;
+	if (!proto_parse_error(body, len, &f) || f.severity == NULL)
+		return;
+	if (strcmp(f.severity, "FATAL") != 0 && strcmp(f.severity, "PANIC") != 0)
+		return;
+	s->fatal_seen = true;
+	snprintf(s->fatal_sqlstate, sizeof(s->fatal_sqlstate), "%s", f.sqlstate ? f.sqlstate : "?");
+}
+
 /* Backend message types, and whether sluice must see them whole. */
 enum be_class {
 	BE_INVALID = 0,
@@ -425,7 +452,7 @@ enum be_class {
 static const uint8_t be_class[256] = {
 	['Z'] = BE_INSPECT, ['S'] = BE_INSPECT, ['1'] = BE_FORWARD, ['2'] = BE_FORWARD,
 	['3'] = BE_FORWARD, ['A'] = BE_FORWARD, ['C'] = BE_FORWARD, ['D'] = BE_FORWARD,
-	['E'] = BE_FORWARD, ['G'] = BE_FORWARD, ['H'] = BE_FORWARD, ['I'] = BE_FORWARD,
+	['E'] = BE_INSPECT, ['G'] = BE_FORWARD, ['H'] = BE_FORWARD, ['I'] = BE_FORWARD,
 	['K'] = BE_FORWARD, ['N'] = BE_FORWARD, ['R'] = BE_FORWARD, ['T'] = BE_FORWARD,
 	['V'] = BE_FORWARD, ['W'] = BE_FORWARD, ['c'] = BE_FORWARD, ['d'] = BE_FORWARD,
 	['n'] = BE_FORWARD, ['s'] = BE_FORWARD, ['t'] = BE_FORWARD, ['v'] = BE_FORWARD,
@@ -450,6 +477,8 @@ static bool frame_server_messages(struct server *s)
 			server_close(s, "protocol violation from server");
 			return false;
 		}
+		if (cls == BE_INSPECT && m.type == 'E' && m.len > SERVER_MAX_INSPECTED)
+			cls = BE_FORWARD; /* a huge error text: no FATAL is ever that long */
 		if (cls == BE_INSPECT) {
 			if (m.len > SERVER_MAX_INSPECTED) {
 				server_close(s, "oversized message from server");
@@ -464,6 +493,8 @@ static bool frame_server_messages(struct server *s)
 				ready_for_query(s, body);
 			else if (m.type == 'S')
 				server_param_status(s, body, m.len, true);
+			else if (m.type == 'E')
+				note_error(s, body, m.len);
 		}
 		iobuf_pass_message(b, m.total, &s->conn.pkt_remain);
 	}
@@ -495,13 +526,19 @@ static void consume_messages(struct server *s)
 	}
 }
 
+bool server_request_open(const struct server *s)
+{
+	return s->state == SV_SYNC || s->outstanding > 0 || s->unsynced;
+}
+
 /*
- * Is a request still between client and server: sent but unanswered, or a
- * message half forwarded either way? Then the server cannot serve anyone else.
+ * Is anything still between client and server: a request sent but not
+ * answered, extended-protocol messages not yet closed by a Sync, or a message
+ * half forwarded either way? Then the server cannot serve anyone else.
  */
 static bool request_in_flight(const struct server *s, const struct client *c)
 {
-	if (s->state == SV_SYNC || s->outstanding > 0 || s->conn.pkt_remain > 0)
+	if (server_request_open(s) || s->conn.pkt_remain > 0)
 		return true;
 	if (s->conn.in && !iobuf_drained(s->conn.in))
 		return true;
@@ -530,6 +567,23 @@ static void after_ready(struct server *s)
 		client_resume(c);
 }
 
+/*
+ * The server ended the session with FATAL and that error has reached the
+ * client: nothing more goes to the client (PostgreSQL closes right after),
+ * and the server is closed.
+ */
+static void end_after_fatal(struct server *s)
+{
+	struct client *c = s->client;
+	char reason[96];
+	snprintf(reason, sizeof(reason), "the server ended the session (FATAL %s)",
+		 s->fatal_sqlstate);
+	s->client = NULL;
+	c->server = NULL;
+	client_close(c, CLOSE_SILENT, NULL, reason);
+	server_close(s, reason);
+}
+
 static void forward_to_client(struct server *s)
 {
 	struct client *c = s->client;
@@ -546,6 +600,10 @@ static void forward_to_client(struct server *s)
 		client_close(c, CLOSE_SILENT, NULL, "could not send to client");
 		return;
 	}
+	if (s->fatal_seen && s->conn.pkt_remain == 0) {
+		end_after_fatal(s);
+		return;
+	}
 	conn_write_stop(&c->conn);
 	conn_read_start(&s->conn);
 	if (s->saw_ready) {
@@ -554,6 +612,17 @@ static void forward_to_client(struct server *s)
 		if (release)
 			after_ready(s);
 	}
+}
+
+bool server_client_at_boundary(struct server *s)
+{
+	struct client *c = s->client;
+	if (s->conn.pkt_remain > 0)
+		return false; /* a message is only half received: it can never be completed */
+	enum conn_io r = s->state == SV_ACTIVE && s->conn.in && iobuf_pending(s->conn.in) > 0
+				 ? conn_forward(&s->conn, &c->conn)
+				 : conn_flush_out(&c->conn);
+	return r == CONN_IO_OK && !s->fatal_seen;
 }
 
 void server_process(struct server *s)
@@ -634,6 +703,7 @@ void server_link(struct server *s, struct client *c)
 	s->client = c;
 	c->server = s;
 	s->outstanding = 0;
+	s->unsynced = false;
 	s->saw_ready = false;
 	p->stats.total.server_assignment_count++;
 	client_set_state(c, CL_ACTIVE);

@@ -81,6 +81,7 @@ struct client {
 	usec_t xact_start;      /* 0 when not in a transaction */
 	usec_t query_start;     /* 0 when no request is outstanding */
 	bool close_after_ready; /* draining: leave at the next idle ReadyForQuery */
+	bool welcomed;          /* the log-in reply (ending in ReadyForQuery) has been sent */
 
 	/* pg_stat_activity-style insight: the latest query text, truncated */
 	char *last_query;
@@ -113,7 +114,8 @@ enum close_how {
  */
 void client_close(struct client *c, enum close_how how, const char *sqlstate, const char *reason);
 
-/* The pool has learnt its parameters: finish the log-in of a CL_WAIT_LOGIN client. */
+/* The client is authenticated and its pool knows the server's parameters:
+ * welcome it, in session mode once its server is linked. */
 void client_welcome(struct client *c);
 
 /* The pool linked a server to this client: resume forwarding its requests. */

@@ -93,6 +93,7 @@ struct config {
 	bool server_round_robin;         /* 0: reuse the last released server first */
 	usec_t server_connect_timeout;   /* 15 s */
 	usec_t server_login_retry;       /* 15 s */
+	usec_t internal_query_timeout;   /* 30 s: limit for sluice's own queries on a server */
 	usec_t query_timeout;            /* 0 = off */
 	usec_t query_wait_timeout;       /* 120 s; 0 = off */
 	usec_t client_idle_timeout;      /* 0 = off */

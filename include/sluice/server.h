@@ -54,7 +54,10 @@ struct server {
 	struct param_kv *login_params; /* every ParameterStatus from log-in */
 	int n_login_params;
 
-	int outstanding;      /* Query/Sync/FunctionCall sent minus ReadyForQuery received */
+	int outstanding; /* Query/Sync/FunctionCall sent minus ReadyForQuery received */
+	bool unsynced;   /* extended-protocol messages sent since the last Sync/Query */
+	bool fatal_seen; /* the server sent an ErrorResponse with severity FATAL/PANIC */
+	char fatal_sqlstate[6];
 	char tx_status;       /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	bool saw_ready;       /* a ReadyForQuery was forwarded in this read batch */
 	int internal_pending; /* ReadyForQuery still expected for our own queries */
@@ -92,6 +95,22 @@ void server_unlink(struct server *s, bool client_gone);
 
 /* Run server_check_query on an idle server (janitor). */
 void server_check(struct server *s);
+
+/*
+ * The linked client has an exchange the server has not finished: a request
+ * not yet answered by ReadyForQuery, extended-protocol messages sent since
+ * its last Sync, or parameters still being applied. Such a server can go to
+ * no one else; if its client leaves, it is closed.
+ */
+bool server_request_open(const struct server *s);
+
+/*
+ * May sluice append a message of its own to the linked client's stream now?
+ * Sends what has been framed for the client (best effort, without blocking)
+ * and answers true only when the stream then ends at a message boundary and
+ * the server has not sent a FATAL error (after which nothing may follow).
+ */
+bool server_client_at_boundary(struct server *s);
 
 /* Forward what the client has buffered to this server (after the server became writable etc.). */
 void server_process(struct server *s);

@@ -71,6 +71,51 @@ def query_message(sql):
 TERMINATE = message(b"X")
 
 
+# extended query protocol (text parameters and results)
+
+
+def parse_msg(sql, name="", types=()):
+    body = name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!h", len(types))
+    for oid in types:
+        body += struct.pack("!I", oid)
+    return message(b"P", body)
+
+
+def bind_msg(params=(), portal="", stmt=""):
+    body = portal.encode() + b"\0" + stmt.encode() + b"\0" + struct.pack("!h", 0)
+    body += struct.pack("!h", len(params))
+    for v in params:
+        if v is None:
+            body += struct.pack("!i", -1)
+        else:
+            raw = str(v).encode()
+            body += struct.pack("!i", len(raw)) + raw
+    return message(b"B", body + struct.pack("!h", 0))
+
+
+def describe_msg(kind=b"P", name=""):
+    return message(b"D", kind + name.encode() + b"\0")
+
+
+def execute_msg(portal="", max_rows=0):
+    return message(b"E", portal.encode() + b"\0" + struct.pack("!i", max_rows))
+
+
+def close_msg(kind=b"S", name=""):
+    return message(b"C", kind + name.encode() + b"\0")
+
+
+SYNC = message(b"S")
+FLUSH = message(b"H")
+
+
+def copy_data(data):
+    return message(b"d", data)
+
+
+COPY_DONE = message(b"c")
+
+
 def parse_error_fields(body):
     fields = {}
     for part in body.split(b"\0"):
@@ -306,6 +351,23 @@ class RawConn:
 
     def scalar(self, sql):
         return self.query(sql)[0][0]
+
+    def extended(self, sql, params=(), timeout=None):
+        """Parse/Bind/Describe/Execute/Sync of an unnamed statement; returns the
+        rows as read_result does (raises PgError after ReadyForQuery)."""
+        self.send(parse_msg(sql) + bind_msg(params) + describe_msg() + execute_msg() + SYNC)
+        return self.read_result(timeout)
+
+    def read_until(self, mtype, timeout=None):
+        """Read messages up to and including the first of type mtype; returns them all."""
+        seen = []
+        while True:
+            msg = self.recv_msg(timeout)
+            seen.append(msg)
+            if msg[0] == b"Z":
+                self.status = msg[1][:1]
+            if msg[0] == mtype:
+                return seen
 
     def terminate(self):
         try:

@@ -38,7 +38,7 @@ SANITIZER_MARKERS = (
 )
 
 # keys only sluice knows; left out of a PgBouncer config
-SLUICE_ONLY_KEYS = {"admin_port", "admin_listen_addr"}
+SLUICE_ONLY_KEYS = {"admin_port", "admin_listen_addr", "internal_query_timeout"}
 
 # which signal means what: sluice follows PostgreSQL/Kubernetes (TERM drains,
 # INT exits at once); PgBouncer 1.18 has them the other way round.

@@ -3,11 +3,14 @@ the startup parameters drivers send are applied, not refused."""
 
 import os
 import socket
+import struct
 
 import psycopg
 import pytest
 
-from pooler import IS_PGBOUNCER
+import pgwire
+from cluster import wait_for
+from pooler import IS_PGBOUNCER, SLACK
 
 REQUIRED_PARAMS = {
     "server_version", "server_encoding", "client_encoding", "DateStyle", "TimeZone",
@@ -190,3 +193,59 @@ def test_application_name_add_host(sluice, pg, role, app):
     assert name == f"{app or 'app'} - 127.0.0.1:{local_port}"
     c.execute("SET application_name = 'renamed'")
     assert c.execute("SELECT current_setting('application_name')").fetchone()[0] == "renamed"
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+@pytest.mark.parametrize("asked", ["utf8", "UTF-8", "unicode", "latin1", "ISO_8859_5"])
+def test_client_encoding_reported_in_postgresql_spelling(sluice, pg, role, mode, asked):
+    """ParameterStatus client_encoding is the name PostgreSQL itself reports
+    ('UTF8' for 'utf8'), in the welcome and on the server."""
+    direct = pgwire.RawConn(port=pg.port)
+    direct.startup(role, pg.DBNAME, params={"client_encoding": asked})
+    canonical = direct.params["client_encoding"]
+    direct.terminate()
+    assert canonical == {"latin1": "LATIN1", "ISO_8859_5": "ISO_8859_5"}.get(asked, "UTF8")
+    s = sluice(config={"pool_mode": mode})
+    raw = s.raw_login(user=role, params={"client_encoding": asked})
+    assert raw.params["client_encoding"] == canonical
+    assert raw.scalar("SHOW client_encoding") == canonical
+    assert raw.params["client_encoding"] == canonical  # and no change announced later
+
+
+@pytest.mark.sluice_only
+def test_session_mode_gives_the_real_backend_pid(sluice, pg, role):
+    """Session mode: BackendKeyData carries the server's real pid, so
+    pg_backend_pid() and NOTIFY agree with it; cancel, matched by pid and
+    sluice's own secret, still stops that client's query and no other."""
+    s = sluice(config={"pool_mode": "session", "default_pool_size": 2})
+    a = s.raw_login(user=role)
+    b = s.raw_login(user=role)
+    pid_a, secret_a = a.backend_key
+    assert int(a.scalar("SELECT pg_backend_pid()")) == pid_a
+    assert int(b.scalar("SELECT pg_backend_pid()")) == b.backend_key[0] != pid_a
+    a.query("LISTEN chan")
+    a.send(pgwire.query_message("NOTIFY chan, 'hello'"))
+    notes = [body for t, body in a.read_until(b"Z") if t == b"A"]
+    assert notes and struct.unpack("!i", notes[0][:4])[0] == pid_a
+    a.send(pgwire.query_message("SELECT pg_sleep(30) /* cancel-a */"))
+    b.send(pgwire.query_message("SELECT pg_sleep(1), 'b survived' /* not-b */"))
+    wait_for(lambda: pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = %s "
+                               "AND state = 'active' AND query LIKE '%%pg_sleep%%'", [role]) == 2,
+             what="both queries running")
+    assert pgwire.send_cancel(s.port, pid_a, secret_a ^ 1)  # wrong secret: nothing happens
+    pgwire.send_cancel(s.port, pid_a, secret_a)
+    with pytest.raises(pgwire.PgError) as e:
+        a.read_result(timeout=15 * SLACK)
+    assert e.value.sqlstate == "57014"
+    assert b.read_result(timeout=15 * SLACK) == [["", "b survived"]]
+
+
+@pytest.mark.sluice_only
+def test_transaction_mode_keeps_sluices_own_keys(sluice, pg, role):
+    """Transaction mode: clients share servers, so each has its own key."""
+    s = sluice(config={"pool_mode": "transaction", "default_pool_size": 1})
+    a = s.raw_login(user=role)
+    b = s.raw_login(user=role)
+    server_pid = int(a.scalar("SELECT pg_backend_pid()"))
+    assert int(b.scalar("SELECT pg_backend_pid()")) == server_pid  # one server for both
+    assert a.backend_key[0] != b.backend_key[0], "two clients must not share a key"
