@@ -89,7 +89,10 @@ static void forward(struct runtime *rt, const struct server *s)
 	k->ev = event_new(rt->base, k->fd, EV_WRITE, cancel_on_write, k);
 	usec_t t = rt->cfg->server_connect_timeout > 0 ? rt->cfg->server_connect_timeout : 15000000;
 	struct timeval tv = { .tv_sec = t / 1000000, .tv_usec = t % 1000000 };
-	event_add(k->ev, &tv);
+	if (k->ev == NULL || event_add(k->ev, &tv) < 0) {
+		log_warn("cannot forward a cancel request: no event for its connection");
+		cancel_free(k);
+	}
 }
 
 void cancel_request(struct runtime *rt, uint32_t pid, uint32_t key)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sluice/config.h"
+#include "sluice/log.h"
 #include "sluice/util.h"
 
 /* libevent calls this for either direction; dispatch to the owner's handlers. */
@@ -20,6 +21,10 @@ static void conn_on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	util_tick();
+	if (c->error) { /* its readiness could not be watched: the read reports the failure */
+		c->on_read(fd, EV_READ, c->arg);
+		return;
+	}
 	if ((what & EV_WRITE) && c->writing) {
 		c->on_write(fd, EV_WRITE, c->arg);
 		/* the write handler may have closed the connection */
@@ -81,9 +86,15 @@ static void conn_update(struct conn *c)
 	if (c->armed)
 		event_del(&c->ev);
 	event_assign(&c->ev, base, c->fd, (short)(want | EV_PERSIST), conn_on_event, c);
-	if (want)
-		event_add(&c->ev, NULL);
 	c->armed = want;
+	if (want && event_add(&c->ev, NULL) < 0) {
+		/* rare (out of memory, epoll watch limit), and fatal for this connection:
+		 * the owner learns it from its next read, run at once */
+		c->error = errno ? errno : EIO;
+		c->armed = 0;
+		log_error("cannot watch socket %d: %s", c->fd, strerror(c->error));
+		event_active(&c->ev, EV_READ, 0);
+	}
 }
 
 void conn_close(struct conn *c, struct iobuf_pool *bufs)
@@ -149,6 +160,10 @@ struct pktbuf *conn_out_buf(struct conn *c)
 
 enum conn_io conn_recv(struct conn *c, struct iobuf_pool *bufs)
 {
+	if (c->error) {
+		errno = c->error;
+		return CONN_IO_ERROR;
+	}
 	if (c->in == NULL)
 		c->in = iobuf_get(bufs);
 	struct iobuf *b = c->in;

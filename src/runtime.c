@@ -199,11 +199,14 @@ bool runtime_start(struct runtime *rt)
 	rt->sig_int = evsignal_new(rt->base, SIGINT, on_sigint, rt);
 	rt->sig_quit = evsignal_new(rt->base, SIGQUIT, on_sigint, rt);
 	struct timeval tv = { .tv_sec = 0, .tv_usec = JANITOR_INTERVAL_USEC };
-	event_add(rt->janitor, &tv);
-	event_add(rt->sig_hup, NULL);
-	event_add(rt->sig_term, NULL);
-	event_add(rt->sig_int, NULL);
-	event_add(rt->sig_quit, NULL);
+	bool ok = rt->reaper && rt->janitor && rt->sig_hup && rt->sig_term && rt->sig_int &&
+		  rt->sig_quit && event_add(rt->janitor, &tv) == 0 &&
+		  event_add(rt->sig_hup, NULL) == 0 && event_add(rt->sig_term, NULL) == 0 &&
+		  event_add(rt->sig_int, NULL) == 0 && event_add(rt->sig_quit, NULL) == 0;
+	if (!ok) {
+		log_error("could not set up the timers and signal handlers of the event loop");
+		return false;
+	}
 	if (!listener_open_all(rt))
 		return false;
 	if (rt->cfg->pidfile && !write_pidfile(rt->cfg->pidfile)) {

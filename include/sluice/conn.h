@@ -30,6 +30,7 @@ struct conn {
 	bool writing;         /* want EV_WRITE */
 	short armed;          /* the flags `ev` is currently added with (0: not added) */
 	struct event ev;      /* one event per socket: flags change only on backpressure */
+	int error;            /* errno of a failed event_add: dead, its next read fails */
 	struct iobuf *in;     /* NULL when nothing is buffered */
 	uint32_t pkt_remain;  /* body bytes of a streamed message not yet received */
 	struct conn_out *out; /* NULL when nothing generated is pending */

@@ -139,6 +139,7 @@ static void test_defaults(void)
 	CHECK(!cfg->server_round_robin);
 	CHECK(cfg->server_connect_timeout == 15 * SEC);
 	CHECK(cfg->server_login_retry == 15 * SEC);
+	CHECK(cfg->internal_query_timeout == 30 * SEC);
 	CHECK(cfg->query_timeout == 0);
 	CHECK(cfg->query_wait_timeout == 120 * SEC);
 	CHECK(cfg->client_idle_timeout == 0);
@@ -169,9 +170,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 55);
+	CHECK(c.n == 56);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 55 - 10);
+	CHECK(c.reloadable == 56 - 10);
 	config_free(cfg);
 }
 
@@ -204,6 +205,7 @@ static const char every_key_ini[] =
 	"server_round_robin = 1\n"
 	"server_connect_timeout = 3s\n"
 	"server_login_retry = 1\n"
+	"internal_query_timeout = 250ms\n"
 	"query_timeout = 1d\n"
 	"query_wait_timeout = 0\n"
 	"client_idle_timeout = 300\n"
@@ -272,6 +274,7 @@ static void test_every_key(void)
 	CHECK(cfg->server_round_robin);
 	CHECK(cfg->server_connect_timeout == 3 * SEC);
 	CHECK(cfg->server_login_retry == 1 * SEC);
+	CHECK(cfg->internal_query_timeout == SEC / 4);
 	CHECK(cfg->query_timeout == 86400 * SEC);
 	CHECK(cfg->query_wait_timeout == 0);
 	CHECK(cfg->client_idle_timeout == 300 * SEC);
@@ -309,7 +312,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 55 && c.differing == 55);
+	CHECK(c.n == 56 && c.differing == 56);
 	config_free(cfg);
 }
 
