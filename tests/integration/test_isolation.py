@@ -330,13 +330,14 @@ def test_error_goes_behind_a_half_sent_row(sluice, pg, role):
 
 @pytest.mark.sluice_only
 def test_internal_query_timeout_closes_a_stuck_reset(sluice, pg, role):
-    """server_reset_query that blocks (waits on a lock) is given up after
-    internal_query_timeout: the server is closed, the pool serves again."""
+    """server_reset_query that blocks (waits on a lock another session holds)
+    is given up after internal_query_timeout: the server is closed, and the
+    pool serves again."""
     table = f"lock_{role}"[:60]
     pg.execute(f"CREATE TABLE {table} (v int)")
     pg.execute(f"GRANT ALL ON {table} TO PUBLIC")
     s = sluice(config=admin_config(pool_mode="session", default_pool_size=1,
-                                   server_reset_query=f"LOCK TABLE {table}",
+                                   server_reset_query=f"SELECT count(*) FROM {table}",
                                    internal_query_timeout=1))
     adm = console(s)
     holder = pg.connect(autocommit=False)
