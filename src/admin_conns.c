@@ -227,9 +227,9 @@ static const char *activity_state(const struct client *c)
 		return "idle";
 	if (server_request_open(s))
 		return "active";
-	if (s->tx_status == 'E')
+	if (s->relay.tx_status == 'E')
 		return "idle in transaction (aborted)";
-	return s->tx_status == 'T' ? "idle in transaction" : "idle";
+	return s->relay.tx_status == 'T' ? "idle in transaction" : "idle";
 }
 
 static void activity_row(struct rs *rs, const struct client *c)

@@ -526,24 +526,15 @@ void client_welcome(struct client *c)
 
 /* --- the hot path: client -> server --- */
 
-static void forward_blocked(struct client *c)
-{
-	/* the server cannot take more now: stop reading the client until it can */
-	conn_read_stop(&c->conn);
-	conn_write_start(&c->server->conn);
-}
-
 /* Send what has been framed to the server; false when the client is done for now. */
 static bool flush_to_server(struct client *c)
 {
 	struct server *s = c->server;
-	switch (conn_forward(&c->conn, &s->conn)) {
+	switch (relay_flush(&c->conn, &s->conn)) {
 	case CONN_IO_OK:
-		conn_write_stop(&s->conn);
 		return true;
 	case CONN_IO_AGAIN:
-		forward_blocked(c);
-		return false;
+		return false; /* the client is read again once the server drains */
 	default:
 		server_close(s, "could not send to server");
 		return false;
@@ -590,31 +581,18 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 	c->last_query[len] = '\0';
 }
 
-/*
- * A message is going to the server: account for it, so that the server is
- * released only once everything sent has been answered. Extended-protocol
- * messages stay open until a Sync; a Sync or Query answers for everything
- * before it with its ReadyForQuery.
- */
-static void note_sent(struct client *c, enum fe_class cls, uint8_t type)
+/* A message is going to the server: the times SHOW ACTIVITY and the stats report. */
+static void note_sent(struct client *c, enum fe_class cls)
 {
-	struct server *s = c->server;
 	if (cls == FE_COPY)
 		return;
 	usec_t now = util_now();
-	if (s->outstanding == 0 && !s->unsynced) { /* the first message of an exchange */
+	if (relay_idle(&c->server->relay)) { /* the first message of an exchange */
 		c->query_start = now;
 		if (c->xact_start == 0)
 			c->xact_start = now;
 	}
 	c->last_request = now;
-	if (cls == FE_EXTENDED) {
-		s->unsynced = true;
-		return;
-	}
-	s->outstanding++;
-	if (type != 'F')
-		s->unsynced = false;
 }
 
 /* Frame messages from scan on, as far as they can go to the server now. */
@@ -652,8 +630,8 @@ static void frame_client_messages(struct client *c)
 			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */
 		if (iobuf_pending(b) == 0 && !need_server(c))
 			return;
-		note_sent(c, cls, m.type);
-		iobuf_pass_message(b, m.total, &c->conn.pkt_remain);
+		note_sent(c, cls);
+		relay_client_message(&c->server->relay, &c->conn, &m);
 	}
 }
 
@@ -794,7 +772,7 @@ void client_active_timeouts(struct client *c, usec_t now)
 		return;
 	}
 	usec_t quiet_since = c->last_request > c->state_since ? c->last_request : c->state_since;
-	if (s->tx_status != 'I') {
+	if (s->relay.tx_status != 'I') {
 		if (cfg->idle_transaction_timeout > 0 &&
 		    now - quiet_since >= cfg->idle_transaction_timeout)
 			client_close(c, CLOSE_ERROR, "25P03", "idle_transaction_timeout");

@@ -76,8 +76,7 @@ void conn_set_fd(struct conn *c, int fd)
 	c->fd = fd; /* conn_update assigns the event with it when a direction starts */
 }
 
-/* Re-arm the event when the wanted directions changed (never on the hot path). */
-static void conn_update(struct conn *c)
+void conn_update(struct conn *c)
 {
 	short want = (short)((c->reading ? EV_READ : 0) | (c->writing ? EV_WRITE : 0));
 	if (want == c->armed || c->fd < 0)
@@ -114,38 +113,6 @@ void conn_close(struct conn *c, struct iobuf_pool *bufs)
 		pktbuf_free(&c->out->buf);
 		free(c->out);
 		c->out = NULL;
-	}
-}
-
-void conn_read_start(struct conn *c)
-{
-	if (!c->reading) {
-		c->reading = true;
-		conn_update(c);
-	}
-}
-
-void conn_read_stop(struct conn *c)
-{
-	if (c->reading) {
-		c->reading = false;
-		conn_update(c);
-	}
-}
-
-void conn_write_start(struct conn *c)
-{
-	if (!c->writing) {
-		c->writing = true;
-		conn_update(c);
-	}
-}
-
-void conn_write_stop(struct conn *c)
-{
-	if (c->writing) {
-		c->writing = false;
-		conn_update(c);
 	}
 }
 

@@ -7,37 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t get_be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-enum proto_frame_result proto_frame(const uint8_t *buf, size_t avail, uint32_t max_len,
-				    struct proto_msg *m)
-{
-	if (avail < PROTO_HEADER_LEN)
-		return PROTO_FRAME_NEED_MORE;
-	uint32_t len = get_be32(buf + 1);
-	if (len < 4 || len > max_len || len > UINT32_MAX - 1)
-		return PROTO_FRAME_BAD_LENGTH;
-	m->type = buf[0];
-	m->len = len - 4;
-	m->total = len + 1;
-	return PROTO_FRAME_OK;
-}
-
 enum proto_frame_result proto_frame_startup(const uint8_t *buf, size_t avail, uint32_t *len,
 					    uint32_t *code)
 {
 	if (avail < 4)
 		return PROTO_FRAME_NEED_MORE;
-	uint32_t l = get_be32(buf);
+	uint32_t l = proto_be32(buf);
 	if (l < 8 || l > PROTO_STARTUP_MAX)
 		return PROTO_FRAME_BAD_LENGTH;
 	if (avail < 8)
 		return PROTO_FRAME_NEED_MORE;
 	*len = l;
-	*code = get_be32(buf + 4);
+	*code = proto_be32(buf + 4);
 	return PROTO_FRAME_OK;
 }
 
@@ -78,7 +59,7 @@ uint32_t proto_get_u32(struct proto_reader *r)
 {
 	if (!reader_has(r, 4))
 		return 0;
-	uint32_t v = get_be32(r->p + r->pos);
+	uint32_t v = proto_be32(r->p + r->pos);
 	r->pos += 4;
 	return v;
 }

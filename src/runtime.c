@@ -290,7 +290,7 @@ static void drain_pool(struct pool *p)
 	list_for_each_safe (it, tmp, &p->active_clients) {
 		struct client *c = list_entry(it, struct client, node);
 		struct server *s = c->server;
-		if (s && s->state == SV_ACTIVE && !server_request_open(s) && s->tx_status == 'I')
+		if (s && s->state == SV_ACTIVE && !server_request_open(s) && s->relay.tx_status == 'I')
 			client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
 		else
 			c->close_after_ready = true;

@@ -181,7 +181,7 @@ struct server *server_connect(struct pool *p)
 	s->generation = p->generation;
 	s->connect_time = util_now();
 	s->last_check = s->connect_time;
-	s->tx_status = 'I';
+	s->relay.tx_status = 'I';
 	update_prefix(s);
 	list_init(&s->node);
 	s->state = SV_CONNECT;
@@ -271,6 +271,7 @@ void server_free(struct server *s)
 	list_del(&s->node);
 	conn_close(&s->conn, &s->rt->bufs);
 	param_set_free(&s->params);
+	relay_free(&s->relay);
 	serverlogin_free(s);
 	free(s->internal_error);
 	free(s);
@@ -384,7 +385,7 @@ static void internal_message(struct server *s, uint8_t type, const uint8_t *body
 		server_param_status(s, body, len, false);
 		return;
 	case 'Z':
-		s->tx_status = len >= 1 ? (char)body[0] : 'I';
+		s->relay.tx_status = len >= 1 ? (char)body[0] : 'I';
 		if (--s->internal_pending == 0)
 			internal_done(s);
 		return;
@@ -408,98 +409,32 @@ void server_param_status(struct server *s, const uint8_t *body, uint32_t len, bo
 		param_set_tracked(&s->client->params, idx, value);
 }
 
-/* ReadyForQuery while linked: one request answered. */
-static void ready_for_query(struct server *s, const uint8_t *body)
+/* ReadyForQuery messages reached the client (RELAY_READY* bits): count them. */
+static void note_ready(struct server *s, uint8_t seen)
 {
 	struct client *c = s->client;
-	s->tx_status = (char)body[0];
-	if (s->outstanding > 0)
-		s->outstanding--;
 	s->saw_ready = true;
 	struct stats_counters *st = &s->pool->stats.total;
 	usec_t now = util_now();
-	if (s->outstanding == 0 && c->query_start) {
+	if ((seen & RELAY_READY_DRAINED) && c->query_start) {
 		st->query_count++;
 		st->query_time += now - c->query_start;
 		c->query_start = 0;
 	}
-	if (s->tx_status == 'I' && c->xact_start) {
+	if ((seen & RELAY_READY_IDLE) && s->relay.tx_status == 'I' && c->xact_start) {
 		st->xact_count++;
 		st->xact_time += now - c->xact_start;
 		c->xact_start = 0;
 	}
 }
 
-/* An ErrorResponse for the client: a FATAL or PANIC one ends the session. */
-static void note_error(struct server *s, const uint8_t *body, uint32_t len)
+/* relay hook: a ParameterStatus reached the client. */
+static void on_param(void *arg, const uint8_t *body, uint32_t len)
 {
-	struct proto_error_fields f;
-	if (!proto_parse_error(body, len, &f) || f.severity == NULL)
-		return;
-	if (strcmp(f.severity, "FATAL") != 0 && strcmp(f.severity, "PANIC") != 0)
-		return;
-	s->fatal_seen = true;
-	snprintf(s->fatal_sqlstate, sizeof(s->fatal_sqlstate), "%s", f.sqlstate ? f.sqlstate : "?");
+	server_param_status(arg, body, len, true);
 }
 
-/* Backend message types, and whether sluice must see them whole. */
-enum be_class {
-	BE_INVALID = 0,
-	BE_FORWARD, /* stream through */
-	BE_INSPECT, /* read whole, act, then forward */
-};
-
-static const uint8_t be_class[256] = {
-	['Z'] = BE_INSPECT, ['S'] = BE_INSPECT, ['1'] = BE_FORWARD, ['2'] = BE_FORWARD,
-	['3'] = BE_FORWARD, ['A'] = BE_FORWARD, ['C'] = BE_FORWARD, ['D'] = BE_FORWARD,
-	['E'] = BE_INSPECT, ['G'] = BE_FORWARD, ['H'] = BE_FORWARD, ['I'] = BE_FORWARD,
-	['K'] = BE_FORWARD, ['N'] = BE_FORWARD, ['R'] = BE_FORWARD, ['T'] = BE_FORWARD,
-	['V'] = BE_FORWARD, ['W'] = BE_FORWARD, ['c'] = BE_FORWARD, ['d'] = BE_FORWARD,
-	['n'] = BE_FORWARD, ['s'] = BE_FORWARD, ['t'] = BE_FORWARD, ['v'] = BE_FORWARD,
-};
-
-/* Frame server messages for the client; false when the server was closed. */
-static bool frame_server_messages(struct server *s)
-{
-	struct iobuf *b = s->conn.in;
-	while (b->scan < b->end) {
-		if (s->conn.pkt_remain > 0) {
-			iobuf_pass_remaining(b, &s->conn.pkt_remain);
-			continue;
-		}
-		struct proto_msg m;
-		enum proto_frame_result fr =
-			proto_frame(b->data + b->scan, iobuf_unscanned(b), 0x7fffffff, &m);
-		if (fr == PROTO_FRAME_NEED_MORE)
-			return true;
-		enum be_class cls = fr == PROTO_FRAME_OK ? be_class[m.type] : BE_INVALID;
-		if (cls == BE_INVALID) {
-			server_close(s, "protocol violation from server");
-			return false;
-		}
-		if (cls == BE_INSPECT && m.type == 'E' && m.len > SERVER_MAX_INSPECTED)
-			cls = BE_FORWARD; /* a huge error text: no FATAL is ever that long */
-		if (cls == BE_INSPECT) {
-			if (m.len > SERVER_MAX_INSPECTED) {
-				server_close(s, "oversized message from server");
-				return false;
-			}
-			if (iobuf_unscanned(b) < m.total) {
-				iobuf_reserve_message(b, m.total);
-				return true;
-			}
-			const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
-			if (m.type == 'Z' && m.len >= 1)
-				ready_for_query(s, body);
-			else if (m.type == 'S')
-				server_param_status(s, body, m.len, true);
-			else if (m.type == 'E')
-				note_error(s, body, m.len);
-		}
-		iobuf_pass_message(b, m.total, &s->conn.pkt_remain);
-	}
-	return true;
-}
+static const struct relay_hooks relay_hooks = { on_param };
 
 /* Process whole messages while sluice itself is the reader (log-in, own queries). */
 static void consume_messages(struct server *s)
@@ -528,7 +463,7 @@ static void consume_messages(struct server *s)
 
 bool server_request_open(const struct server *s)
 {
-	return s->state == SV_SYNC || s->outstanding > 0 || s->unsynced;
+	return s->state == SV_SYNC || !relay_idle(&s->relay);
 }
 
 /*
@@ -548,17 +483,17 @@ static bool request_in_flight(const struct server *s, const struct client *c)
 static void after_ready(struct server *s)
 {
 	struct client *c = s->client;
-	if (c->close_after_ready && s->tx_status == 'I' && s->outstanding == 0) {
+	if (c->close_after_ready && s->relay.tx_status == 'I' && relay_idle(&s->relay)) {
 		client_close(c, CLOSE_ERROR, "57P01",
 			     "terminating connection: the pooler is shutting down");
 		return;
 	}
-	if (s->pool->mode == POOL_MODE_STATEMENT && s->tx_status != 'I') {
+	if (s->pool->mode == POOL_MODE_STATEMENT && s->relay.tx_status != 'I') {
 		client_close(c, CLOSE_ERROR, "08P01",
 			     "transaction blocks not allowed in statement pooling mode");
 		return;
 	}
-	if (s->pool->mode == POOL_MODE_SESSION || s->tx_status != 'I')
+	if (s->pool->mode == POOL_MODE_SESSION || s->relay.tx_status != 'I')
 		return;
 	client_set_state(c, CL_IDLE);
 	server_unlink(s, false);
@@ -577,7 +512,7 @@ static void end_after_fatal(struct server *s)
 	struct client *c = s->client;
 	char reason[96];
 	snprintf(reason, sizeof(reason), "the server ended the session (FATAL %s)",
-		 s->fatal_sqlstate);
+		 s->relay.fatal_sqlstate);
 	s->client = NULL;
 	c->server = NULL;
 	client_close(c, CLOSE_SILENT, NULL, reason);
@@ -587,24 +522,27 @@ static void end_after_fatal(struct server *s)
 static void forward_to_client(struct server *s)
 {
 	struct client *c = s->client;
-	if (!frame_server_messages(s))
+	if (relay_server_input(&s->relay, &s->conn, &c->conn, &relay_hooks, s) != RELAY_OK) {
+		server_close(s, "protocol violation from server");
 		return;
-	switch (conn_forward(&s->conn, &c->conn)) {
+	}
+	if (s->relay.ready_seen) {
+		note_ready(s, s->relay.ready_seen);
+		s->relay.ready_seen = 0;
+	}
+	switch (relay_flush(&s->conn, &c->conn)) {
 	case CONN_IO_OK:
 		break;
 	case CONN_IO_AGAIN:
-		conn_read_stop(&s->conn);
-		conn_write_start(&c->conn);
 		return;
 	default:
 		client_close(c, CLOSE_SILENT, NULL, "could not send to client");
 		return;
 	}
-	if (s->fatal_seen && s->conn.pkt_remain == 0) {
+	if (s->relay.fatal && s->conn.pkt_remain == 0) {
 		end_after_fatal(s);
 		return;
 	}
-	conn_write_stop(&c->conn);
 	conn_read_start(&s->conn);
 	if (s->saw_ready) {
 		bool release = !request_in_flight(s, s->client);
@@ -617,12 +555,9 @@ static void forward_to_client(struct server *s)
 bool server_client_at_boundary(struct server *s)
 {
 	struct client *c = s->client;
-	if (s->conn.pkt_remain > 0)
+	if (!relay_client_at_boundary(&s->conn, &c->conn))
 		return false; /* a message is only half received: it can never be completed */
-	enum conn_io r = s->state == SV_ACTIVE && s->conn.in && iobuf_pending(s->conn.in) > 0
-				 ? conn_forward(&s->conn, &c->conn)
-				 : conn_flush_out(&c->conn);
-	return r == CONN_IO_OK && !s->fatal_seen;
+	return conn_flush_out(&c->conn) == CONN_IO_OK && !s->relay.fatal;
 }
 
 void server_process(struct server *s)
@@ -702,8 +637,7 @@ void server_link(struct server *s, struct client *c)
 	struct pool *p = s->pool;
 	s->client = c;
 	c->server = s;
-	s->outstanding = 0;
-	s->unsynced = false;
+	relay_reset(&s->relay);
 	s->saw_ready = false;
 	p->stats.total.server_assignment_count++;
 	client_set_state(c, CL_ACTIVE);
@@ -738,7 +672,7 @@ void server_unlink(struct server *s, bool client_gone)
 	}
 	const char *stmts[2];
 	int n = 0;
-	if (s->tx_status != 'I')
+	if (s->relay.tx_status != 'I')
 		stmts[n++] = "ROLLBACK";
 	bool want_reset = cfg->server_reset_query && cfg->server_reset_query[0] &&
 			  (s->pool->mode == POOL_MODE_SESSION || cfg->server_reset_query_always);

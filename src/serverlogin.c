@@ -250,7 +250,7 @@ void serverlogin_message(struct server *s, uint8_t type, const uint8_t *body, ui
 	case 'v':
 		return;
 	case 'Z':
-		s->tx_status = len ? (char)body[0] : 'I';
+		s->relay.tx_status = len ? (char)body[0] : 'I';
 		if (s->scram) {
 			explicit_bzero(s->scram, sizeof(*s->scram));
 			free(s->scram);

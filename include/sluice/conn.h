@@ -61,10 +61,41 @@ void conn_set_fd(struct conn *c, int fd);
 /* Delete events, close the fd, give the buffer back, free the queue. */
 void conn_close(struct conn *c, struct iobuf_pool *bufs);
 
-void conn_read_start(struct conn *c);
-void conn_read_stop(struct conn *c);
-void conn_write_start(struct conn *c);
-void conn_write_stop(struct conn *c);
+/* Re-arm the event after the wanted directions changed (never on the hot path). */
+void conn_update(struct conn *c);
+
+/* Want (or stop wanting) readability / writability; cheap when nothing changes. */
+static inline void conn_read_start(struct conn *c)
+{
+	if (!c->reading) {
+		c->reading = true;
+		conn_update(c);
+	}
+}
+
+static inline void conn_read_stop(struct conn *c)
+{
+	if (c->reading) {
+		c->reading = false;
+		conn_update(c);
+	}
+}
+
+static inline void conn_write_start(struct conn *c)
+{
+	if (!c->writing) {
+		c->writing = true;
+		conn_update(c);
+	}
+}
+
+static inline void conn_write_stop(struct conn *c)
+{
+	if (c->writing) {
+		c->writing = false;
+		conn_update(c);
+	}
+}
 
 /* recv as much as fits into the buffer (attaching one if needed). */
 enum conn_io conn_recv(struct conn *c, struct iobuf_pool *bufs);

@@ -31,13 +31,31 @@ struct proto_msg {
 	uint32_t total; /* header + body bytes */
 };
 
+/* A big-endian int32 at p. */
+static inline uint32_t proto_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
 /*
  * Frame a typed message at buf[0..avail). Fills *m when the header is present
  * and the length is valid (4 <= length <= max_len). The body may be partial:
- * the caller compares m->total with avail.
+ * the caller compares m->total with avail. Inline: it runs for every message
+ * relayed.
  */
-enum proto_frame_result proto_frame(const uint8_t *buf, size_t avail, uint32_t max_len,
-				    struct proto_msg *m);
+static inline enum proto_frame_result proto_frame(const uint8_t *buf, size_t avail,
+						  uint32_t max_len, struct proto_msg *m)
+{
+	if (avail < PROTO_HEADER_LEN)
+		return PROTO_FRAME_NEED_MORE;
+	uint32_t len = proto_be32(buf + 1);
+	if (len < 4 || len > max_len || len > UINT32_MAX - 1)
+		return PROTO_FRAME_BAD_LENGTH;
+	m->type = buf[0];
+	m->len = len - 4;
+	m->total = len + 1;
+	return PROTO_FRAME_OK;
+}
 
 /*
  * Frame a start-up phase packet (no type byte): needs 8 bytes for length and

@@ -14,6 +14,7 @@
 #include "sluice/conn.h"
 #include "sluice/list.h"
 #include "sluice/params.h"
+#include "sluice/relay.h"
 
 struct runtime;
 struct pool;
@@ -54,11 +55,7 @@ struct server {
 	struct param_kv *login_params; /* every ParameterStatus from log-in */
 	int n_login_params;
 
-	int outstanding; /* Query/Sync/FunctionCall sent minus ReadyForQuery received */
-	bool unsynced;   /* extended-protocol messages sent since the last Sync/Query */
-	bool fatal_seen; /* the server sent an ErrorResponse with severity FATAL/PANIC */
-	char fatal_sqlstate[6];
-	char tx_status;       /* last ReadyForQuery status: 'I', 'T' or 'E' */
+	struct relay relay;   /* the exchange with the linked client: replies expected, status */
 	bool saw_ready;       /* a ReadyForQuery was forwarded in this read batch */
 	int internal_pending; /* ReadyForQuery still expected for our own queries */
 	bool internal_failed;

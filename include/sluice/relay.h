@@ -1,0 +1,195 @@
+/*
+ * relay: the bytes between a client and the server linked to it. Frames the
+ * messages of both directions and passes each on: forwarded in place (the
+ * common case: it leaves in the same send as its neighbours), or with
+ * sluice's own messages injected before it, its reply swallowed, or a reply
+ * of sluice's own given instead. For every request sent to a server it
+ * queues the reply it expects, so that every reply is attributed and a
+ * server is handed on only when everything sent on it has been answered.
+ *
+ * Bytes for a peer leave in order: first the peer's out queue (sluice's own
+ * messages, and bytes moved there when something had to be inserted), then
+ * the source's framed range [start, scan) sent straight from its buffer.
+ * Nothing here touches a socket except relay_flush.
+ */
+#ifndef SLUICE_RELAY_H
+#define SLUICE_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/conn.h"
+#include "sluice/proto.h"
+
+/* What a request sent to a server is answered with. */
+enum relay_req {
+	RQ_PARSE = 1, /* ParseComplete */
+	RQ_BIND,      /* BindComplete */
+	RQ_DESCRIBE,  /* [ParameterDescription] then RowDescription or NoData */
+	RQ_EXECUTE,   /* rows or COPY, then CommandComplete, EmptyQuery or PortalSuspended */
+	RQ_CLOSE,     /* CloseComplete */
+	RQ_SYNC,      /* ReadyForQuery */
+	RQ_QUERY,     /* anything, then ReadyForQuery */
+	RQ_FUNCTION,  /* FunctionCallResponse, then ReadyForQuery */
+	RQ_REPLY,     /* nothing from the server: sluice answers the client itself here */
+};
+
+/* Flags of an expected reply. */
+#define RX_SWALLOW 0x01 /* sluice's own request: its success reply is not the client's */
+#define RX_ERROR   0x02 /* the server's ErrorResponse is replaced by `bytes` */
+
+/* One expected reply, in the order the requests were sent. */
+struct relay_expect {
+	uint8_t req;    /* enum relay_req */
+	uint8_t flags;  /* RX_* */
+	uint32_t len;   /* of bytes */
+	uint8_t *bytes; /* RQ_REPLY: the answer; RX_ERROR: the replacement error (owned) */
+};
+
+/* The replies a server still owes, oldest first (a ring that grows). */
+struct relay_queue {
+	struct relay_expect *e;
+	uint32_t cap;
+	uint32_t head;
+	uint32_t len;
+	uint32_t n_ready;   /* entries answered by ReadyForQuery (Sync, Query, FunctionCall) */
+	uint32_t n_replies; /* RQ_REPLY entries: sluice's own answers waiting for their turn */
+};
+
+/* The exchange between one server and the client linked to it. */
+struct relay {
+	struct relay_queue q;
+	bool unsynced; /* extended-protocol messages sent since the last Sync or Query */
+	bool skipping; /* after an extended-protocol error the server ignores all until Sync */
+	bool fatal;    /* the server sent a FATAL (or PANIC) error: the session ends */
+	char fatal_sqlstate[6];
+	char tx_status;     /* status of the last ReadyForQuery: 'I', 'T' or 'E' */
+	uint8_t ready_seen; /* RELAY_READY* bits since the owner last cleared them */
+};
+
+/* ReadyForQuery passed on since the owner cleared ready_seen: */
+#define RELAY_READY         0x01 /* at least one */
+#define RELAY_READY_DRAINED 0x02 /* one after which no other is expected */
+#define RELAY_READY_IDLE    0x04 /* one saying 'I' (no transaction open) */
+
+/* Called for the few server messages sluice acts on while relaying. */
+struct relay_hooks {
+	/* a ParameterStatus was passed on */
+	void (*param)(void *arg, const uint8_t *body, uint32_t len);
+};
+
+/* Outcome of relaying what a server sent. */
+enum relay_result {
+	RELAY_OK = 0,    /* everything whole has been staged for the client */
+	RELAY_VIOLATION, /* a reply nothing was expected for, or a bad length: close the server */
+};
+
+void relay_reset_queue(struct relay *r);
+
+/* A fresh exchange (on link): forgets what is queued. The status of the last
+ * ReadyForQuery stays (it is the server's). */
+static inline void relay_reset(struct relay *r)
+{
+	if (r->q.len)
+		relay_reset_queue(r);
+	r->unsynced = false;
+	r->skipping = false;
+	r->ready_seen = 0;
+}
+/* Free everything (the server is going away). */
+void relay_free(struct relay *r);
+
+/* Nothing sent is unanswered and no extended-protocol exchange is open. */
+static inline bool relay_idle(const struct relay *r)
+{
+	return r->q.len == 0 && !r->unsynced;
+}
+
+/* Requests whose ReadyForQuery is still to come. */
+static inline uint32_t relay_pending_ready(const struct relay *r)
+{
+	return r->q.n_ready;
+}
+
+/*
+ * The client message m (header at src->in->scan, at least its first `m->total`
+ * bytes or all of it that fits in the buffer) goes to the server: note what
+ * it will be answered with and frame it for sending. Message types are the
+ * caller's to check (only frontend messages after log-in reach here).
+ */
+void relay_note_request(struct relay *r, uint8_t type);
+
+static inline void relay_client_message(struct relay *r, struct conn *src,
+					const struct proto_msg *m)
+{
+	struct relay_queue *q = &r->q;
+	if (m->type == 'Q' && !r->skipping && q->len < q->cap) {
+		/* the most common request, noted in place (what relay_note_request does) */
+		q->e[(q->head + q->len) & (q->cap - 1)] = (struct relay_expect){ .req = RQ_QUERY };
+		q->len++;
+		q->n_ready++;
+		r->unsynced = false;
+	} else {
+		relay_note_request(r, m->type);
+	}
+	iobuf_pass_message(src->in, m->total, &src->pkt_remain);
+}
+
+/*
+ * Frame what the server sent (src = server, dst = client) and attribute each
+ * reply: forwarded (framed in place), swallowed, or replaced; sluice's own
+ * answers to the client are staged in dst's out queue at their turn. Stops at
+ * the first incomplete message, or after a FATAL error.
+ */
+enum relay_result relay_server_input(struct relay *r, struct conn *src, struct conn *dst,
+				     const struct relay_hooks *h, void *arg);
+
+/*
+ * Queue a request of sluice's own for the server after everything the client
+ * has framed so far (`client` may be NULL): `msg` (one whole frontend
+ * message) is copied to the server's out queue and its reply expected with
+ * `flags`. Returns that expectation, valid until the next message is noted
+ * (the caller may attach RX_ERROR bytes), or NULL when no reply will come.
+ */
+struct relay_expect *relay_inject(struct relay *r, struct conn *client, struct conn *server,
+				  const uint8_t *msg, uint32_t len, uint8_t flags);
+
+/*
+ * sluice answers the client itself at this point of the exchange: `reply`
+ * (copied) reaches the client after every reply to what was sent before it.
+ */
+void relay_reply(struct relay *r, struct conn *server, struct conn *client, const uint8_t *reply,
+		 uint32_t len);
+
+/*
+ * Move the framed range of src ([start, scan) of its buffer) to dst's out
+ * queue, so that bytes appended to that queue next go after it.
+ */
+void relay_stage(struct conn *src, struct conn *dst);
+
+/*
+ * May sluice append its own message for the client now? True when nothing of
+ * the server's is half-way to the client: no message only partly received,
+ * and everything framed already staged (it is moved to the client's queue).
+ */
+bool relay_client_at_boundary(struct conn *server, struct conn *client);
+
+/*
+ * Send dst what is queued for it and what src has framed for it. When dst
+ * would block, src stops being read and dst is watched for writability
+ * (backpressure); once everything is out, dst is no longer watched. Returns
+ * what the send returned (CONN_IO_EOF/ERROR: dst failed, the caller closes).
+ */
+static inline enum conn_io relay_flush(struct conn *src, struct conn *dst)
+{
+	enum conn_io r = conn_forward(src, dst);
+	if (r == CONN_IO_AGAIN) {
+		conn_read_stop(src);
+		conn_write_start(dst);
+	} else if (r == CONN_IO_OK) {
+		conn_write_stop(dst);
+	}
+	return r;
+}
+
+#endif
