@@ -14,12 +14,16 @@
 #   S1 pgbench -S, 50 clients          S4 -S, 1000 clients (poolers only)
 #   S2 -S, 1 client (latency)          S5 -S -C, 20 clients (connect per tx)
 #   S3 TPC-B, 50 clients               S6 -S -M extended, 50 clients
+#   S7 -S -M prepared, 50 clients: named prepared statements in transaction
+#      mode (direct and sluice only: Debian 12's PgBouncer 1.18 cannot run
+#      them; it learnt them in 1.21)
 #   M1 RSS per idle client: 10,000 logged-in idle clients on each pooler
 #   P1 user-space instructions per transaction: each pooler started afresh
 #      under `valgrind --tool=callgrind`, once serving pgbench -S -c 10 for
 #      BENCH_CG_TX transactions and once serving none; the difference of the
 #      two instruction counts, divided by the transactions. Deterministic, so
 #      it shows what a change to the code did where TPS is too noisy to.
+#      P2 the same with -M extended, P3 with -M prepared (sluice only).
 # Per scenario: TPS, average and p99 latency (from pgbench's per-transaction
 # logs), pooler CPU µs per transaction (utime+stime of /proc/PID/stat around
 # the run, divided by pgbench's transaction count; the window includes the
@@ -36,7 +40,7 @@
 #   BENCH_STRACE_SECONDS=4  strace window per scenario and pooler
 #   BENCH_MEM_CLIENTS=10000 idle clients for M1 (capped by the fd limit)
 #   BENCH_CG_TX=20000       transactions for P1
-#   BENCH_SCENARIOS="S1 S2 S3 S4 S5 S6 M1 P1"   subset to run
+#   BENCH_SCENARIOS="S1 S2 S3 S4 S5 S6 S7 M1 P1 P2 P3"   subset to run
 #   BENCH_JOBS=2            pgbench -j for multi-client scenarios (S4 uses >= 4)
 #   BENCH_OUT=./bench-results.txt
 #   BENCH_KEEP_TMP=1        keep the temp dir (logs, configs) for inspection
@@ -49,7 +53,7 @@ SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 STRACE_SECS=${BENCH_STRACE_SECONDS:-4}
 MEM_CLIENTS=${BENCH_MEM_CLIENTS:-10000}
-SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5 S6 M1 P1"}
+SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5 S6 S7 M1 P1 P2 P3"}
 CG_TX=${BENCH_CG_TX:-20000}
 JOBS=${BENCH_JOBS:-2}
 OUT=${BENCH_OUT:-$PWD/bench-results.txt}
@@ -266,16 +270,23 @@ S4J=$((JOBS > 4 ? JOBS : 4))
 DESC[S4]="pgbench -S, 1000 clients";        ARGS[S4]="-S -c 1000 -j $S4J";            CLIENTS[S4]=1000
 DESC[S5]="pgbench -S -C, 20 clients";       ARGS[S5]="-S -C -c 20 -j $JOBS";          CLIENTS[S5]=20
 DESC[S6]="pgbench -S -M extended, 50 cl.";  ARGS[S6]="-S -M extended -c 50 -j $JOBS"; CLIENTS[S6]=50
+DESC[S7]="pgbench -S -M prepared, 50 cl.";  ARGS[S7]="-S -M prepared -c 50 -j $JOBS"; CLIENTS[S7]=50
 DESC[M1]="$MEM_CLIENTS idle clients"
-DESC[P1]="callgrind, pgbench -S -c 10"
+declare -A PMODE
+DESC[P1]="callgrind, pgbench -S -c 10";             PMODE[P1]=simple
+DESC[P2]="callgrind, -S -M extended -c 10";         PMODE[P2]=extended
+DESC[P3]="callgrind, -S -M prepared -c 10";         PMODE[P3]=prepared
 for s in S1 S2 S3 S5 S6; do TARGETS_OF[$s]="direct sluice pgbouncer"; done
 TARGETS_OF[S4]="sluice pgbouncer"
+TARGETS_OF[S7]="direct sluice" # PgBouncer 1.18: no named prepared statements in transaction mode
+for s in P1 P2; do TARGETS_OF[$s]="sluice pgbouncer"; done
+TARGETS_OF[P3]="sluice"
 PGB_SCENARIOS=()
 for s in $SCENARIOS; do
 	case $s in
-	S[1-6]) PGB_SCENARIOS+=("$s") ;;
-	M1 | P1) ;;
-	*) die "unknown scenario $s (BENCH_SCENARIOS: S1..S6 M1 P1)" ;;
+	S[1-7]) PGB_SCENARIOS+=("$s") ;;
+	M1 | P[1-3]) ;;
+	*) die "unknown scenario $s (BENCH_SCENARIOS: S1..S7 M1 P1..P3)" ;;
 	esac
 done
 
@@ -484,9 +495,9 @@ mem_run() { # target
 
 # Instructions a fresh pooler under callgrind executes: started, checked with
 # one psql query, then serving `tx` pgbench transactions (none when tx is 0).
-callgrind_ir() { # target tx -> sets CG_IR to the instruction count, or FAIL
+callgrind_ir() { # target tx mode -> sets CG_IR to the instruction count, or FAIL
 	# (not run in $(...): the valgrind pid must reach BG_PIDS for cleanup)
-	local t=$1 tx=$2 port ini vpid log i ir
+	local t=$1 tx=$2 mode=${3:-simple} port ini vpid log i ir
 	read -r port <<<"$(free_ports 1)"
 	ini=$T/cg-$t.ini
 	log=$T/cg-$t-$tx.log
@@ -508,7 +519,7 @@ callgrind_ir() { # target tx -> sets CG_IR to the instruction count, or FAIL
 		sleep 0.2
 	done
 	if ((tx > 0)); then
-		"$PGBENCH" -n -S -c 10 -j 2 -t $((tx / 10)) -h 127.0.0.1 -p "$port" -U "$DBUSER" "$DBNAME" \
+		"$PGBENCH" -n -S -M "$mode" -c 10 -j 2 -t $((tx / 10)) -h 127.0.0.1 -p "$port" -U "$DBUSER" "$DBNAME" \
 			>"$T/cg-$t-pgbench.out" 2>&1 || echo "pgbench failed" >>"$log"
 	fi
 	kill -INT "$vpid" 2>/dev/null || true
@@ -522,19 +533,19 @@ callgrind_ir() { # target tx -> sets CG_IR to the instruction count, or FAIL
 	fi
 }
 
-cg_run() { # target
-	local t=$1 base full
+cg_run() { # scenario target
+	local s=$1 t=$2 base full
 	callgrind_ir "$t" 0
 	base=$CG_IR
-	callgrind_ir "$t" "$CG_TX"
+	callgrind_ir "$t" "$CG_TX" "${PMODE[$s]}"
 	full=$CG_IR
 	if [ "$base" = FAIL ] || [ "$full" = FAIL ]; then
-		fail_run "P1 $t: callgrind run failed" "$T/cg-$t-$CG_TX.log"
-		record P1 ir_per_tx "$t" 1 FAIL
+		fail_run "$s $t: callgrind run failed" "$T/cg-$t-$CG_TX.log"
+		record "$s" ir_per_tx "$t" 1 FAIL
 		return 0
 	fi
-	record P1 ir_per_tx "$t" 1 "$(awk -v a="$base" -v b="$full" -v n="$CG_TX" 'BEGIN {printf "%.1f", (b - a) / n}')"
-	log "P1 $t: $base instructions idle, $full with $CG_TX transactions"
+	record "$s" ir_per_tx "$t" 1 "$(awk -v a="$base" -v b="$full" -v n="$CG_TX" 'BEGIN {printf "%.1f", (b - a) / n}')"
+	log "$s $t: $base instructions idle, $full with $CG_TX transactions"
 }
 
 # ---------------------------------------------------------------- run
@@ -557,11 +568,14 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 for s in "${PGB_SCENARIOS[@]}"; do
-	for t in sluice pgbouncer; do strace_run "$s" "$t"; done
+	for t in ${TARGETS_OF[$s]}; do
+		[ "$t" = direct ] || strace_run "$s" "$t"
+	done
 done
-if [[ " $SCENARIOS " == *" P1 "* ]]; then
-	for t in sluice pgbouncer; do cg_run "$t"; done
-fi
+for s in P1 P2 P3; do
+	[[ " $SCENARIOS " == *" $s "* ]] || continue
+	for t in ${TARGETS_OF[$s]}; do cg_run "$s" "$t"; done
+done
 if [[ " $SCENARIOS " == *" M1 "* ]]; then
 	for t in sluice pgbouncer; do mem_run "$t"; done
 fi

@@ -6,8 +6,8 @@ SLUICE_BUILD_PKGS=(build-essential meson ninja-build pkg-config libevent-dev lib
 	postgresql postgresql-contrib)
 # Packages needed only by the tests (pgbouncer, prometheus: comparison and exporter
 # tests; iproute2: ss, to read socket options back from the kernel).
-SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout pgbouncer prometheus prometheus-pgbouncer-exporter
-	iproute2)
+SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout python3-asyncpg pgbouncer prometheus
+	prometheus-pgbouncer-exporter iproute2)
 # Packages needed by the libFuzzer targets (scripts/fuzz.sh): Debian 12's clang
 # is clang-14, whose libFuzzer, ASan and UBSan runtimes are in libclang-rt-14-dev
 # (only recommended by clang, and we install without recommends).

@@ -4,7 +4,8 @@
 #   1. installs missing Debian packages (only when something is missing);
 #   2. builds build/ with -Dwerror=true and runs the unit tests (meson test);
 #   3. runs the integration suite (tests/integration, pytest + psycopg from
-#      Debian, with /usr/bin/python3) against build/sluice;
+#      Debian, with /usr/bin/python3) against build/sluice, then its
+#      transaction-mode files again with psycopg preparing every query;
 #   4. builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer and
 #      runs the unit tests and the integration suite again against it; any
 #      sanitizer report fails the test that ran it;
@@ -80,9 +81,17 @@ fi
 if step "build (build/, -Werror)" meson_build build -Dwerror=true; then
 	step "unit tests" meson test -C build --print-errorlogs
 	step "integration tests" integration build/sluice
+	# again, with psycopg preparing every query at once (named prepared statements
+	# from the first execution), for what runs in transaction and statement mode
+	step "integration tests (prepare_threshold=0)" env SLUICE_TEST_PREPARE_THRESHOLD=0 \
+		/usr/bin/python3 -m pytest tests/integration/test_transaction_mode.py \
+		tests/integration/test_statement_mode.py tests/integration/test_isolation.py \
+		tests/integration/test_prepared.py tests/integration/test_params.py \
+		tests/integration/test_cancel.py tests/integration/test_copy.py "${PYTEST_ARGS[@]}"
 else
 	skip "unit tests" "build failed"
 	skip "integration tests" "build failed"
+	skip "integration tests (prepare_threshold=0)" "build failed"
 fi
 
 # ---- sanitizer build

@@ -11,6 +11,7 @@
 
 #include "sluice/client.h"
 #include "sluice/pool.h"
+#include "sluice/prepared.h"
 #include "sluice/runtime.h"
 #include "sluice/server.h"
 #include "sluice/util.h"
@@ -110,7 +111,7 @@ static void client_row(struct rs *rs, const struct client *c, usec_t now)
 	rs_str(rs, "");
 	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
 	rs_str(rs, app ? app : "");
-	rs_int(rs, 0);
+	rs_int(rs, prepared_client_count(c->prepared));
 	rs_int(rs, (int64_t)c->id);
 	rs_row(rs);
 }
@@ -181,7 +182,7 @@ static void server_row(struct rs *rs, const struct server *s)
 	rs_str(rs, "");
 	const char *app = s->client ? s->client->params.tracked[PARAM_APPLICATION_NAME] : NULL;
 	rs_str(rs, app ? app : "");
-	rs_int(rs, 0);
+	rs_int(rs, prepared_server_count(s->prepared));
 	rs_int(rs, (int64_t)s->id);
 	rs_row(rs);
 }

@@ -136,7 +136,7 @@ enum stat_id {
 	ST_QUERY_TIME,
 	ST_WAIT_TIME,
 	ST_LIFETIME,
-	ST_CLIENT_PARSE, /* named prepared statements are not tracked yet: always 0 */
+	ST_CLIENT_PARSE,
 	ST_SERVER_PARSE,
 	ST_BIND,
 	ST_CONNECT,
@@ -173,9 +173,11 @@ static int64_t stat_total(const struct stats_counters *t, enum stat_id id)
 	case ST_CONNECT:
 		return (int64_t)t->client_connect_count;
 	case ST_CLIENT_PARSE:
+		return (int64_t)t->client_parse_count;
 	case ST_SERVER_PARSE:
+		return (int64_t)t->server_parse_count;
 	case ST_BIND:
-		break;
+		return (int64_t)t->bind_count;
 	}
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include "sluice/clientauth.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
+#include "sluice/prepared.h"
 #include "sluice/runtime.h"
 #include "sluice/server.h"
 #include "sluice/util.h"
@@ -228,6 +229,7 @@ void client_free(struct client *c)
 	list_del(&c->node);
 	conn_close(&c->conn, &c->rt->bufs);
 	param_set_free(&c->params);
+	prepared_client_free(c->rt->prepared, &c->prepared);
 	clientauth_reset(c);
 	free(c->last_query);
 	free(c->admin_wait_db);
@@ -595,6 +597,12 @@ static void note_sent(struct client *c, enum fe_class cls)
 	c->last_request = now;
 }
 
+/* Bytes framed for the server, or queued for it (rewritten, injected). */
+static bool to_server_pending(const struct client *c)
+{
+	return iobuf_pending(c->conn.in) > 0 || conn_out_pending(&c->server->conn);
+}
+
 /* Frame messages from scan on, as far as they can go to the server now. */
 static void frame_client_messages(struct client *c)
 {
@@ -621,7 +629,7 @@ static void frame_client_messages(struct client *c)
 			return;
 		}
 		if (cls == FE_TERMINATE) {
-			if (iobuf_pending(b) > 0 && c->server)
+			if (c->server && to_server_pending(c))
 				(void)flush_to_server(c);
 			client_close(c, CLOSE_SILENT, NULL, "client sent Terminate");
 			return;
@@ -631,6 +639,13 @@ static void frame_client_messages(struct client *c)
 		if (iobuf_pending(b) == 0 && !need_server(c))
 			return;
 		note_sent(c, cls);
+		if (c->prepared_on && prepared_maybe(b, &m)) {
+			enum prepared_verdict v = prepared_client_message(c, &m);
+			if (v == PREP_MORE)
+				return;
+			if (v == PREP_DONE)
+				continue;
+		}
 		relay_client_message(&c->server->relay, &c->conn, &m);
 	}
 }
@@ -647,13 +662,17 @@ void client_resume(struct client *c)
 	frame_client_messages(c);
 	if (c->state == CL_CLOSED)
 		return;
-	if (c->server && iobuf_pending(c->conn.in) > 0 && !flush_to_server(c))
+	struct server *s = c->server;
+	if (s && to_server_pending(c) && !flush_to_server(c))
 		return;
 	conn_release_buffer(&c->conn, &c->rt->bufs);
 	if (c->conn.in == NULL || c->conn.in->end < c->conn.in->cap || c->conn.in->start > 0)
 		conn_read_start(&c->conn);
 	else
 		conn_read_stop(&c->conn);
+	/* sluice's own answers (a Close, a DEALLOCATE) go out now; this may hand the server back */
+	if (s && c->server == s && relay_answer_due(&s->relay))
+		server_process(s);
 }
 
 static void client_on_read(evutil_socket_t fd, short what, void *arg)
@@ -749,6 +768,7 @@ void client_authenticated(struct client *c, const struct scram_secret *scram_key
 		p->have_scram_keys = true;
 	}
 	c->pool = p;
+	c->prepared_on = p->mode != POOL_MODE_SESSION && rt->cfg->max_prepared_statements > 0;
 	p->n_clients++;
 	p->stats.total.client_connect_count++;
 	if (p->have_params) {

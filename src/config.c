@@ -109,6 +109,7 @@ static const struct key_def global_keys[] = {
 	K_INT(pkt_buf, "4096", RESTART, 1024, 16 * 1024 * 1024),
 	K_LIST(ignore_startup_parameters, RELOAD),
 	K_BOOL(application_name_add_host, "0", RELOAD),
+	K_INT(max_prepared_statements, "200", RELOAD, 0, INT_MAX),
 
 	K_BOOL(log_connections, "1", RELOAD),
 	K_BOOL(log_disconnections, "1", RELOAD),
@@ -180,7 +181,6 @@ static const char *const ignored_keys[] = {
 	"dns_*",
 	"job_name",
 	"max_db_client_connections",
-	"max_prepared_statements",
 	"max_user_client_connections",
 	"peer_id",
 	"query_wait_notify",

@@ -127,6 +127,12 @@ static const struct counter_def counters[] = {
 	  offsetof(struct stats_counters, query_time), true },
 	{ "sluice_wait_seconds_total", "Time clients spent waiting for a server.",
 	  offsetof(struct stats_counters, wait_time), true },
+	{ "sluice_client_parse_total", "Named prepared statements created by clients.",
+	  offsetof(struct stats_counters, client_parse_count), false },
+	{ "sluice_server_parse_total", "Named prepared statements sluice prepared on servers.",
+	  offsetof(struct stats_counters, server_parse_count), false },
+	{ "sluice_bind_total", "Executions of named prepared statements (Bind).",
+	  offsetof(struct stats_counters, bind_count), false },
 };
 
 static void pool_counters(struct runtime *rt, struct pktbuf *out)

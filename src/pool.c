@@ -190,12 +190,24 @@ void pool_maintain(struct pool *p)
 	}
 }
 
+/*
+ * The one place a server passes to a client: the client's wait is counted,
+ * the server is linked (its relay starts a fresh exchange) and, once its
+ * parameters are in place, the client's requests flow. With several event
+ * loops this is where a server crosses from one loop to another, as a
+ * message to the client's loop instead of a call.
+ */
+static void hand_over(struct pool *p, struct server *s, struct client *c, usec_t waited)
+{
+	stats_record_wait(&p->stats, waited);
+	server_link(s, c);
+}
+
 bool pool_acquire(struct pool *p, struct client *c)
 {
 	struct list *first = list_first(&p->idle_servers);
 	if (first != NULL && !pool_paused(p)) {
-		stats_record_wait(&p->stats, 0);
-		server_link(list_entry(first, struct server, node), c);
+		hand_over(p, list_entry(first, struct server, node), c, 0);
 		return true;
 	}
 	client_set_state(c, CL_WAITING);
@@ -229,8 +241,7 @@ void pool_server_ready(struct pool *p, struct server *s)
 	struct list *first = list_first(&p->waiting_clients);
 	if (first != NULL) {
 		struct client *c = list_entry(first, struct client, node);
-		stats_record_wait(&p->stats, now - c->state_since);
-		server_link(s, c);
+		hand_over(p, s, c, now - c->state_since);
 		if (s->state == SV_ACTIVE)
 			client_resume(c);
 		return;

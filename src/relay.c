@@ -20,11 +20,6 @@
 
 /* --- the queue of expected replies --- */
 
-static inline bool answered_by_ready(uint8_t req)
-{
-	return req == RQ_SYNC || req == RQ_QUERY || req == RQ_FUNCTION;
-}
-
 /* Parse, Bind, Describe, Execute, Close: after an error the server skips to the Sync. */
 static bool extended(uint8_t req)
 {
@@ -43,15 +38,26 @@ static void q_grow(struct relay_queue *q)
 	q->head = 0;
 }
 
+/* Expectations answered by a ReadyForQuery: 1 for Sync, Query, FunctionCall. */
+static const uint8_t ends_in_ready[RQ_REPLY + 1] = {
+	[RQ_SYNC] = 1,
+	[RQ_QUERY] = 1,
+	[RQ_FUNCTION] = 1,
+};
+
+/* Queue an expectation; only req, flags, op and bytes are set (ref, ref2 and
+ * len are the owner's, meaningful with an op or bytes). Hot: once per request. */
 static inline struct relay_expect *q_push(struct relay_queue *q, uint8_t req, uint8_t flags)
 {
 	if (q->len == q->cap)
 		q_grow(q);
 	struct relay_expect *x = &q->e[(q->head + q->len) & (q->cap - 1)];
 	q->len++;
-	*x = (struct relay_expect){ .req = req, .flags = flags };
-	q->n_ready += answered_by_ready(req);
-	q->n_replies += req == RQ_REPLY;
+	x->req = req;
+	x->flags = flags;
+	x->op = 0;
+	x->bytes = NULL;
+	q->n_ready += ends_in_ready[req];
 	return x;
 }
 
@@ -63,24 +69,37 @@ static inline struct relay_expect *q_head(const struct relay_queue *q)
 static inline void q_pop(struct relay_queue *q)
 {
 	struct relay_expect *x = &q->e[q->head];
-	q->n_ready -= answered_by_ready(x->req);
-	q->n_replies -= x->req == RQ_REPLY;
+	q->n_ready -= ends_in_ready[x->req];
+	if (x->req == RQ_REPLY) { /* sluice's own answer */
+		q->n_replies--;
+		q->n_ready -= (x->flags & RX_READY) != 0;
+	}
 	if (x->bytes)
 		free(x->bytes);
 	q->head = (q->head + 1) & (q->cap - 1);
 	q->len--;
 }
 
-void relay_reset_queue(struct relay *r)
+/* Pop the head, telling its owner how it ended when it carries an op. */
+static inline void pop(struct relay *r, const struct relay_hooks *h, void *arg, bool ok,
+		       const char *sqlstate)
+{
+	struct relay_expect *x = &r->q.e[r->q.head];
+	if (x->op && h && h->settle)
+		h->settle(arg, x, ok, sqlstate);
+	q_pop(&r->q);
+}
+
+void relay_reset_queue(struct relay *r, const struct relay_hooks *h, void *arg)
 {
 	while (r->q.len)
-		q_pop(&r->q);
+		pop(r, h, arg, false, NULL);
 	r->q.head = 0;
 }
 
-void relay_free(struct relay *r)
+void relay_free(struct relay *r, const struct relay_hooks *h, void *arg)
 {
-	relay_reset_queue(r);
+	relay_reset_queue(r, h, arg);
 	free(r->q.e);
 	r->q.e = NULL;
 	r->q.cap = 0;
@@ -167,6 +186,24 @@ struct relay_expect *relay_inject(struct relay *r, struct conn *client, struct c
 	return expect_for(r, msg[0], flags);
 }
 
+struct relay_expect *relay_client_replace(struct relay *r, struct conn *client, struct conn *server,
+					  const struct proto_msg *m, uint32_t consumed,
+					  const uint8_t *msg, uint32_t len, uint8_t flags)
+{
+	struct iobuf *b = client->in;
+	struct relay_expect *x = relay_inject(r, client, server, msg, len, flags);
+	b->scan += consumed;
+	b->start = b->scan;
+	if (consumed < m->total)
+		iobuf_pass_message(b, m->total - consumed, &client->pkt_remain);
+	return x;
+}
+
+void relay_client_skip(struct conn *client, struct conn *server, const struct proto_msg *m)
+{
+	skip_message(client, server, m->total);
+}
+
 /* --- server to client --- */
 
 /* What a server message is, given the reply expected next. */
@@ -198,46 +235,71 @@ static const uint8_t fate[RQ_REPLY + 1][256] = {
 	[RQ_REPLY] = { NOT_REPLIES }, /* never consulted: answered before the next message */
 };
 
-/* sluice's own answers at the head of the queue go to the client now, in turn. */
-static void answer_due(struct relay *r, struct conn *src, struct conn *dst)
+/* The ReadyForQuery sluice sends when it answers a Query itself. */
+static void own_ready(struct relay *r, struct conn *dst)
+{
+	uint8_t z[6] = { 'Z', 0, 0, 0, 5, (uint8_t)r->tx_status };
+	append(dst, z, sizeof(z));
+	r->ready_seen |= RELAY_READY | (r->tx_status == 'I' ? RELAY_READY_IDLE : 0);
+}
+
+/*
+ * sluice's own answers at the head of the queue go to the client now, in
+ * turn. An answer to a Query in a failed transaction is PostgreSQL's 25P02
+ * instead, and its owner hears that it failed.
+ */
+static void answer_due(struct relay *r, struct conn *src, struct conn *dst,
+		       const struct relay_hooks *h, void *arg)
 {
 	struct relay_expect *x;
 	while ((x = q_head(&r->q)) != NULL && x->req == RQ_REPLY) {
 		relay_stage(src, dst);
-		append(dst, x->bytes, x->len);
-		q_pop(&r->q);
+		bool ready = x->flags & RX_READY;
+		bool refused = ready && r->tx_status == 'E';
+		if (refused) {
+			struct pktbuf *out = conn_out_buf(dst);
+			proto_build_error(out, "ERROR", "25P02",
+					  "current transaction is aborted, commands ignored until "
+					  "end of transaction block");
+		} else {
+			append(dst, x->bytes, x->len);
+		}
+		pop(r, h, arg, !refused, refused ? "25P02" : NULL);
+		if (ready)
+			own_ready(r, dst);
 	}
 }
 
 /* After an extended-protocol error the server skips to the next Sync: so do we. */
-static void skip_to_sync(struct relay *r)
+static void skip_to_sync(struct relay *r, const struct relay_hooks *h, void *arg)
 {
 	struct relay_expect *x;
 	while ((x = q_head(&r->q)) != NULL && x->req != RQ_SYNC)
-		q_pop(&r->q);
+		pop(r, h, arg, false, NULL);
 	if (x == NULL) {
 		r->skipping = true;
 		r->unsynced = true;
 	}
 }
 
-static void note_fatal(struct relay *r, const uint8_t *body, uint32_t len)
-{
-	struct proto_error_fields f;
-	if (!proto_parse_error(body, len, &f) || f.severity == NULL)
-		return;
-	if (strcmp(f.severity, "FATAL") != 0 && strcmp(f.severity, "PANIC") != 0)
-		return;
-	r->fatal = true;
-	snprintf(r->fatal_sqlstate, sizeof(r->fatal_sqlstate), "%s", f.sqlstate ? f.sqlstate : "?");
-}
-
 /* An ErrorResponse (whole when `whole`): forwarded or replaced, then attributed. */
-static void on_error(struct relay *r, struct conn *src, struct conn *dst, struct relay_expect *x,
-		     const struct proto_msg *m, const uint8_t *body, bool whole)
+static void on_error(struct relay *r, struct conn *src, struct conn *dst,
+		     const struct relay_hooks *h, void *arg, const struct proto_msg *m,
+		     const uint8_t *body, bool whole)
 {
-	if (whole)
-		note_fatal(r, body, m->len);
+	struct relay_expect *x = q_head(&r->q);
+	struct proto_error_fields f = { 0 };
+	char sqlstate[6] = "";
+	if (whole && proto_parse_error(body, m->len, &f)) {
+		if (f.sqlstate)
+			snprintf(sqlstate, sizeof(sqlstate), "%s", f.sqlstate);
+		if (f.severity &&
+		    (strcmp(f.severity, "FATAL") == 0 || strcmp(f.severity, "PANIC") == 0)) {
+			r->fatal = true;
+			snprintf(r->fatal_sqlstate, sizeof(r->fatal_sqlstate), "%s",
+				 sqlstate[0] ? sqlstate : "?");
+		}
+	}
 	if (x != NULL && (x->flags & RX_ERROR) && whole) {
 		skip_message(src, dst, m->total);
 		append(dst, x->bytes, x->len);
@@ -245,8 +307,8 @@ static void on_error(struct relay *r, struct conn *src, struct conn *dst, struct
 		iobuf_pass_message(src->in, m->total, &src->pkt_remain);
 	}
 	if (x != NULL && extended(x->req)) {
-		q_pop(&r->q);
-		skip_to_sync(r);
+		pop(r, h, arg, false, sqlstate);
+		skip_to_sync(r, h, arg);
 	}
 }
 
@@ -266,14 +328,31 @@ static void special_message(struct relay *r, struct conn *src, struct conn *dst,
 	case F_READY:
 		r->tx_status = m->len >= 1 ? (char)body[0] : 'I';
 		iobuf_pass_message(b, m->total, &src->pkt_remain);
-		q_pop(&r->q);
-		r->ready_seen |= RELAY_READY | (r->q.n_ready == 0 ? RELAY_READY_DRAINED : 0) |
-				 (r->tx_status == 'I' ? RELAY_READY_IDLE : 0);
+		pop(r, h, arg, true, NULL);
+		r->ready_seen |= RELAY_READY | (r->tx_status == 'I' ? RELAY_READY_IDLE : 0);
 		return;
 	default: /* F_ERROR */
-		on_error(r, src, dst, q_head(&r->q), m, body, whole);
+		on_error(r, src, dst, h, arg, m, body, whole);
 		return;
 	}
+}
+
+/* A CommandComplete: tell the owner about tags starting with 'D'. False
+ * when it is not whole in the buffer yet (room has been made). */
+static bool complete_tag(struct conn *src, const struct relay_hooks *h, void *arg,
+			 const struct proto_msg *m)
+{
+	struct iobuf *b = src->in;
+	if (m->len > RELAY_MAX_INSPECTED)
+		return true; /* not a tag sluice cares about */
+	if (iobuf_unscanned(b) < m->total) {
+		iobuf_reserve_message(b, m->total);
+		return false;
+	}
+	const char *tag = (const char *)b->data + b->scan + PROTO_HEADER_LEN;
+	if (m->len > 0 && tag[0] == 'D')
+		h->complete(arg, tag, m->len);
+	return true;
 }
 
 /*
@@ -288,14 +367,16 @@ enum relay_result relay_server_input(struct relay *r, struct conn *src, struct c
 	if (b == NULL)
 		goto done;
 	struct relay_expect *x = q_head(&r->q);
+	const uint8_t *row = fate[x ? x->req : 0]; /* what each message type is, now */
 	for (;;) {
 		if (src->pkt_remain > 0) {
 			iobuf_pass_remaining(b, &src->pkt_remain);
 			if (src->pkt_remain > 0)
 				break;
 			if (r->q.n_replies)
-				answer_due(r, src, dst);
+				answer_due(r, src, dst, h, arg);
 			x = q_head(&r->q);
+			row = fate[x ? x->req : 0];
 		}
 		struct proto_msg m;
 		enum proto_frame_result fr =
@@ -305,8 +386,10 @@ enum relay_result relay_server_input(struct relay *r, struct conn *src, struct c
 				return RELAY_VIOLATION;
 			break;
 		}
-		uint8_t f = fate[x ? x->req : 0][m.type];
+		uint8_t f = row[m.type];
 		if (f == F_PART || f == F_LAST) { /* the common case: rows, completions */
+			if (m.type == 'C' && h->complete && !complete_tag(src, h, arg, &m))
+				break; /* wait for the whole CommandComplete */
 			if (!(x->flags & RX_SWALLOW)) {
 				iobuf_pass_message(b, m.total, &src->pkt_remain);
 			} else if (iobuf_unscanned(b) >= m.total) {
@@ -319,7 +402,7 @@ enum relay_result relay_server_input(struct relay *r, struct conn *src, struct c
 			}
 			if (f == F_PART)
 				continue;
-			q_pop(&r->q);
+			pop(r, h, arg, true, NULL);
 		} else if (f == F_ASYNC) {
 			iobuf_pass_message(b, m.total, &src->pkt_remain);
 			continue;
@@ -341,27 +424,25 @@ enum relay_result relay_server_input(struct relay *r, struct conn *src, struct c
 		}
 		/* the expected reply changed: sluice's own answers due now go out */
 		if (r->q.n_replies && src->pkt_remain == 0)
-			answer_due(r, src, dst);
+			answer_due(r, src, dst, h, arg);
 		x = q_head(&r->q);
+		row = fate[x ? x->req : 0];
 	}
 done:
 	if (src->pkt_remain == 0 && !r->fatal && r->q.n_replies)
-		answer_due(r, src, dst);
+		answer_due(r, src, dst, h, arg);
 	return RELAY_OK;
 }
 
-void relay_reply(struct relay *r, struct conn *server, struct conn *client, const uint8_t *reply,
-		 uint32_t len)
+struct relay_expect *relay_reply(struct relay *r, const uint8_t *reply, uint32_t len, uint8_t flags)
 {
 	if (r->skipping)
-		return; /* the server would have ignored the request: no answer */
-	if (r->q.len == 0 && server->pkt_remain == 0) {
-		relay_stage(server, client);
-		append(client, reply, len);
-		return;
-	}
-	struct relay_expect *x = q_push(&r->q, RQ_REPLY, 0);
+		return NULL; /* the server would have ignored the request: no answer */
+	struct relay_expect *x = q_push(&r->q, RQ_REPLY, flags & RX_READY);
+	r->q.n_replies++;
+	r->q.n_ready += (flags & RX_READY) != 0;
 	x->bytes = xmalloc(len);
 	memcpy(x->bytes, reply, len);
 	x->len = len;
+	return x;
 }

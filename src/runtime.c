@@ -19,6 +19,7 @@
 #include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
+#include "sluice/prepared.h"
 #include "sluice/server.h"
 #include "sluice/util.h"
 
@@ -65,6 +66,7 @@ struct runtime *runtime_new(struct config *cfg, const char *config_path)
 	list_init(&rt->dbflags);
 	pktbuf_init(&rt->scratch);
 	iobuf_pool_init(&rt->bufs, runtime_buffer_size(cfg));
+	rt->prepared = prepared_registry_new();
 	struct event_config *ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	rt->base = event_base_new_with_config(ec);
@@ -290,7 +292,8 @@ static void drain_pool(struct pool *p)
 	list_for_each_safe (it, tmp, &p->active_clients) {
 		struct client *c = list_entry(it, struct client, node);
 		struct server *s = c->server;
-		if (s && s->state == SV_ACTIVE && !server_request_open(s) && s->relay.tx_status == 'I')
+		if (s && s->state == SV_ACTIVE && !server_request_open(s) &&
+		    s->relay.tx_status == 'I')
 			client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
 		else
 			c->close_after_ready = true;
@@ -373,6 +376,7 @@ void runtime_free(struct runtime *rt)
 	while (!list_empty(&rt->pools))
 		pool_free(list_entry(rt->pools.next, struct pool, node));
 	pool_free_dbflags(rt);
+	prepared_registry_free(rt->prepared); /* after every client and server is gone */
 	if (rt->cfg && rt->cfg->pidfile)
 		unlink(rt->cfg->pidfile);
 	iobuf_pool_clear(&rt->bufs);

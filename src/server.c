@@ -22,6 +22,7 @@
 #include "sluice/dns.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
+#include "sluice/prepared.h"
 #include "sluice/runtime.h"
 #include "sluice/serverlogin.h"
 #include "sluice/util.h"
@@ -266,12 +267,40 @@ void server_close(struct server *s, const char *reason)
 		runtime_check_drained(rt);
 }
 
+/* relay hook: a ParameterStatus reached the client. */
+static void on_param(void *arg, const uint8_t *body, uint32_t len)
+{
+	server_param_status(arg, body, len, true);
+}
+
+/* relay hook: a CommandComplete tag starting with 'D' reached the client. */
+static void on_complete(void *arg, const char *tag, uint32_t len)
+{
+	prepared_complete(arg, tag, len);
+}
+
+/* relay hook: an expectation prepared.c noted is done. */
+static void on_settle(void *arg, struct relay_expect *x, bool ok, const char *sqlstate)
+{
+	prepared_settle(arg, x, ok, sqlstate);
+}
+
+static const struct relay_hooks hooks_plain = { on_param, NULL, on_settle };
+static const struct relay_hooks hooks_prepared = { on_param, on_complete, on_settle };
+
+/* DEALLOCATE ALL and DISCARD ALL are followed only while there are statements to forget. */
+static const struct relay_hooks *hooks_of(const struct server *s)
+{
+	return s->prepared || (s->client && s->client->prepared) ? &hooks_prepared : &hooks_plain;
+}
+
 void server_free(struct server *s)
 {
 	list_del(&s->node);
 	conn_close(&s->conn, &s->rt->bufs);
 	param_set_free(&s->params);
-	relay_free(&s->relay);
+	relay_free(&s->relay, &hooks_plain, s); /* settles prepared.c's notes before its set goes */
+	prepared_server_free(s->rt->prepared, &s->prepared);
 	serverlogin_free(s);
 	free(s->internal_error);
 	free(s);
@@ -342,8 +371,11 @@ static void internal_done(struct server *s)
 							      : "reset query failed");
 			return;
 		}
-		if (s->state == SV_RESET && s->reset_discards)
+		if (s->state == SV_RESET && s->reset_discards) {
 			param_clear_extra(&s->params);
+			prepared_server_free(s->rt->prepared,
+					     &s->prepared); /* DISCARD ALL dropped them */
+		}
 		s->last_check = util_now();
 		pool_server_ready(s->pool, s);
 		return;
@@ -416,7 +448,7 @@ static void note_ready(struct server *s, uint8_t seen)
 	s->saw_ready = true;
 	struct stats_counters *st = &s->pool->stats.total;
 	usec_t now = util_now();
-	if ((seen & RELAY_READY_DRAINED) && c->query_start) {
+	if (relay_pending_ready(&s->relay) == 0 && c->query_start) {
 		st->query_count++;
 		st->query_time += now - c->query_start;
 		c->query_start = 0;
@@ -427,14 +459,6 @@ static void note_ready(struct server *s, uint8_t seen)
 		c->xact_start = 0;
 	}
 }
-
-/* relay hook: a ParameterStatus reached the client. */
-static void on_param(void *arg, const uint8_t *body, uint32_t len)
-{
-	server_param_status(arg, body, len, true);
-}
-
-static const struct relay_hooks relay_hooks = { on_param };
 
 /* Process whole messages while sluice itself is the reader (log-in, own queries). */
 static void consume_messages(struct server *s)
@@ -522,7 +546,7 @@ static void end_after_fatal(struct server *s)
 static void forward_to_client(struct server *s)
 {
 	struct client *c = s->client;
-	if (relay_server_input(&s->relay, &s->conn, &c->conn, &relay_hooks, s) != RELAY_OK) {
+	if (relay_server_input(&s->relay, &s->conn, &c->conn, hooks_of(s), s) != RELAY_OK) {
 		server_close(s, "protocol violation from server");
 		return;
 	}
@@ -564,8 +588,7 @@ void server_process(struct server *s)
 {
 	switch (s->state) {
 	case SV_ACTIVE:
-		if (s->conn.in)
-			forward_to_client(s);
+		forward_to_client(s); /* also with nothing read: sluice's own answers may be due */
 		break;
 	case SV_LOGIN:
 	case SV_SETUP:
@@ -637,7 +660,7 @@ void server_link(struct server *s, struct client *c)
 	struct pool *p = s->pool;
 	s->client = c;
 	c->server = s;
-	relay_reset(&s->relay);
+	relay_reset(&s->relay, &hooks_plain, s);
 	s->saw_ready = false;
 	p->stats.total.server_assignment_count++;
 	client_set_state(c, CL_ACTIVE);

@@ -66,6 +66,9 @@ static void counters_sub(struct stats_counters *out, const struct stats_counters
 	out->wait_time = a->wait_time - b->wait_time;
 	out->server_lifetime = a->server_lifetime - b->server_lifetime;
 	out->client_connect_count = a->client_connect_count - b->client_connect_count;
+	out->client_parse_count = a->client_parse_count - b->client_parse_count;
+	out->server_parse_count = a->server_parse_count - b->server_parse_count;
+	out->bind_count = a->bind_count - b->bind_count;
 }
 
 void stats_add(struct stats_counters *a, const struct stats_counters *b)
@@ -81,6 +84,9 @@ void stats_add(struct stats_counters *a, const struct stats_counters *b)
 	a->wait_time += b->wait_time;
 	a->server_lifetime += b->server_lifetime;
 	a->client_connect_count += b->client_connect_count;
+	a->client_parse_count += b->client_parse_count;
+	a->server_parse_count += b->server_parse_count;
+	a->bind_count += b->bind_count;
 }
 
 void stats_roll_period(struct pool_stats *st)

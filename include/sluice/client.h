@@ -20,6 +20,7 @@ struct runtime;
 struct pool;
 struct server;
 struct scram_server;
+struct prepared_client;
 
 enum client_state {
 	CL_LOGIN = 0,  /* reading start-up packet, negotiating, authenticating */
@@ -82,6 +83,8 @@ struct client {
 	usec_t query_start;     /* 0 when no request is outstanding */
 	bool close_after_ready; /* draining: leave at the next idle ReadyForQuery */
 	bool welcomed;          /* the log-in reply (ending in ReadyForQuery) has been sent */
+	bool prepared_on;       /* its named prepared statements are tracked (transaction mode) */
+	struct prepared_client *prepared; /* its statement names, NULL until the first */
 
 	/* pg_stat_activity-style insight: the latest query text, truncated */
 	char *last_query;

@@ -106,6 +106,7 @@ struct config {
 	int pkt_buf;                      /* 4096: I/O buffer size */
 	char **ignore_startup_parameters; /* NULL-terminated list, never NULL */
 	bool application_name_add_host;   /* 0: application_name as the client sent it */
+	int max_prepared_statements; /* 200: per server, in transaction mode; 0 = not tracked */
 
 	bool log_connections;    /* 1 */
 	bool log_disconnections; /* 1 */

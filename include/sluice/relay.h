@@ -37,13 +37,17 @@ enum relay_req {
 /* Flags of an expected reply. */
 #define RX_SWALLOW 0x01 /* sluice's own request: its success reply is not the client's */
 #define RX_ERROR   0x02 /* the server's ErrorResponse is replaced by `bytes` */
+#define RX_READY   0x04 /* RQ_REPLY: a ReadyForQuery follows `bytes` (sluice answers a Query) */
 
 /* One expected reply, in the order the requests were sent. */
 struct relay_expect {
 	uint8_t req;    /* enum relay_req */
 	uint8_t flags;  /* RX_* */
+	uint8_t op;     /* the owner's note (prepared.c): settled through relay_hooks.settle */
 	uint32_t len;   /* of bytes */
 	uint8_t *bytes; /* RQ_REPLY: the answer; RX_ERROR: the replacement error (owned) */
+	void *ref;      /* the owner's references for `op` */
+	void *ref2;
 };
 
 /* The replies a server still owes, oldest first (a ring that grows). */
@@ -67,15 +71,23 @@ struct relay {
 	uint8_t ready_seen; /* RELAY_READY* bits since the owner last cleared them */
 };
 
-/* ReadyForQuery passed on since the owner cleared ready_seen: */
-#define RELAY_READY         0x01 /* at least one */
-#define RELAY_READY_DRAINED 0x02 /* one after which no other is expected */
-#define RELAY_READY_IDLE    0x04 /* one saying 'I' (no transaction open) */
+/* ReadyForQuery passed on since the owner cleared ready_seen (whether another
+ * is still expected: relay_pending_ready): */
+#define RELAY_READY      0x01 /* at least one */
+#define RELAY_READY_IDLE 0x04 /* one saying 'I' (no transaction open) */
 
-/* Called for the few server messages sluice acts on while relaying. */
+/* Called for the few server messages sluice acts on while relaying. Any may be NULL. */
 struct relay_hooks {
 	/* a ParameterStatus was passed on */
 	void (*param)(void *arg, const uint8_t *body, uint32_t len);
+	/* a CommandComplete whose tag starts with 'D' (DEALLOCATE, DISCARD...) was passed on */
+	void (*complete)(void *arg, const char *tag, uint32_t len);
+	/*
+	 * An expectation with an `op` is done: ok when its reply came, else failed
+	 * with `sqlstate`, or (sqlstate NULL) dropped unanswered: skipped by the
+	 * server after an earlier error, or forgotten because the exchange ended.
+	 */
+	void (*settle)(void *arg, struct relay_expect *x, bool ok, const char *sqlstate);
 };
 
 /* Outcome of relaying what a server sent. */
@@ -84,20 +96,21 @@ enum relay_result {
 	RELAY_VIOLATION, /* a reply nothing was expected for, or a bad length: close the server */
 };
 
-void relay_reset_queue(struct relay *r);
+/* Forget everything queued (each expectation with an op settled as dropped). */
+void relay_reset_queue(struct relay *r, const struct relay_hooks *h, void *arg);
 
 /* A fresh exchange (on link): forgets what is queued. The status of the last
  * ReadyForQuery stays (it is the server's). */
-static inline void relay_reset(struct relay *r)
+static inline void relay_reset(struct relay *r, const struct relay_hooks *h, void *arg)
 {
 	if (r->q.len)
-		relay_reset_queue(r);
+		relay_reset_queue(r, h, arg);
 	r->unsynced = false;
 	r->skipping = false;
 	r->ready_seen = 0;
 }
 /* Free everything (the server is going away). */
-void relay_free(struct relay *r);
+void relay_free(struct relay *r, const struct relay_hooks *h, void *arg);
 
 /* Nothing sent is unanswered and no extended-protocol exchange is open. */
 static inline bool relay_idle(const struct relay *r)
@@ -125,7 +138,11 @@ static inline void relay_client_message(struct relay *r, struct conn *src,
 	struct relay_queue *q = &r->q;
 	if (m->type == 'Q' && !r->skipping && q->len < q->cap) {
 		/* the most common request, noted in place (what relay_note_request does) */
-		q->e[(q->head + q->len) & (q->cap - 1)] = (struct relay_expect){ .req = RQ_QUERY };
+		struct relay_expect *x = &q->e[(q->head + q->len) & (q->cap - 1)];
+		x->req = RQ_QUERY;
+		x->flags = 0;
+		x->op = 0;
+		x->bytes = NULL;
 		q->len++;
 		q->n_ready++;
 		r->unsynced = false;
@@ -155,11 +172,40 @@ struct relay_expect *relay_inject(struct relay *r, struct conn *client, struct c
 				  const uint8_t *msg, uint32_t len, uint8_t flags);
 
 /*
+ * The first `consumed` bytes of the client's message m at scan (in the
+ * buffer) are replaced by `msg`: what the client framed before it is staged,
+ * `msg` goes to the server's out queue, the reply is expected as for msg's
+ * type with `flags`, and the rest of the client's message (when consumed <
+ * m->total) is passed on behind it. So `msg` is a whole message when
+ * consumed is m->total, else the rewritten start of one (its length field
+ * counting the rest). Returns the expectation as relay_inject does.
+ */
+struct relay_expect *relay_client_replace(struct relay *r, struct conn *client, struct conn *server,
+					  const struct proto_msg *m, uint32_t consumed,
+					  const uint8_t *msg, uint32_t len, uint8_t flags);
+
+/* Drop the client's message m at scan (whole in the buffer): nothing is sent for it. */
+void relay_client_skip(struct conn *client, struct conn *server, const struct proto_msg *m);
+
+/*
  * sluice answers the client itself at this point of the exchange: `reply`
  * (copied) reaches the client after every reply to what was sent before it.
+ * With RX_READY in flags it answers a Query: a ReadyForQuery with the status
+ * of that moment follows (and when that status is 'E', PostgreSQL's 25P02
+ * error replaces `reply`, as the server would have refused the Query).
+ * Nothing is answered while the server skips to a Sync after an error
+ * (NULL is returned); else the expectation is returned as relay_inject does,
+ * and settled ok when the answer goes out from relay_server_input (see
+ * relay_answer_due), failed with 25P02, or dropped when the server skipped it.
  */
-void relay_reply(struct relay *r, struct conn *server, struct conn *client, const uint8_t *reply,
-		 uint32_t len);
+struct relay_expect *relay_reply(struct relay *r, const uint8_t *reply, uint32_t len,
+				 uint8_t flags);
+
+/* sluice's own answers wait at the head of the queue: relay_server_input sends them. */
+static inline bool relay_answer_due(const struct relay *r)
+{
+	return r->q.n_replies > 0 && r->q.e[r->q.head].req == RQ_REPLY;
+}
 
 /*
  * Move the framed range of src ([start, scan) of its buffer) to dst's out

@@ -19,6 +19,7 @@ struct authfile;
 struct dns;
 struct listener;
 struct client;
+struct prepared_registry;
 
 enum run_phase {
 	RUN_SERVING = 0, /* normal operation */
@@ -30,8 +31,9 @@ struct runtime {
 	struct event_base *base;
 	struct config *cfg;
 	char *config_path;
-	struct authfile *authfile; /* NULL when auth_file is unset */
-	struct dns *dns;           /* host names of [databases] entries */
+	struct authfile *authfile;          /* NULL when auth_file is unset */
+	struct dns *dns;                    /* host names of [databases] entries */
+	struct prepared_registry *prepared; /* named prepared statements of every pool */
 	struct iobuf_pool bufs;
 
 	struct list pools;         /* struct pool.node */

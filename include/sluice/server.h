@@ -21,6 +21,7 @@ struct pool;
 struct client;
 struct dns_req;
 struct scram_client;
+struct prepared_server;
 
 enum server_state {
 	SV_CONNECT = 0, /* TCP/unix connect in progress */
@@ -55,9 +56,10 @@ struct server {
 	struct param_kv *login_params; /* every ParameterStatus from log-in */
 	int n_login_params;
 
-	struct relay relay;   /* the exchange with the linked client: replies expected, status */
-	bool saw_ready;       /* a ReadyForQuery was forwarded in this read batch */
-	int internal_pending; /* ReadyForQuery still expected for our own queries */
+	struct relay relay; /* the exchange with the linked client: replies expected, status */
+	struct prepared_server *prepared; /* statements prepared on it, NULL until the first */
+	bool saw_ready;                   /* a ReadyForQuery was forwarded in this read batch */
+	int internal_pending;             /* ReadyForQuery still expected for our own queries */
 	bool internal_failed;
 	char *internal_error; /* first ErrorResponse of our own query (raw message) */
 	uint32_t internal_error_len;

@@ -28,6 +28,9 @@ struct stats_counters {
 	usec_t wait_time;
 	usec_t server_lifetime;
 	uint64_t client_connect_count; /* client logins to the pool */
+	uint64_t client_parse_count;   /* named Parse messages of clients */
+	uint64_t server_parse_count;   /* Parse messages sluice sent for them to servers */
+	uint64_t bind_count;           /* Bind messages naming a prepared statement */
 };
 
 struct wait_hist {

@@ -262,11 +262,10 @@ class Pooler:
         return " ".join(f"{k}='{v}'" for k, v in parts.items())
 
     def connect(self, user="u_app", dbname="testdb", password=None, autocommit=True, host="127.0.0.1", **kw):
-        """A psycopg connection through the pooler (tracked, closed at teardown).
-        prepare_threshold=None: psycopg would otherwise prepare named statements
-        after 5 runs, which a transaction pool without prepared-statement
-        support cannot carry."""
-        kw.setdefault("prepare_threshold", None)
+        """A psycopg connection through the pooler (tracked, closed at teardown),
+        with psycopg's own prepare_threshold (named prepared statements after 5
+        runs) unless SLUICE_TEST_PREPARE_THRESHOLD says otherwise."""
+        kw.update({k: v for k, v in psycopg_defaults().items() if k not in kw})
         kw.setdefault("connect_timeout", int(10 * SLACK))
         conn = psycopg.connect(
             host=host, port=self.port, user=user, dbname=dbname, password=password,
@@ -334,6 +333,17 @@ class Pooler:
                 problems.append(f"sanitizer report in {POOLER}'s log ({marker!r})")
                 break
         return problems
+
+
+def psycopg_defaults():
+    """Keyword arguments for psycopg.connect through the pooler. By default
+    none: psycopg prepares a query after 5 runs, as applications get it.
+    SLUICE_TEST_PREPARE_THRESHOLD=0 prepares every query at once ("none":
+    never), for a second run of the transaction-mode tests."""
+    v = os.environ.get("SLUICE_TEST_PREPARE_THRESHOLD")
+    if v is None or v == "":
+        return {}
+    return {"prepare_threshold": None if v == "none" else int(v)}
 
 
 def pg_error_code(exc):

@@ -26,6 +26,8 @@ FAMILIES = {
     "sluice_received_bytes_total": "counter", "sluice_sent_bytes_total": "counter",
     "sluice_transaction_seconds_total": "counter", "sluice_query_seconds_total": "counter",
     "sluice_wait_seconds_total": "counter", "sluice_client_wait_seconds": "histogram",
+    "sluice_client_parse_total": "counter", "sluice_server_parse_total": "counter",
+    "sluice_bind_total": "counter",
 }
 
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from cluster import wait_for
-from pooler import SLACK
+from pooler import SLACK, psycopg_defaults
 
 
 @pytest.mark.timeout(150)
@@ -32,7 +32,7 @@ def test_postgres_restart_under_load(sluice, pg_private, mode):
         while not stop.is_set():
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(s.dsn(), autocommit=True, connect_timeout=5, prepare_threshold=None)
+                    conn = psycopg.connect(s.dsn(), autocommit=True, connect_timeout=5, **psycopg_defaults())
                 assert conn.execute("SELECT %s::int", [i]).fetchone()[0] == i
                 if restarted_at[0] is None:
                     ok_before += 1

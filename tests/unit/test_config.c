@@ -151,6 +151,7 @@ static void test_defaults(void)
 	CHECK(cfg->pkt_buf == 4096);
 	CHECK(cfg->ignore_startup_parameters != NULL && cfg->ignore_startup_parameters[0] == NULL);
 	CHECK(!cfg->application_name_add_host);
+	CHECK(cfg->max_prepared_statements == 200);
 	CHECK(cfg->log_connections && cfg->log_disconnections);
 	CHECK(cfg->log_pooler_errors && cfg->log_stats);
 	CHECK(cfg->logfile == NULL && cfg->pidfile == NULL);
@@ -170,9 +171,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 56);
+	CHECK(c.n == 57);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 56 - 10);
+	CHECK(c.reloadable == 57 - 10);
 	config_free(cfg);
 }
 
@@ -217,6 +218,7 @@ static const char every_key_ini[] =
 	"pkt_buf = 8192\n"
 	"ignore_startup_parameters = extra_float_digits, search_path ,,options\n"
 	"application_name_add_host = 1\n"
+	"max_prepared_statements = 7\n"
 	"log_connections = off\n"
 	"log_disconnections = false\n"
 	"log_pooler_errors = no\n"
@@ -285,6 +287,7 @@ static void test_every_key(void)
 	CHECK(cfg->max_packet_size == 1048576);
 	CHECK(cfg->pkt_buf == 8192);
 	CHECK(cfg->application_name_add_host);
+	CHECK(cfg->max_prepared_statements == 7);
 	char **isp = cfg->ignore_startup_parameters;
 	CHECK(isp[0] && isp[1] && isp[2] && !isp[3]);
 	CHECK_STR(isp[0], "extra_float_digits");
@@ -312,7 +315,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 56 && c.differing == 56);
+	CHECK(c.n == 57 && c.differing == 57);
 	config_free(cfg);
 }
 

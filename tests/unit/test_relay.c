@@ -80,7 +80,7 @@ static void link_init(struct link *l)
 
 static void link_free(struct link *l)
 {
-	relay_free(&l->r);
+	relay_free(&l->r, &hooks, NULL);
 	if (l->client.in)
 		iobuf_put(&pool, l->client.in);
 	if (l->server.in)
@@ -261,7 +261,7 @@ static void test_own_reply_in_turn(void)
 		puts_all(&b, 2, "B", "E");
 		client_sends(&l, &b);
 		put(&close, "3");
-		relay_reply(&l.r, &l.server, &l.client, close.d, close.n);
+		(void)relay_reply(&l.r, close.d, close.n, 0);
 		put(&s, "S");
 		client_sends(&l, &s);
 		puts_all(&rep, 3, "2", "C:SELECT 1", "Z:I");
@@ -271,13 +271,170 @@ static void test_own_reply_in_turn(void)
 		CHECK(relay_idle(&l.r));
 		link_free(&l);
 	}
-	/* nothing outstanding: the answer goes at once */
+	/* nothing outstanding: the answer is due at once, and goes with the next relay pass */
 	struct link l;
 	struct bytes close = { 0 };
 	link_init(&l);
 	put(&close, "3");
-	relay_reply(&l.r, &l.server, &l.client, close.d, close.n);
+	(void)relay_reply(&l.r, close.d, close.n, 0);
+	CHECK(relay_answer_due(&l.r));
+	CHECK(relay_server_input(&l.r, &l.server, &l.client, &hooks, NULL) == RELAY_OK);
 	CHECK(l.client.out != NULL && l.client.out->buf.len == close.n);
+	CHECK(!relay_answer_due(&l.r) && relay_idle(&l.r));
+	link_free(&l);
+}
+
+/* sluice answers a whole Query: its ReadyForQuery carries the status of that moment,
+ * and in a failed transaction PostgreSQL's 25P02 stands in for the answer. */
+static void test_own_query_answer(void)
+{
+	for (int failed = 0; failed <= 1; failed++) {
+		struct link l;
+		struct bytes q = { 0 }, rep = { 0 }, tag = { 0 };
+		link_init(&l);
+		put(&q, "Q:BEGIN");
+		client_sends(&l, &q);
+		put(&tag, "C:DEALLOCATE");
+		(void)relay_reply(&l.r, tag.d, tag.n, RX_READY);
+		CHECK(relay_pending_ready(&l.r) == 2);
+		put(&rep, "C:BEGIN");
+		put(&rep, failed ? "Z:E" : "Z:T");
+		CHECK(server_sends(&l, &rep, 2) == RELAY_OK);
+		CHECK(relay_idle(&l.r) && relay_pending_ready(&l.r) == 0);
+		struct bytes want = rep;
+		if (failed) {
+			struct pktbuf b;
+			pktbuf_init(&b);
+			proto_build_error(&b, "ERROR", "25P02",
+					  "current transaction is aborted, commands ignored until "
+					  "end of transaction block");
+			memcpy(want.d + want.n, b.data, b.len);
+			want.n += (uint32_t)b.len;
+			pktbuf_free(&b);
+		} else {
+			put(&want, "C:DEALLOCATE");
+		}
+		put_msg(&want, 'Z', failed ? "E" : "T", 1); /* a real ReadyForQuery: one byte */
+		CHECK(same(&l.to_client, &want));
+		link_free(&l);
+	}
+}
+
+/* Owners' notes (op) are settled once: with the reply, with the error, or dropped. */
+static int settled_ok, settled_failed, settled_dropped;
+static char settled_state[6];
+
+static void hook_settle(void *arg, struct relay_expect *x, bool ok, const char *sqlstate)
+{
+	(void)arg;
+	CHECK(x->op == 7);
+	if (ok)
+		settled_ok++;
+	else if (sqlstate)
+		settled_failed++, snprintf(settled_state, sizeof(settled_state), "%s", sqlstate);
+	else
+		settled_dropped++;
+}
+
+static void test_settle(void)
+{
+	static const struct relay_hooks h = { NULL, NULL, hook_settle };
+	struct link l;
+	struct bytes p = { 0 }, req = { 0 }, rep = { 0 };
+	link_init(&l);
+	settled_ok = settled_failed = settled_dropped = 0;
+	put(&p, "P:a");
+	relay_inject(&l.r, NULL, &l.server, p.d, p.n, RX_SWALLOW)->op = 7;
+	relay_inject(&l.r, NULL, &l.server, p.d, p.n, RX_SWALLOW)->op = 7;
+	relay_inject(&l.r, NULL, &l.server, p.d, p.n, RX_SWALLOW)->op = 7;
+	put(&req, "S");
+	client_sends(&l, &req);
+	put(&rep, "1");
+	put_error(&rep, "ERROR", "0A000");
+	put(&rep, "Z:E");
+	feed(&l.server, rep.d, rep.n);
+	CHECK(relay_server_input(&l.r, &l.server, &l.client, &h, NULL) == RELAY_OK);
+	CHECK(settled_ok == 1 && settled_failed == 1 && settled_dropped == 1);
+	CHECK(strcmp(settled_state, "0A000") == 0);
+	/* what is still queued when the server goes is dropped too */
+	relay_inject(&l.r, NULL, &l.server, p.d, p.n, RX_SWALLOW)->op = 7;
+	relay_free(&l.r, &h, NULL);
+	CHECK(settled_dropped == 2);
+	link_free(&l);
+}
+
+/* CommandComplete tags starting with D reach the owner (DEALLOCATE ALL, DISCARD ALL). */
+static char seen_tag[32];
+
+static void hook_complete(void *arg, const char *tag, uint32_t len)
+{
+	(void)arg;
+	snprintf(seen_tag, sizeof(seen_tag), "%.*s", (int)len, tag);
+}
+
+static void test_complete_tags(void)
+{
+	static const struct relay_hooks h = { NULL, hook_complete, NULL };
+	struct link l;
+	struct bytes q = { 0 }, rep = { 0 };
+	link_init(&l);
+	seen_tag[0] = 0;
+	put(&q, "Q:DISCARD ALL");
+	client_sends(&l, &q);
+	puts_all(&rep, 2, "C:DISCARD ALL", "Z:I");
+	for (uint32_t off = 0; off < rep.n; off++) { /* one byte at a time */
+		feed(&l.server, rep.d + off, 1);
+		CHECK(relay_server_input(&l.r, &l.server, &l.client, &h, NULL) == RELAY_OK);
+		deliver(&l.server, &l.client, &l.to_client);
+	}
+	CHECK(strcmp(seen_tag, "DISCARD ALL") == 0);
+	CHECK(same(&l.to_client, &rep));
+	link_free(&l);
+}
+
+/* A client's message rewritten at its start, the rest (large) passed on from its buffer. */
+static void test_replace_head(void)
+{
+	static struct bytes msgs, got_want;
+	uint8_t body[30000];
+	memset(body, 'p', sizeof(body));
+	memcpy(body, "\0S_1\0", 5); /* portal "", statement "S_1" */
+	struct link l;
+	link_init(&l);
+	msgs.n = 0;
+	put(&msgs, "S"); /* something before it, to be staged in order */
+	uint32_t first = msgs.n;
+	put_msg(&msgs, 'B', body, sizeof(body));
+	feed(&l.client, msgs.d, 16000); /* the Bind arrives in two pieces */
+	struct iobuf *b = l.client.in;
+	struct proto_msg m = { 0 };
+	CHECK(proto_frame(b->data, b->end, 1 << 30, &m) == PROTO_FRAME_OK);
+	relay_client_message(&l.r, &l.client, &m);
+	CHECK(proto_frame(b->data + b->scan, b->end - b->scan, 1 << 30, &m) == PROTO_FRAME_OK);
+	struct bytes head = { 0 };
+	head.d[head.n++] = 'B';
+	uint32_t newlen = m.len - 3 + 9 + 4;
+	uint8_t lenb[4] = { (uint8_t)(newlen >> 24), (uint8_t)(newlen >> 16),
+			    (uint8_t)(newlen >> 8), (uint8_t)newlen };
+	memcpy(head.d + head.n, lenb, 4);
+	head.n += 4;
+	memcpy(head.d + head.n, "\0sluice_1\0", 10);
+	head.n += 10;
+	CHECK(relay_client_replace(&l.r, &l.client, &l.server, &m, 10, head.d, head.n, 0) != NULL);
+	deliver(&l.client, &l.server, &l.to_server);
+	feed(&l.client, msgs.d + 16000, msgs.n - 16000);
+	iobuf_pass_remaining(l.client.in, &l.client.pkt_remain);
+	CHECK(l.client.pkt_remain == 0);
+	deliver(&l.client, &l.server, &l.to_server);
+	got_want.n = 0;
+	memcpy(got_want.d, msgs.d, first);
+	got_want.n = first;
+	memcpy(got_want.d + got_want.n, head.d, head.n);
+	got_want.n += head.n;
+	memcpy(got_want.d + got_want.n, msgs.d + first + 10, msgs.n - first - 10);
+	got_want.n += msgs.n - first - 10;
+	CHECK(same(&l.to_server, &got_want));
+	CHECK(l.r.q.len == 2); /* Sync, Bind */
 	link_free(&l);
 }
 
@@ -290,7 +447,7 @@ static void test_error_skips_to_sync(void)
 	puts_all(&a, 3, "P", "B", "E");
 	client_sends(&l, &a);
 	put(&close, "3");
-	relay_reply(&l.r, &l.server, &l.client, close.d, close.n);
+	(void)relay_reply(&l.r, close.d, close.n, 0);
 	put(&s, "S");
 	client_sends(&l, &s);
 	put_error(&rep, "ERROR", "42601");
@@ -425,6 +582,10 @@ int main(void)
 	test_violations();
 	test_fatal_is_last();
 	test_large_row_streams();
+	test_own_query_answer();
+	test_settle();
+	test_complete_tags();
+	test_replace_head();
 	iobuf_pool_clear(&pool);
 	UNIT_DONE();
 }
