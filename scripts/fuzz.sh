@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ALL_TARGETS=(frame startup scram admin http config)
+ALL_TARGETS=(frame startup scram admin http config relay)
 BUILD=build-fuzz
 
 # Longest input per target: past every limit the code under test enforces.
@@ -33,6 +33,7 @@ max_len() {
 	admin) echo 4200 ;;    # ADMIN_MAX_QUERY is 4096
 	http) echo 1024 ;;     # the request line: method < 16, path < 256
 	config) echo 20000 ;;  # CONFIG_MAX_LINE is 16384
+	relay) echo 4096 ;;    # requests, then replies in chunks, some streamed
 	esac
 }
 

@@ -182,6 +182,20 @@ enum conn_io conn_send(struct conn *c, const void *data, size_t len, size_t *sen
 	return CONN_IO_OK;
 }
 
+/* Everything queued in c->out went out: reset it (kept) or give it back. */
+static void out_drained(struct conn *c)
+{
+	struct conn_out *o = c->out;
+	if (c->keep_out && o->buf.cap <= CONN_KEEP_OUT_MAX) {
+		pktbuf_reset(&o->buf);
+		o->sent = 0;
+		return;
+	}
+	pktbuf_free(&o->buf);
+	free(o);
+	c->out = NULL; /* idle connections keep none */
+}
+
 enum conn_io conn_flush_out(struct conn *c)
 {
 	if (!conn_out_pending(c))
@@ -190,25 +204,50 @@ enum conn_io conn_flush_out(struct conn *c)
 	size_t sent;
 	enum conn_io r = conn_send(c, o->buf.data + o->sent, o->buf.len - o->sent, &sent);
 	o->sent += sent;
-	if (o->sent == o->buf.len) {
-		/* drained: give the memory back, idle connections keep none */
-		pktbuf_free(&o->buf);
-		free(o);
-		c->out = NULL;
-	}
+	if (o->sent == o->buf.len)
+		out_drained(c);
 	return r;
+}
+
+/* Queued bytes and a framed range in one sendmsg (one syscall, not two). */
+static enum conn_io send_two(struct conn *dst, struct iobuf *b)
+{
+	struct conn_out *o = dst->out;
+	struct iovec iov[2] = {
+		{ o->buf.data + o->sent, o->buf.len - o->sent },
+		{ b->data + b->start, b->scan - b->start },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t n;
+	do
+		n = sendmsg(dst->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? CONN_IO_AGAIN : CONN_IO_ERROR;
+	dst->bytes_out += (uint64_t)n;
+	size_t first = iov[0].iov_len < (size_t)n ? iov[0].iov_len : (size_t)n;
+	o->sent += first;
+	if (o->sent == o->buf.len)
+		out_drained(dst);
+	b->start += (uint32_t)((size_t)n - first);
+	return CONN_IO_OK; /* the caller sends what is left the usual way */
 }
 
 enum conn_io conn_forward(struct conn *src, struct conn *dst)
 {
-	enum conn_io r = conn_flush_out(dst);
-	if (r != CONN_IO_OK)
-		return r;
 	struct iobuf *b = src->in;
-	if (b == NULL || b->scan == b->start)
-		return CONN_IO_OK;
-	size_t sent;
-	r = conn_send(dst, b->data + b->start, b->scan - b->start, &sent);
+	bool range = b != NULL && b->scan > b->start;
+	if (range && conn_out_pending(dst)) {
+		enum conn_io r = send_two(dst, b);
+		if (r != CONN_IO_OK)
+			return r;
+	}
+	enum conn_io r = conn_flush_out(dst);
+	if (r != CONN_IO_OK || !range)
+		return r;
+	size_t sent = 0;
+	if (b->scan > b->start)
+		r = conn_send(dst, b->data + b->start, b->scan - b->start, &sent);
 	b->start += (uint32_t)sent;
 	if (b->start == b->end)
 		b->start = b->scan = b->end = 0;

@@ -97,9 +97,11 @@ static uint32_t hash_bytes(const void *p, size_t n)
 
 /* A statement as PostgreSQL sees it: what follows the name in a Parse. */
 struct pstmt {
-	struct hnode node; /* hash of the text */
-	uint32_t refs;     /* client names, server copies, queued uses */
-	uint64_t id;       /* its server-side name; a new one once a server's copy went stale */
+	struct hnode node;   /* hash of the text */
+	uint32_t refs;       /* client names, server copies, queued uses */
+	uint64_t id;         /* its server-side name; a new one once a server's copy went stale */
+	char name[NAME_LEN]; /* "sluice_<id>", written once per id: every Bind uses it */
+	uint32_t name_len;
 	uint32_t len;
 	uint8_t text[]; /* query, NUL, int16 parameter count, int32 type OIDs */
 };
@@ -132,6 +134,19 @@ uint32_t prepared_registry_count(const struct prepared_registry *reg)
 	return reg ? reg->statements.count : 0;
 }
 
+static void server_name(uint64_t id, char out[NAME_LEN])
+{
+	snprintf(out, NAME_LEN, NAME_PREFIX "%" PRIu64, id);
+}
+
+/* A fresh server-side name for ps (new, or its servers' copies went stale). */
+static void pstmt_new_id(struct prepared_registry *reg, struct pstmt *ps)
+{
+	ps->id = ++reg->next_id;
+	server_name(ps->id, ps->name);
+	ps->name_len = (uint32_t)strlen(ps->name);
+}
+
 /* The statement with this text, with one more reference. */
 static struct pstmt *pstmt_get(struct prepared_registry *reg, const uint8_t *text, uint32_t len)
 {
@@ -147,7 +162,7 @@ static struct pstmt *pstmt_get(struct prepared_registry *reg, const uint8_t *tex
 	struct pstmt *ps = xmalloc(sizeof(*ps) + len);
 	ps->node.hash = h;
 	ps->refs = 1;
-	ps->id = ++reg->next_id;
+	pstmt_new_id(reg, ps);
 	ps->len = len;
 	memcpy(ps->text, text, len);
 	htab_insert(t, &ps->node);
@@ -160,11 +175,6 @@ static void pstmt_unref(struct prepared_registry *reg, struct pstmt *ps)
 		return;
 	htab_unlink(&reg->statements, &ps->node);
 	free(ps);
-}
-
-static void server_name(uint64_t id, char out[NAME_LEN])
-{
-	snprintf(out, NAME_LEN, NAME_PREFIX "%" PRIu64, id);
 }
 
 /* --- a client's names --- */
@@ -490,11 +500,9 @@ static struct sstmt *ensure(struct client *c, struct pstmt *ps)
 	if (ss != NULL) /* a Close of it is queued: prepare it again behind that */
 		sset_drop(registry(c), s->prepared, ss);
 	ss = sset_add(&s->prepared, ps);
-	char name[NAME_LEN];
 	struct pktbuf out;
 	pktbuf_init(&out);
-	server_name(ps->id, name);
-	build_parse(&out, name, ps->text, ps->len);
+	build_parse(&out, ps->name, ps->text, ps->len);
 	struct relay_expect *x = inject(c, &out, RX_SWALLOW);
 	pktbuf_free(&out);
 	s->pool->stats.total.server_parse_count++;
@@ -548,8 +556,7 @@ static enum prepared_verdict on_parse(struct client *c, const struct proto_msg *
 	st->server_parse_count++;
 	struct sstmt *ss = sset_find(s->prepared, ps->id);
 	uint8_t op = OP_CLIENT_PARSE;
-	char sname[NAME_LEN];
-	server_name(ps->id, sname);
+	const char *sname = ps->name;
 	if (ss != NULL && !ss->evicting) {
 		/* the server has it: parse it again, so errors are what they would be now */
 		build_close(&out, sname);
@@ -589,22 +596,23 @@ static enum prepared_verdict on_use(struct client *c, const struct proto_msg *m,
 	uint32_t head = PROTO_HEADER_LEN + prefix_len + name_len + 1;
 	struct cstmt *cs = cmap_find(c->prepared, name);
 	struct sstmt *ss = cs ? ensure(c, cs->ps) : NULL;
-	char sname[NAME_LEN];
-	if (ss != NULL)
-		server_name(ss->id, sname);
-	else
-		snprintf(sname, sizeof(sname), "%s", NAME_MISSING);
-	/* the new head: type, length, prefix, name; the rest of the message follows as it is */
-	uint32_t new_len = m->len - name_len + (uint32_t)strlen(sname);
-	struct pktbuf out;
-	pktbuf_init(&out);
+	const char *sname = ss != NULL ? cs->ps->name : NAME_MISSING;
+	uint32_t sname_len = ss != NULL ? cs->ps->name_len : (uint32_t)strlen(NAME_MISSING);
+	/* the new head: type, length, prefix, name; the rest of the message follows as it is
+	 * (built on the stack: this runs for every execution of a prepared statement) */
+	uint32_t new_len = m->len - name_len + sname_len;
+	uint8_t stack[256];
+	struct pktbuf out = { .data = stack, .cap = sizeof(stack) };
+	uint32_t out_len = PROTO_HEADER_LEN + prefix_len + sname_len + 1;
+	if (out_len > sizeof(stack))
+		pktbuf_init(&out); /* a long portal name: on the heap */
 	pkt_put_u8(&out, m->type);
 	pkt_put_u32(&out, new_len + 4);
 	pkt_put_bytes(&out, prefix, prefix_len);
-	pkt_put_str(&out, sname);
-	/* relay_client_replace expects a whole message for its expectation: the type is what counts */
+	pkt_put_bytes(&out, sname, sname_len + 1);
 	struct relay_expect *x = replace(c, m, head, &out, cs == NULL ? RX_ERROR : 0);
-	pktbuf_free(&out);
+	if (out.data != stack)
+		pktbuf_free(&out);
 	if (cs == NULL) {
 		attach_error(x, "26000", name);
 		return PREP_DONE;
@@ -828,8 +836,7 @@ void prepared_settle(struct server *s, struct relay_expect *x, bool ok, const ch
 	case OP_USE: {
 		struct pstmt *ps = x->ref;
 		if (!ok && sqlstate && strcmp(sqlstate, "0A000") == 0)
-			ps->id =
-				++reg->next_id; /* "cached plan must not change result type": a fresh name */
+			pstmt_new_id(reg, ps); /* "cached plan must not change result type" */
 		pstmt_unref(reg, ps);
 		return;
 	}

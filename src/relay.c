@@ -139,7 +139,7 @@ bool relay_client_at_boundary(struct conn *server, struct conn *client)
 
 /* --- client to server --- */
 
-static const uint8_t fe_req[256] = {
+const uint8_t relay_fe_req[256] = {
 	['P'] = RQ_PARSE, ['B'] = RQ_BIND, ['D'] = RQ_DESCRIBE, ['E'] = RQ_EXECUTE,
 	['C'] = RQ_CLOSE, ['S'] = RQ_SYNC, ['Q'] = RQ_QUERY,    ['F'] = RQ_FUNCTION,
 };
@@ -151,7 +151,7 @@ static const uint8_t fe_req[256] = {
  */
 static struct relay_expect *expect_for(struct relay *r, uint8_t type, uint8_t flags)
 {
-	uint8_t req = fe_req[type];
+	uint8_t req = relay_fe_req[type];
 	if (type == 'S') {
 		r->unsynced = false;
 		r->skipping = false;

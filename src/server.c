@@ -191,6 +191,7 @@ struct server *server_connect(struct pool *p)
 	p->n_opening++;
 	rt->n_servers++;
 	conn_init(&s->conn, rt->base, -1, server_on_read, server_on_write, s);
+	s->conn.keep_out = true; /* rewritten and injected messages go through it often */
 
 	if (is_unix_host(p->host)) {
 		if (unix_target(p, &s->addr, &s->addrlen))

@@ -21,7 +21,8 @@
 #include "sluice/conn.h"
 #include "sluice/proto.h"
 
-/* What a request sent to a server is answered with. */
+/* What a request sent to a server is answered with. The order matters: Parse
+ * to Close are the extended-protocol requests (see relay_client_message). */
 enum relay_req {
 	RQ_PARSE = 1, /* ParseComplete */
 	RQ_BIND,      /* BindComplete */
@@ -130,22 +131,33 @@ static inline uint32_t relay_pending_ready(const struct relay *r)
  * it will be answered with and frame it for sending. Message types are the
  * caller's to check (only frontend messages after log-in reach here).
  */
+/* The general rules of relay_client_message (skipping, Flush, COPY data, a full queue). */
 void relay_note_request(struct relay *r, uint8_t type);
+
+/* The expectation each frontend message type queues (0: none). */
+extern const uint8_t relay_fe_req[256];
 
 static inline void relay_client_message(struct relay *r, struct conn *src,
 					const struct proto_msg *m)
 {
 	struct relay_queue *q = &r->q;
-	if (m->type == 'Q' && !r->skipping && q->len < q->cap) {
-		/* the most common request, noted in place (what relay_note_request does) */
+	uint8_t req = relay_fe_req[m->type];
+	if (req != 0 && q->len < q->cap && !r->skipping) {
+		/* the common case, noted in place (relay_note_request has the same rules) */
 		struct relay_expect *x = &q->e[(q->head + q->len) & (q->cap - 1)];
-		x->req = RQ_QUERY;
+		x->req = req;
 		x->flags = 0;
 		x->op = 0;
 		x->bytes = NULL;
 		q->len++;
-		q->n_ready++;
-		r->unsynced = false;
+		if (req <= RQ_CLOSE) {
+			r->unsynced = true; /* Parse .. Close: open until a Sync */
+		} else {
+			q->n_ready += 1;
+			if (req != RQ_FUNCTION)
+				r->unsynced =
+					false; /* a Sync or a Query answers for what came before */
+		}
 	} else {
 		relay_note_request(r, m->type);
 	}

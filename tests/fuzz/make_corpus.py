@@ -54,6 +54,15 @@ def scram_pair(password, salt_b64, iterations, client_nonce, server_nonce, ext="
     return "n,," + first_bare, final, base64.b64encode(stored_key).decode()
 
 
+def relay_input(requests, replies, chunk=16):
+    """fuzz_relay's layout: 1 byte n, n request bytes, 1 byte chunk - 1, the replies.
+    Request bytes: 0..8 = P B D E C S Q F H, 9 = sluice's swallowed Parse, 10 = own answer."""
+    codes = {"P": 0, "B": 1, "D": 2, "E": 3, "C": 4, "S": 5, "Q": 6, "F": 7, "H": 8,
+             "own_parse": 9, "own_answer": 10}
+    req = bytes(codes[r] for r in requests)
+    return bytes([len(req)]) + req + bytes([chunk - 1]) + replies
+
+
 def seeds():
     auth_ok = msg(b"R", struct.pack("!I", 0))
     params = msg(b"S", cstr("server_version") + cstr("15.4")) + \
@@ -78,6 +87,20 @@ def seeds():
     yield "frame", "streamed_row", frame_input(
         msg(b"D", struct.pack("!HI", 1, 300) + b"x" * 300) + ready, chunk=7)
     yield "frame", "bad_length", frame_input(msg(b"Q", cstr("x"))[:1] + b"\0\0\0\x02")
+    complete = msg(b"C", cstr("SELECT 1"))
+    yield "relay", "query", relay_input(["Q"], row_desc + data_row + complete + ready)
+    yield "relay", "extended", relay_input(
+        ["P", "B", "D", "E", "S"], msg(b"1") + msg(b"2") + row_desc + data_row + complete + ready,
+        chunk=5)
+    yield "relay", "own_parse_and_answer", relay_input(
+        ["own_parse", "B", "E", "own_answer", "S"], msg(b"1") + msg(b"2") + complete + ready)
+    yield "relay", "error_skips", relay_input(
+        ["P", "B", "E", "own_answer", "S"],
+        msg(b"E", error_body("ERROR", "42601", "syntax error")) + ready, chunk=3)
+    yield "relay", "copy_out", relay_input(
+        ["Q"], msg(b"H", b"\0\0\0") + msg(b"d", b"1\n") + msg(b"c") + msg(b"C", cstr("COPY 1")) + ready)
+    yield "relay", "fatal", relay_input(
+        ["Q"], msg(b"E", error_body("FATAL", "57P01", "terminating")) + ready)
     yield "frame", "startup", frame_input(startup([("user", "app"), ("database", "appdb")]))
 
     yield "startup", "user_db", startup([("user", "app"), ("database", "appdb"),
