@@ -86,6 +86,24 @@ def test_same_names_different_sql_no_cross_talk(sluice, pg, role):
     assert sorted(r["prepared_statements"] for r in show(adm, "CLIENTS") if r["user"] == role) == [1, 1]
 
 
+def test_many_clients_one_name_over_few_servers(sluice, pg, role):
+    """20 clients at once, 3 servers: every client's S_1 is its own SQL, and
+    every result it reads is its own, whichever server ran it."""
+    s = sluice(config={**TXN, "default_pool_size": 3, "max_client_conn": 100})
+
+    def client(i):
+        c = s.raw_login(user=role)
+        assert run(c, parse_msg(f"SELECT '{i}:' || $1::text", "S_1"), SYNC) == [("1",), ("Z", "I")]
+        for j in range(30):
+            assert run(c, ex("S_1", [j]), SYNC) == [("2",), ("D", [f"{i}:{j}"]), ("C",), ("Z", "I")]
+        c.terminate()
+        return True
+
+    results, errors = run_threads(client, 20, timeout=120)
+    assert not errors, errors
+    assert len(results) == 20
+
+
 def test_statement_follows_the_client_to_other_servers(sluice, pg, role):
     """Prepared on one server, used on others: sluice prepares it where it runs."""
     s = sluice(config={**TXN, "default_pool_size": 3})
