@@ -529,7 +529,7 @@ void client_welcome(struct client *c)
 /* --- the hot path: client -> server --- */
 
 /* Send what has been framed to the server; false when the client is done for now. */
-static bool flush_to_server(struct client *c)
+static inline bool flush_to_server(struct client *c)
 {
 	struct server *s = c->server;
 	switch (relay_flush(&c->conn, &s->conn)) {

@@ -236,18 +236,19 @@ static enum conn_io send_two(struct conn *dst, struct iobuf *b)
 enum conn_io conn_forward(struct conn *src, struct conn *dst)
 {
 	struct iobuf *b = src->in;
-	bool range = b != NULL && b->scan > b->start;
-	if (range && conn_out_pending(dst)) {
-		enum conn_io r = send_two(dst, b);
+	if (conn_out_pending(dst)) { /* sluice's own bytes go first, with the range if any */
+		enum conn_io r = CONN_IO_OK;
+		if (b != NULL && b->scan > b->start)
+			r = send_two(dst, b);
+		if (r == CONN_IO_OK)
+			r = conn_flush_out(dst);
 		if (r != CONN_IO_OK)
 			return r;
 	}
-	enum conn_io r = conn_flush_out(dst);
-	if (r != CONN_IO_OK || !range)
-		return r;
-	size_t sent = 0;
-	if (b->scan > b->start)
-		r = conn_send(dst, b->data + b->start, b->scan - b->start, &sent);
+	if (b == NULL || b->scan == b->start)
+		return CONN_IO_OK;
+	size_t sent;
+	enum conn_io r = conn_send(dst, b->data + b->start, b->scan - b->start, &sent);
 	b->start += (uint32_t)sent;
 	if (b->start == b->end)
 		b->start = b->scan = b->end = 0;
