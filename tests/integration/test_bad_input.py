@@ -98,6 +98,21 @@ def test_bad_startup(pooler, case):
             assert fields["C"] == expect("08P01"), fields
 
 
+@pytest.mark.sluice_only
+@pytest.mark.parametrize("case", ["negative_length", "length_below_8", "zero_length"])
+def test_impossible_startup_length_closed_without_reply(pooler, pg, case):
+    """A start-up packet whose length cannot be one is closed without a word,
+    as PostgreSQL itself does (checked against it too)."""
+    import pgwire
+
+    for port in (pooler.port, pg.port):
+        raw = pgwire.RawConn(port=port, timeout=5 * SLACK)
+        raw.send(STARTUP_CASES[case])
+        closed, msgs = raw.wait_closed(timeout=5 * SLACK)
+        raw.close()
+        assert closed and msgs == [], (port, msgs)
+
+
 def test_half_a_startup_then_close(pooler):
     raw = pooler.raw()
     raw.send(startup_packet({"user": "u_app", "database": "testdb"})[:11])
