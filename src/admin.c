@@ -215,6 +215,26 @@ static void cmd_show(struct client *c, struct admin_command *cmd)
 	reply(c);
 }
 
+/* config_foreach_key callback: copy the rendered value of one key. */
+struct key_value {
+	const char *key;
+	char *value;
+};
+
+static void find_value(const char *key, const char *value, const char *def, bool reloadable,
+		       void *arg)
+{
+	struct key_value *kv = arg;
+	if (kv->value == NULL && strcasecmp(key, kv->key) == 0)
+		kv->value = xstrdup(value);
+}
+
+/* Keys whose change rebuilds the TLS contexts. */
+static bool is_tls_key(const char *key)
+{
+	return strncasecmp(key, "client_tls", 10) == 0 || strncasecmp(key, "server_tls", 10) == 0;
+}
+
 static void cmd_set(struct client *c, struct admin_command *cmd)
 {
 	/* SET key = value | SET key TO value */
@@ -224,10 +244,22 @@ static void cmd_set(struct client *c, struct admin_command *cmd)
 		return;
 	}
 	char err[256];
+	struct key_value old = { cmd->words[1], NULL };
+	config_foreach_key(c->rt->cfg, find_value, &old);
 	if (!config_set_key(c->rt->cfg, cmd->words[1], cmd->words[3], err, sizeof(err))) {
+		free(old.value);
 		reply_error(c, "22023", err);
 		return;
 	}
+	if (is_tls_key(cmd->words[1]) && !runtime_reload_tls(c->rt, err, sizeof(err))) {
+		/* the contexts could not be made: the key goes back to what they were made from */
+		if (old.value && !config_set_key(c->rt->cfg, old.key, old.value, NULL, 0))
+			log_error("admin: SET %s: could not restore the old value", old.key);
+		free(old.value);
+		reply_error(c, "22023", err);
+		return;
+	}
+	free(old.value);
 	log_set_verbose(c->rt->cfg->verbose);
 	struct list *it, *tmp;
 	list_for_each_safe (it, tmp, &c->rt->pools)

@@ -67,6 +67,16 @@ static const struct enum_word auth_type_words[] = {
 	{ "ldap", WORD_UNSUPPORTED }, { NULL, 0 },
 };
 
+static const struct enum_word sslmode_words[] = {
+	{ "disable", SSLMODE_DISABLE },
+	{ "allow", SSLMODE_ALLOW },
+	{ "prefer", SSLMODE_PREFER },
+	{ "require", SSLMODE_REQUIRE },
+	{ "verify-ca", SSLMODE_VERIFY_CA },
+	{ "verify-full", SSLMODE_VERIFY_FULL },
+	{ NULL, 0 },
+};
+
 /* The global keys, in the order SHOW CONFIG lists them. */
 static const struct key_def global_keys[] = {
 	K_STR(listen_addr, "127.0.0.1", RESTART),
@@ -127,6 +137,23 @@ static const struct key_def global_keys[] = {
 	K_DUR(dns_max_ttl, "15", RELOAD),
 	K_OPTSTR(resolv_conf, RESTART),
 
+	K_ENUM(client_tls_sslmode, "disable", RELOAD, sslmode_words),
+	K_OPTSTR(client_tls_key_file, RELOAD),
+	K_OPTSTR(client_tls_cert_file, RELOAD),
+	K_OPTSTR(client_tls_ca_file, RELOAD),
+	K_STR(client_tls_protocols, "secure", RELOAD),
+	K_STR(client_tls_ciphers, "default", RELOAD),
+	K_OPTSTR(client_tls13_ciphers, RELOAD),
+	K_STR(client_tls_ecdhcurve, "auto", RELOAD),
+	K_STR(client_tls_dheparams, "auto", RELOAD),
+	K_ENUM(server_tls_sslmode, "prefer", RELOAD, sslmode_words),
+	K_OPTSTR(server_tls_ca_file, RELOAD),
+	K_OPTSTR(server_tls_key_file, RELOAD),
+	K_OPTSTR(server_tls_cert_file, RELOAD),
+	K_STR(server_tls_protocols, "secure", RELOAD),
+	K_STR(server_tls_ciphers, "default", RELOAD),
+	K_OPTSTR(server_tls13_ciphers, RELOAD),
+
 	K_OPTSTR(admin_listen_addr, RESTART),
 	K_INT(admin_port, "6433", RESTART, 0, 65535),
 	K_LIST(admin_users, RELOAD),
@@ -175,7 +202,6 @@ static const char *const ignored_keys[] = {
 	"auth_user",
 	"autodb_idle_timeout",
 	"cancel_wait_timeout",
-	"client_tls*",
 	"conffile",
 	"disable_pqexec",
 	"dns_*",
@@ -187,7 +213,6 @@ static const char *const ignored_keys[] = {
 	"sbuf_loopcnt",
 	"scram_iterations",
 	"server_fast_close",
-	"server_tls*",
 	"service_name",
 	"so_reuseport",
 	"syslog",
@@ -244,31 +269,11 @@ static int fail(struct parse_ctx *ctx, const char *fmt, ...)
 	return 0;
 }
 
-/*
- * A TLS mode that must not be ignored: sluice has no TLS yet, and running in
- * plain text where the file demands TLS would be a silent downgrade. The
- * modes that allow plain text (disable, allow, prefer) are ignored as other
- * unsupported keys are.
- */
-static bool demands_tls(const char *name, const char *value)
-{
-	if (strcasecmp(name, "client_tls_sslmode") != 0 &&
-	    strcasecmp(name, "server_tls_sslmode") != 0)
-		return false;
-	return strcasecmp(value, "require") == 0 || strcasecmp(value, "verify-ca") == 0 ||
-	       strcasecmp(value, "verify-full") == 0;
-}
-
 static int on_global(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	const struct key_def *k = configkey_find(global_keys, N_ELEMS(global_keys), name);
 	char why[CONFIGKEY_WHY_LEN];
 
-	if (k == NULL && demands_tls(name, value))
-		return fail(ctx,
-			    "%s: '%s' needs TLS, which sluice does not support "
-			    "(disable, allow or prefer run without it)",
-			    name, value);
 	if (k == NULL && key_is_ignored(name)) {
 		log_warn("%s:%d: %s is not supported, ignored", ctx->cfg->path, ctx->line, name);
 		return 1;

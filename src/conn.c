@@ -14,7 +14,39 @@
 
 #include "sluice/config.h"
 #include "sluice/log.h"
+#include "sluice/tls.h"
 #include "sluice/util.h"
+
+/*
+ * A transport with a wait (TLS): readiness stands for the direction the
+ * transport needs it for. Stashed bytes go out before the owner writes more;
+ * bytes the transport still holds make the read run again.
+ */
+static void transport_event(struct conn *c, short what)
+{
+	bool rd = (what & EV_READ) != 0, wr = (what & EV_WRITE) != 0;
+	bool send_ok = c->wait & CONN_WAIT_SEND_READ ? rd : wr;
+	bool recv_ok = (c->wait & CONN_WAIT_RECV_WRITE ? wr : rd) || (c->wait & CONN_WAIT_PENDING);
+	if (send_ok && (c->wait & CONN_WAIT_STASHED)) {
+		enum conn_io r = c->ops->flush(c);
+		if (r == CONN_IO_ERROR || r == CONN_IO_EOF) {
+			c->error = errno ? errno : EPIPE; /* the owner's next read reports it */
+			c->on_read(c->fd, EV_READ, c->arg);
+			return;
+		}
+		send_ok = r == CONN_IO_OK;
+		conn_update(c);
+	}
+	if (send_ok && c->writing) {
+		c->on_write(c->fd, EV_WRITE, c->arg);
+		if (c->fd < 0)
+			return;
+	}
+	if (recv_ok && c->reading)
+		c->on_read(c->fd, EV_READ, c->arg);
+	if (c->fd >= 0 && c->reading && (c->wait & CONN_WAIT_PENDING))
+		event_active(&c->ev, EV_READ, 0);
+}
 
 /* libevent calls this for either direction; dispatch to the owner's handlers. */
 static void conn_on_event(evutil_socket_t fd, short what, void *arg)
@@ -23,6 +55,10 @@ static void conn_on_event(evutil_socket_t fd, short what, void *arg)
 	util_tick();
 	if (c->error) { /* its readiness could not be watched: the read reports the failure */
 		c->on_read(fd, EV_READ, c->arg);
+		return;
+	}
+	if (c->wait) {
+		transport_event(c, what);
 		return;
 	}
 	if ((what & EV_WRITE) && c->writing) {
@@ -35,6 +71,48 @@ static void conn_on_event(evutil_socket_t fd, short what, void *arg)
 		c->on_read(fd, EV_READ, c->arg);
 }
 
+/* --- the plain transport --- */
+
+static ssize_t plain_recv(struct conn *c, void *buf, size_t cap)
+{
+	ssize_t n;
+	do
+		n = recv(c->fd, buf, cap, 0);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static ssize_t plain_send(struct conn *c, struct iovec *iov, int n_iov)
+{
+	ssize_t n;
+	if (n_iov == 1) {
+		do
+			n = send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		return n;
+	}
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static int plain_flush(struct conn *c)
+{
+	return CONN_IO_OK;
+}
+
+static void plain_shutdown(struct conn *c) {}
+
+static const struct conn_ops plain_ops = {
+	.name = "plain",
+	.recv = plain_recv,
+	.send = plain_send,
+	.flush = plain_flush,
+	.shutdown = plain_shutdown,
+};
+
 void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_fn on_read,
 	       event_callback_fn on_write, void *arg)
 {
@@ -43,6 +121,7 @@ void conn_init(struct conn *c, struct event_base *base, int fd, event_callback_f
 	c->on_read = on_read;
 	c->on_write = on_write;
 	c->arg = arg;
+	c->ops = &plain_ops;
 	event_assign(&c->ev, base, fd, EV_PERSIST, conn_on_event, c);
 }
 
@@ -76,32 +155,50 @@ void conn_set_fd(struct conn *c, int fd)
 	c->fd = fd; /* conn_update assigns the event with it when a direction starts */
 }
 
+/* The event flags for what the owner wants, through the transport's wait. */
+static short wanted_events(const struct conn *c)
+{
+	short want = 0;
+	if (c->reading)
+		want |= c->wait & CONN_WAIT_RECV_WRITE ? EV_WRITE : EV_READ;
+	if (c->writing || (c->wait & CONN_WAIT_STASHED))
+		want |= c->wait & CONN_WAIT_SEND_READ ? EV_READ : EV_WRITE;
+	return want;
+}
+
 void conn_update(struct conn *c)
 {
-	short want = (short)((c->reading ? EV_READ : 0) | (c->writing ? EV_WRITE : 0));
-	if (want == c->armed || c->fd < 0)
+	short want = wanted_events(c);
+	bool pending = c->reading && (c->wait & CONN_WAIT_PENDING);
+	if (c->fd < 0)
 		return;
-	struct event_base *base = event_get_base(&c->ev);
-	if (c->armed)
-		event_del(&c->ev);
-	event_assign(&c->ev, base, c->fd, (short)(want | EV_PERSIST), conn_on_event, c);
-	c->armed = want;
-	if (want && event_add(&c->ev, NULL) < 0) {
-		/* rare (out of memory, epoll watch limit), and fatal for this connection:
-		 * the owner learns it from its next read, run at once */
-		c->error = errno ? errno : EIO;
-		c->armed = 0;
-		log_error("cannot watch socket %d: %s", c->fd, strerror(c->error));
-		event_active(&c->ev, EV_READ, 0);
+	if (want != c->armed) {
+		struct event_base *base = event_get_base(&c->ev);
+		event_del(&c->ev); /* also when only activated: never re-assign an active event */
+		event_assign(&c->ev, base, c->fd, (short)(want | EV_PERSIST), conn_on_event, c);
+		c->armed = want;
+		if (want && event_add(&c->ev, NULL) < 0) {
+			/* rare (out of memory, epoll watch limit), and fatal for this connection:
+			 * the owner learns it from its next read, run at once */
+			c->error = errno ? errno : EIO;
+			c->armed = 0;
+			log_error("cannot watch socket %d: %s", c->fd, strerror(c->error));
+			event_active(&c->ev, EV_READ, 0);
+			return;
+		}
 	}
+	if (pending)
+		event_active(&c->ev, EV_READ, 0); /* decrypted bytes wait: no readiness will come */
 }
 
 void conn_close(struct conn *c, struct iobuf_pool *bufs)
 {
-	if (c->armed)
-		event_del(&c->ev);
+	event_del(&c->ev); /* added, or only activated */
 	c->armed = 0;
 	c->reading = c->writing = false;
+	c->ops->shutdown(c);
+	c->ops = &plain_ops;
+	c->wait = 0;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -138,21 +235,29 @@ enum conn_io conn_recv(struct conn *c, struct iobuf_pool *bufs)
 		iobuf_compact(b);
 	if (b->end == b->cap)
 		return CONN_IO_FULL;
-	for (;;) {
-		ssize_t n = recv(c->fd, b->data + b->end, b->cap - b->end, 0);
-		if (n > 0) {
-			b->end += (uint32_t)n;
-			c->bytes_in += (uint64_t)n;
-			return CONN_IO_OK;
-		}
-		if (n == 0)
-			return CONN_IO_EOF;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return CONN_IO_AGAIN;
-		return CONN_IO_ERROR;
+	uint8_t wait = c->wait;
+	ssize_t n = c->ops->recv(c, b->data + b->end, b->cap - b->end);
+	if (c->wait != wait)
+		conn_update(c);
+	if (n > 0) {
+		b->end += (uint32_t)n;
+		c->bytes_in += (uint64_t)n;
+		return CONN_IO_OK;
 	}
+	if (n == 0)
+		return CONN_IO_EOF;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return CONN_IO_AGAIN;
+	return CONN_IO_ERROR;
+}
+
+bool conn_peek_byte(struct conn *c, uint8_t *byte)
+{
+	ssize_t n;
+	do
+		n = recv(c->fd, byte, 1, MSG_PEEK);
+	while (n < 0 && errno == EINTR);
+	return n == 1;
 }
 
 void conn_release_buffer(struct conn *c, struct iobuf_pool *bufs)
@@ -163,23 +268,34 @@ void conn_release_buffer(struct conn *c, struct iobuf_pool *bufs)
 	}
 }
 
+/* One transport send; re-arms the event when the transport's wait changed. */
+static ssize_t transport_send(struct conn *c, struct iovec *iov, int n_iov)
+{
+	uint8_t wait = c->wait;
+	ssize_t n = c->ops->send(c, iov, n_iov);
+	if (c->wait != wait)
+		conn_update(c);
+	if (n > 0)
+		c->bytes_out += (uint64_t)n;
+	return n;
+}
+
 enum conn_io conn_send(struct conn *c, const void *data, size_t len, size_t *sent)
 {
 	*sent = 0;
 	while (*sent < len) {
-		ssize_t n = send(c->fd, (const char *)data + *sent, len - *sent, MSG_NOSIGNAL);
+		struct iovec iov = { (void *)((uintptr_t)data + *sent), len - *sent };
+		ssize_t n = transport_send(c, &iov, 1);
 		if (n > 0) {
 			*sent += (size_t)n;
-			c->bytes_out += (uint64_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return CONN_IO_AGAIN;
 		return CONN_IO_ERROR;
 	}
-	return CONN_IO_OK;
+	/* bytes a transport took but could not write yet: the sender waits as for a full socket */
+	return c->wait & CONN_WAIT_STASHED ? CONN_IO_AGAIN : CONN_IO_OK;
 }
 
 /* Everything queued in c->out went out: reset it (kept) or give it back. */
@@ -209,7 +325,7 @@ enum conn_io conn_flush_out(struct conn *c)
 	return r;
 }
 
-/* Queued bytes and a framed range in one sendmsg (one syscall, not two). */
+/* Queued bytes and a framed range in one send (one syscall, not two, when plain). */
 static enum conn_io send_two(struct conn *dst, struct iobuf *b)
 {
 	struct conn_out *o = dst->out;
@@ -217,14 +333,9 @@ static enum conn_io send_two(struct conn *dst, struct iobuf *b)
 		{ o->buf.data + o->sent, o->buf.len - o->sent },
 		{ b->data + b->start, b->scan - b->start },
 	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-	ssize_t n;
-	do
-		n = sendmsg(dst->fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = transport_send(dst, iov, 2);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? CONN_IO_AGAIN : CONN_IO_ERROR;
-	dst->bytes_out += (uint64_t)n;
 	size_t first = iov[0].iov_len < (size_t)n ? iov[0].iov_len : (size_t)n;
 	o->sent += first;
 	if (o->sent == o->buf.len)
@@ -253,4 +364,10 @@ enum conn_io conn_forward(struct conn *src, struct conn *dst)
 	if (b->start == b->end)
 		b->start = b->scan = b->end = 0;
 	return r;
+}
+
+const char *conn_strerror(const struct conn *c, int err)
+{
+	const char *why = c->tls ? tls_strerror(c) : NULL;
+	return why ? why : strerror(err);
 }

@@ -10,6 +10,7 @@
 #include "sluice/config.h"
 #include "sluice/log.h"
 #include "sluice/runtime.h"
+#include "sluice/tls.h"
 
 static void usage(FILE *f)
 {
@@ -66,6 +67,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		/* certificates and keys too: a file TLS cannot use makes the config invalid */
+		struct tls_ctx *accept, *connect;
+		if (!tls_ctx_load(cfg, &accept, &connect, err, sizeof(err))) {
+			fprintf(stderr, "%s: %s\n", path, err);
+			config_free(cfg);
+			return 1;
+		}
+		tls_ctx_free(accept);
+		tls_ctx_free(connect);
 		printf("%s: configuration is valid\n", path);
 		config_free(cfg);
 		return 0;

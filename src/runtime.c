@@ -21,6 +21,7 @@
 #include "sluice/pool.h"
 #include "sluice/prepared.h"
 #include "sluice/server.h"
+#include "sluice/tls.h"
 #include "sluice/util.h"
 
 #define JANITOR_INTERVAL_USEC 200000
@@ -51,6 +52,26 @@ static bool load_authfile(struct runtime *rt, const struct config *cfg)
 	return true;
 }
 
+/* New TLS contexts replace the running ones (NULL: none). */
+static void swap_tls(struct runtime *rt, struct tls_ctx *accept, struct tls_ctx *connect)
+{
+	tls_ctx_free(rt->tls_accept);
+	tls_ctx_free(rt->tls_connect);
+	rt->tls_accept = accept;
+	rt->tls_connect = connect;
+}
+
+bool runtime_reload_tls(struct runtime *rt, char *err, size_t errlen)
+{
+	struct tls_ctx *accept, *connect;
+	if (!tls_ctx_load(rt->cfg, &accept, &connect, err, errlen)) {
+		log_error("%s", err);
+		return false;
+	}
+	swap_tls(rt, accept, connect);
+	return true;
+}
+
 struct runtime *runtime_new(struct config *cfg, const char *config_path)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
@@ -73,7 +94,9 @@ struct runtime *runtime_new(struct config *cfg, const char *config_path)
 	event_config_free(ec);
 	if (rt->base)
 		rt->dns = dns_new(rt->base, cfg->resolv_conf);
-	if (rt->dns == NULL || !load_authfile(rt, cfg)) {
+	char err[512];
+	if (rt->dns == NULL || !load_authfile(rt, cfg) ||
+	    !runtime_reload_tls(rt, err, sizeof(err))) {
 		if (rt->base == NULL || rt->dns == NULL)
 			log_error("could not create the event loop or the DNS resolver");
 		rt->cfg = NULL; /* stays the caller's on failure */
@@ -241,11 +264,21 @@ bool runtime_reload(struct runtime *rt)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return false;
 	}
-	if (!load_authfile(rt, cfg)) {
-		log_error("reload failed, keeping the running configuration");
+	/* certificates are read before the auth_file, and used only if both are good */
+	struct tls_ctx *accept, *connect;
+	if (!tls_ctx_load(cfg, &accept, &connect, err, sizeof(err))) {
+		log_error("reload failed, keeping the running configuration: %s", err);
 		config_free(cfg);
 		return false;
 	}
+	if (!load_authfile(rt, cfg)) {
+		log_error("reload failed, keeping the running configuration");
+		tls_ctx_free(accept);
+		tls_ctx_free(connect);
+		config_free(cfg);
+		return false;
+	}
+	swap_tls(rt, accept, connect);
 	config_diff_restart_keys(rt->cfg, cfg, warn_restart_key, NULL);
 	/* keys that only take effect at start stay as they were */
 	log_set_verbose(cfg->verbose);
@@ -382,6 +415,7 @@ void runtime_free(struct runtime *rt)
 	iobuf_pool_clear(&rt->bufs);
 	pktbuf_free(&rt->scratch);
 	authfile_free(rt->authfile);
+	swap_tls(rt, NULL, NULL);
 	config_free(rt->cfg);
 	if (rt->base)
 		event_base_free(rt->base);

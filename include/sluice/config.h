@@ -27,6 +27,16 @@ enum auth_type {
 	AUTH_TYPE_SCRAM, /* "scram-sha-256" */
 };
 
+/* client_tls_sslmode / server_tls_sslmode, libpq's words, weakest first. */
+enum tls_sslmode {
+	SSLMODE_DISABLE = 0,
+	SSLMODE_ALLOW,
+	SSLMODE_PREFER,
+	SSLMODE_REQUIRE,
+	SSLMODE_VERIFY_CA,
+	SSLMODE_VERIFY_FULL,
+};
+
 /* One entry of [databases]. Integer fields are -1 when not given (inherit). */
 struct config_db {
 	char *name;     /* the name clients connect to; "*" is the fallback */
@@ -123,6 +133,25 @@ struct config {
 	int tcp_socket_buffer;   /* SO_SNDBUF and SO_RCVBUF in bytes; 0 = the system's autotuning */
 	usec_t dns_max_ttl;      /* 15 s: how long a resolved host name is reused */
 	char *resolv_conf;       /* NULL = the system's resolv.conf and hosts file */
+
+	/* TLS towards clients (PgBouncer's keys; files are read by tls.c at start and reload) */
+	enum tls_sslmode client_tls_sslmode; /* disable */
+	char *client_tls_key_file;           /* NULL = unset */
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;   /* NULL: client certificates are not asked for */
+	char *client_tls_protocols; /* "secure" = tlsv1.2,tlsv1.3 */
+	char *client_tls_ciphers;   /* "default" */
+	char *client_tls13_ciphers; /* NULL = OpenSSL's */
+	char *client_tls_ecdhcurve; /* "auto" */
+	char *client_tls_dheparams; /* "auto" */
+	/* TLS towards PostgreSQL (not over unix sockets) */
+	enum tls_sslmode server_tls_sslmode; /* prefer */
+	char *server_tls_ca_file;            /* NULL: the system's CA store */
+	char *server_tls_key_file;           /* NULL: no client certificate */
+	char *server_tls_cert_file;
+	char *server_tls_protocols; /* "secure" */
+	char *server_tls_ciphers;   /* "default" */
+	char *server_tls13_ciphers; /* NULL = OpenSSL's */
 
 	/* admin console (issue 3) */
 	char *admin_listen_addr;  /* NULL = same as listen_addr */

@@ -1,8 +1,16 @@
 /*
  * conn: one non-blocking socket with its libevent read/write events, its
- * receive buffer and a queue for messages sluice itself generates. Plain TCP
- * and unix sockets only for now; TLS will slot in behind conn_recv/conn_send.
- * libevent is used for readiness only: the data is moved with recv/send.
+ * receive buffer and a queue for messages sluice itself generates. The bytes
+ * move through a transport (struct conn_ops): plain recv/send, or TLS (tls.c),
+ * so that the relay and the state machines never know which one they drive.
+ * libevent is used for readiness only.
+ *
+ * A TLS transport can need the other direction's readiness (a read that must
+ * write, a write that must read), can hold decrypted bytes the socket no
+ * longer signals (pending), and can hold a record it has encrypted but not yet
+ * written (stashed). It says so in `wait`; conn arms the event for what the
+ * transport needs and calls the owner's handler for the direction it stands
+ * for, so owners keep asking only for "read" and "write".
  */
 #ifndef SLUICE_CONN_H
 #define SLUICE_CONN_H
@@ -12,8 +20,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct config;
+struct conn;
+struct tls_conn;
 
 #include "sluice/iobuf.h"
 #include "sluice/proto.h"
@@ -28,10 +39,33 @@ struct conn_out {
 	size_t sent; /* bytes of buf already sent */
 };
 
+/* conn.wait: what the transport is waiting for (always 0 for plain sockets). */
+#define CONN_WAIT_RECV_WRITE 0x01 /* the last read needs the socket writable */
+#define CONN_WAIT_SEND_READ  0x02 /* the stashed write needs the socket readable */
+#define CONN_WAIT_STASHED    0x04 /* bytes taken from a sender are not on the wire yet */
+#define CONN_WAIT_PENDING    0x08 /* bytes are readable without the socket saying so */
+
+/*
+ * A transport. recv and send return bytes moved (> 0; recv: 0 = the peer
+ * closed) or -1 with errno (EAGAIN: would block). send may take bytes it
+ * cannot write yet (TLS: a record once encrypted must be written as it is):
+ * it then sets CONN_WAIT_STASHED and flush writes them when the socket
+ * allows. shutdown ends the session politely (TLS close_notify) and frees the
+ * transport's state; the fd is closed by conn.
+ */
+struct conn_ops {
+	const char *name;
+	ssize_t (*recv)(struct conn *c, void *buf, size_t cap);
+	ssize_t (*send)(struct conn *c, struct iovec *iov, int n);
+	int (*flush)(struct conn *c); /* enum conn_io */
+	void (*shutdown)(struct conn *c);
+};
+
 struct conn {
 	int fd;
-	bool reading;         /* want EV_READ */
-	bool writing;         /* want EV_WRITE */
+	bool reading;         /* the owner wants to read */
+	bool writing;         /* the owner wants to write */
+	uint8_t wait;         /* CONN_WAIT_* of the transport */
 	short armed;          /* the flags `ev` is currently added with (0: not added) */
 	struct event ev;      /* one event per socket: flags change only on backpressure */
 	int error;            /* errno of a failed event_add: dead, its next read fails */
@@ -40,6 +74,8 @@ struct conn {
 	uint32_t pkt_remain;  /* body bytes of a streamed message not yet received */
 	struct conn_out *out; /* NULL when nothing generated is pending */
 	uint64_t bytes_in, bytes_out;
+	const struct conn_ops *ops; /* plain unless TLS was started */
+	struct tls_conn *tls;       /* the TLS session (tls.c), NULL for plain */
 	event_callback_fn on_read;
 	event_callback_fn on_write;
 	void *arg;
@@ -66,7 +102,8 @@ void conn_set_fd(struct conn *c, int fd);
 /* Delete events, close the fd, give the buffer back, free the queue. */
 void conn_close(struct conn *c, struct iobuf_pool *bufs);
 
-/* Re-arm the event after the wanted directions changed (never on the hot path). */
+/* Re-arm the event after the wanted directions (or the transport's wait) changed
+ * (never on the hot path). */
 void conn_update(struct conn *c);
 
 /* Want (or stop wanting) readability / writability; cheap when nothing changes. */
@@ -105,10 +142,14 @@ static inline void conn_write_stop(struct conn *c)
 /* recv as much as fits into the buffer (attaching one if needed). */
 enum conn_io conn_recv(struct conn *c, struct iobuf_pool *bufs);
 
+/* Look at the first unread byte without taking it (plain sockets). False when
+ * none is there yet, or the peer closed or failed (the next read says which). */
+bool conn_peek_byte(struct conn *c, uint8_t *byte);
+
 /* Give the buffer back if everything in it has been consumed. */
 void conn_release_buffer(struct conn *c, struct iobuf_pool *bufs);
 
-/* Send `len` bytes; *sent gets how many went out. */
+/* Send `len` bytes; *sent gets how many went out (or were taken by the transport). */
 enum conn_io conn_send(struct conn *c, const void *data, size_t len, size_t *sent);
 
 /* Send what is queued in c->out. CONN_IO_OK when the queue is empty afterwards. */
@@ -130,5 +171,15 @@ struct pktbuf *conn_out_buf(struct conn *c);
  * stops reading src and waits for dst to be writable); EOF/ERROR: dst failed.
  */
 enum conn_io conn_forward(struct conn *src, struct conn *dst);
+
+/* True when the connection runs over TLS. */
+static inline bool conn_is_tls(const struct conn *c)
+{
+	return c->tls != NULL;
+}
+
+/* The text for a failed read or write: the TLS layer's reason when it has one,
+ * else strerror(err). Valid until the next call. */
+const char *conn_strerror(const struct conn *c, int err);
 
 #endif

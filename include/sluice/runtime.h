@@ -20,6 +20,7 @@ struct dns;
 struct listener;
 struct client;
 struct prepared_registry;
+struct tls_ctx;
 
 enum run_phase {
 	RUN_SERVING = 0, /* normal operation */
@@ -34,6 +35,12 @@ struct runtime {
 	struct authfile *authfile;          /* NULL when auth_file is unset */
 	struct dns *dns;                    /* host names of [databases] entries */
 	struct prepared_registry *prepared; /* named prepared statements of every pool */
+	struct tls_ctx *tls_accept;  /* TLS for clients, NULL when client_tls_sslmode=disable */
+	struct tls_ctx *tls_connect; /* TLS to servers, NULL when server_tls_sslmode=disable */
+	struct tls_counts {
+		uint64_t client_handshakes, client_failures; /* accepted sessions */
+		uint64_t server_handshakes, server_failures; /* sessions to PostgreSQL */
+	} tls;
 	struct iobuf_pool bufs;
 
 	struct list pools;         /* struct pool.node */
@@ -76,6 +83,10 @@ void runtime_free(struct runtime *rt);
 void runtime_schedule_reap(struct runtime *rt);
 /* Re-read the config file (SIGHUP, admin RELOAD). False keeps the old config. */
 bool runtime_reload(struct runtime *rt);
+/* Rebuild the TLS contexts from rt->cfg (after an admin SET of a TLS key). False
+ * (logged, err set) keeps the old ones. */
+bool runtime_reload_tls(struct runtime *rt, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 /* Begin the SIGTERM sequence: stop accepting, drain. */
 void runtime_begin_drain(struct runtime *rt);
 /* Called whenever a client or server goes away while draining: exits when nothing is left in flight. */

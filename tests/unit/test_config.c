@@ -161,6 +161,9 @@ static void test_defaults(void)
 	CHECK(cfg->tcp_user_timeout == 0 && cfg->tcp_socket_buffer == 0);
 	CHECK(cfg->dns_max_ttl == 15 * SEC);
 	CHECK(cfg->resolv_conf == NULL);
+	CHECK(cfg->client_tls_sslmode == SSLMODE_DISABLE && cfg->client_tls_key_file == NULL);
+	CHECK_STR(cfg->client_tls_protocols, "secure");
+	CHECK(cfg->server_tls_sslmode == SSLMODE_PREFER && cfg->server_tls_ca_file == NULL);
 	CHECK(cfg->admin_listen_addr == NULL);
 	CHECK(cfg->admin_port == 6433);
 	CHECK(cfg->admin_users != NULL && cfg->admin_users[0] == NULL);
@@ -171,9 +174,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 57);
+	CHECK(c.n == 73);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 57 - 10);
+	CHECK(c.reloadable == 73 - 10);
 	config_free(cfg);
 }
 
@@ -234,6 +237,22 @@ static const char every_key_ini[] =
 	"tcp_socket_buffer = 65536\n"
 	"dns_max_ttl = 2.5\n"
 	"resolv_conf = /etc/sluice/resolv.conf\n"
+	"client_tls_sslmode = verify-full\n"
+	"client_tls_key_file = /etc/sluice/server.key\n"
+	"client_tls_cert_file = /etc/sluice/server.crt\n"
+	"client_tls_ca_file = /etc/sluice/ca.crt\n"
+	"client_tls_protocols = tlsv1.3\n"
+	"client_tls_ciphers = HIGH:!aNULL\n"
+	"client_tls13_ciphers = TLS_AES_256_GCM_SHA384\n"
+	"client_tls_ecdhcurve = prime256v1\n"
+	"client_tls_dheparams = none\n"
+	"server_tls_sslmode = verify-ca\n"
+	"server_tls_ca_file = /etc/sluice/root.crt\n"
+	"server_tls_key_file = /etc/sluice/client.key\n"
+	"server_tls_cert_file = /etc/sluice/client.crt\n"
+	"server_tls_protocols = all\n"
+	"server_tls_ciphers = fast\n"
+	"server_tls13_ciphers = TLS_CHACHA20_POLY1305_SHA256\n"
 	"admin_listen_addr = 0.0.0.0\n"
 	"admin_port = 0\n"
 	"admin_users = admin, root\n"
@@ -303,6 +322,11 @@ static void test_every_key(void)
 	CHECK(cfg->tcp_user_timeout == 10000 && cfg->tcp_socket_buffer == 65536);
 	CHECK(cfg->dns_max_ttl == 2500000);
 	CHECK_STR(cfg->resolv_conf, "/etc/sluice/resolv.conf");
+	CHECK(cfg->client_tls_sslmode == SSLMODE_VERIFY_FULL);
+	CHECK_STR(cfg->client_tls_ca_file, "/etc/sluice/ca.crt");
+	CHECK_STR(cfg->client_tls13_ciphers, "TLS_AES_256_GCM_SHA384");
+	CHECK(cfg->server_tls_sslmode == SSLMODE_VERIFY_CA);
+	CHECK_STR(cfg->server_tls_cert_file, "/etc/sluice/client.crt");
 	CHECK_STR(cfg->admin_listen_addr, "0.0.0.0");
 	CHECK(cfg->admin_port == 0);
 	CHECK(config_list_has(cfg->admin_users, "admin"));
@@ -315,7 +339,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 57 && c.differing == 57);
+	CHECK(c.n == 73 && c.differing == 73);
 	config_free(cfg);
 }
 
@@ -420,16 +444,12 @@ static const struct {
 	{ "[sluice]\nlisten_port 6432\n", ":2: syntax error (expected [section] or key = value)" },
 	{ "[sluice\n", ":1: syntax error (expected [section] or key = value)" },
 	{ "[sluice]\n%include other.ini\n", ":2: %include is not supported" },
-	/* TLS demanded but not there: refused, never a silent plain-text downgrade */
-	{ "[pgbouncer]\nclient_tls_sslmode = require\n",
-	  ":2: client_tls_sslmode: 'require' needs TLS, which sluice does not support (disable, "
-	  "allow or prefer run without it)" },
-	{ "[pgbouncer]\nserver_tls_sslmode = Verify-Full\n",
-	  ":2: server_tls_sslmode: 'Verify-Full' needs TLS, which sluice does not support "
-	  "(disable, allow or prefer run without it)" },
-	{ "[pgbouncer]\nserver_tls_sslmode = verify-ca\n",
-	  ":2: server_tls_sslmode: 'verify-ca' needs TLS, which sluice does not support "
-	  "(disable, allow or prefer run without it)" },
+	{ "[pgbouncer]\nclient_tls_sslmode = sometimes\n",
+	  ":2: client_tls_sslmode: invalid value 'sometimes' (one of: disable, allow, prefer, "
+	  "require, verify-ca, verify-full)" },
+	{ "[pgbouncer]\n\nserver_tls_sslmode = verify\n",
+	  ":3: server_tls_sslmode: invalid value 'verify' (one of: disable, allow, prefer, "
+	  "require, verify-ca, verify-full)" },
 	{ "[databases]\nfoo = host=x bogus=1\n", ":2: foo: unknown parameter 'bogus'" },
 	{ "[databases]\nfoo = host=x auth_user=y\n", ":2: foo: unknown parameter 'auth_user'" },
 	{ "[databases]\nfoo = port=0\n", ":2: foo: port: 0 out of range 1..65535" },
@@ -797,12 +817,7 @@ static void test_warnings(void)
 	CHECK(strstr(log, want) != NULL);
 	snprintf(want, sizeof(want), "%s:4: syslog is not supported, ignored", tmp_path);
 	CHECK(strstr(log, want) != NULL);
-	snprintf(want, sizeof(want), "%s:5: client_tls_sslmode is not supported, ignored",
-		 tmp_path);
-	CHECK(strstr(log, want) != NULL);
-	snprintf(want, sizeof(want), "%s:6: server_tls_sslmode is not supported, ignored",
-		 tmp_path);
-	CHECK(strstr(log, want) != NULL);
+	CHECK(strstr(log, "tls_sslmode") == NULL); /* TLS keys are real keys: no warning */
 	snprintf(want, sizeof(want), "%s:7: unknown section [peers], its keys are ignored",
 		 tmp_path);
 	CHECK(strstr(log, want) != NULL);
