@@ -14,8 +14,10 @@
 #include "sluice/prepared.h"
 #include "sluice/runtime.h"
 #include "sluice/server.h"
+#include "sluice/tls.h"
 #include "sluice/util.h"
 
+#define B  PROTO_OID_BOOL
 #define T  PROTO_OID_TEXT
 #define I4 PROTO_OID_INT4
 #define I8 PROTO_OID_INT8
@@ -67,6 +69,14 @@ static void local_end(int fd, char *addr, size_t len, int *port)
 	}
 }
 
+/* PgBouncer's tls column: "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519", "" for plain. */
+static void tls_cell(struct rs *rs, const struct conn *c)
+{
+	char tls[TLS_DESCRIBE_LEN];
+	tls_describe(c, tls, sizeof(tls));
+	rs_str(rs, tls);
+}
+
 static const char *client_state_name(const struct client *c)
 {
 	switch (c->state) {
@@ -108,7 +118,7 @@ static void client_row(struct rs *rs, const struct client *c, usec_t now)
 	rs_str(rs, ptr);
 	rs_str(rs, c->server ? link : NULL);
 	rs_int(rs, 0);
-	rs_str(rs, "");
+	tls_cell(rs, &c->conn);
 	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
 	rs_str(rs, app ? app : "");
 	rs_int(rs, prepared_client_count(c->prepared));
@@ -179,7 +189,7 @@ static void server_row(struct rs *rs, const struct server *s)
 	rs_str(rs, ptr);
 	rs_str(rs, s->client ? link : NULL);
 	rs_int(rs, s->be_pid);
-	rs_str(rs, "");
+	tls_cell(rs, &s->conn);
 	const char *app = s->client ? s->client->params.tracked[PARAM_APPLICATION_NAME] : NULL;
 	rs_str(rs, app ? app : "");
 	rs_int(rs, prepared_server_count(s->prepared));
@@ -209,14 +219,25 @@ void admin_show_servers(struct runtime *rt, struct pktbuf *out)
 /* --- ACTIVITY: sluice's pg_stat_activity --- */
 
 const struct rs_column admin_activity_cols[] = {
-	{ "client_id", I8 },      { "datname", T },
-	{ "usename", T },         { "application_name", T },
-	{ "client_addr", T },     { "client_port", I4 },
-	{ "backend_start", TS },  { "xact_start", TS },
-	{ "query_start", TS },    { "state_change", TS },
-	{ "wait_event_type", T }, { "wait_event", T },
-	{ "state", T },           { "server_pid", I4 },
-	{ "query", T },           { NULL, 0 },
+	{ "client_id", I8 },
+	{ "datname", T },
+	{ "usename", T },
+	{ "application_name", T },
+	{ "client_addr", T },
+	{ "client_port", I4 },
+	{ "backend_start", TS },
+	{ "xact_start", TS },
+	{ "query_start", TS },
+	{ "state_change", TS },
+	{ "wait_event_type", T },
+	{ "wait_event", T },
+	{ "state", T },
+	{ "server_pid", I4 },
+	{ "query", T },
+	{ "ssl", B },
+	{ "ssl_version", T },
+	{ "ssl_cipher", T },
+	{ NULL, 0 },
 };
 
 static const char *activity_state(const struct client *c)
@@ -255,6 +276,9 @@ static void activity_row(struct rs *rs, const struct client *c)
 	else
 		rs_str(rs, NULL);
 	rs_text(rs, c->last_query ? c->last_query : "");
+	rs_str(rs, conn_is_tls(&c->conn) ? "t" : "f"); /* pg_stat_ssl's columns */
+	rs_str(rs, tls_version(&c->conn));
+	rs_str(rs, tls_cipher(&c->conn));
 	rs_row(rs);
 }
 

@@ -1,7 +1,9 @@
 /*
  * cancel: forwards a client's CancelRequest to the server running its
- * query. Each forward is a tiny connection object: non-blocking connect,
- * one 16-byte packet, close. Owned by rt->cancels until done.
+ * query. Each forward is a tiny connection with its own steps: non-blocking
+ * connect, the same TLS negotiation as the server connections (SSLRequest,
+ * handshake) when server_tls_sslmode asks for it, one 16-byte packet, close.
+ * Owned by rt->cancels until done; server_connect_timeout bounds it.
  */
 #include "sluice/cancel.h"
 
@@ -13,43 +15,166 @@
 #include <unistd.h>
 
 #include "sluice/client.h"
+#include "sluice/conn.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/proto.h"
 #include "sluice/runtime.h"
 #include "sluice/server.h"
+#include "sluice/tls.h"
 #include "sluice/util.h"
+
+enum cancel_step {
+	K_CONNECT = 0, /* connect in progress */
+	K_SSL_ANSWER,  /* SSLRequest sent, waiting for 'S' or 'N' */
+	K_HANDSHAKE,   /* TLS handshake */
+	K_SEND,        /* the CancelRequest is going out */
+};
 
 struct cancel {
 	struct list node; /* in rt->cancels */
 	struct runtime *rt;
-	int fd;
-	struct event *ev;
+	struct conn conn;
+	struct event *timer;
+	enum cancel_step step;
+	char *host; /* the server's host, for TLS verification */
 	uint8_t packet[16];
 };
 
 static void cancel_free(struct cancel *k)
 {
 	list_del(&k->node);
-	if (k->ev)
-		event_free(k->ev);
-	if (k->fd >= 0)
-		close(k->fd);
+	if (k->timer)
+		event_free(k->timer);
+	conn_close(&k->conn, &k->rt->bufs);
+	free(k->host);
 	free(k);
+}
+
+static void give_up(struct cancel *k, const char *why)
+{
+	log_debug("cancel forward failed: %s", why);
+	cancel_free(k);
+}
+
+static void send_cancel(struct cancel *k)
+{
+	k->step = K_SEND;
+	size_t sent;
+	enum conn_io r = conn_send(&k->conn, k->packet, sizeof(k->packet), &sent);
+	if (r == CONN_IO_OK) {
+		cancel_free(k);
+	} else if (r == CONN_IO_AGAIN && sent == sizeof(k->packet)) {
+		conn_read_stop(&k->conn); /* taken by TLS: written when the socket allows */
+		conn_write_start(&k->conn);
+	} else { /* a 16-byte packet that does not fit into a fresh socket is a failure too */
+		give_up(k, r == CONN_IO_AGAIN ? "socket full" : conn_strerror(&k->conn, errno));
+	}
+}
+
+static void handshake(struct cancel *k)
+{
+	switch (tls_handshake(&k->conn)) {
+	case CONN_IO_OK:
+		send_cancel(k);
+		return;
+	case CONN_IO_AGAIN:
+		return;
+	default:
+		give_up(k, conn_strerror(&k->conn, errno));
+	}
+}
+
+/* 'S' starts TLS, 'N' sends in plain text unless the mode requires TLS. */
+static void ssl_answer(struct cancel *k)
+{
+	uint8_t answer;
+	ssize_t n = recv(k->conn.fd, &answer, 1, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n != 1) {
+		give_up(k, n == 0 ? "server closed the connection" : strerror(errno));
+		return;
+	}
+	if (answer == 'N' && k->rt->cfg->server_tls_sslmode < SSLMODE_REQUIRE) {
+		send_cancel(k);
+		return;
+	}
+	if (answer != 'S') {
+		give_up(k, "server refused TLS");
+		return;
+	}
+	k->step = K_HANDSHAKE;
+	if (!tls_connect_start(&k->conn, k->rt->tls_connect, k->host)) {
+		give_up(k, "could not start TLS");
+		return;
+	}
+	handshake(k);
+}
+
+static void connected(struct cancel *k)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(k->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		give_up(k, strerror(err));
+		return;
+	}
+	if (k->host == NULL) {
+		send_cancel(k);
+		return;
+	}
+	uint8_t req[8];
+	struct pktbuf b;
+	pktbuf_init(&b);
+	proto_build_ssl_request(&b);
+	memcpy(req, b.data, sizeof(req));
+	pktbuf_free(&b);
+	size_t sent;
+	if (conn_send(&k->conn, req, sizeof(req), &sent) != CONN_IO_OK) {
+		give_up(k, "could not send SSLRequest");
+		return;
+	}
+	k->step = K_SSL_ANSWER;
+	conn_write_stop(&k->conn);
+	conn_read_start(&k->conn);
+}
+
+static void cancel_on_event(struct cancel *k)
+{
+	switch (k->step) {
+	case K_CONNECT:
+		connected(k);
+		return;
+	case K_SSL_ANSWER:
+		ssl_answer(k);
+		return;
+	case K_HANDSHAKE:
+		handshake(k);
+		return;
+	case K_SEND:
+		if (conn_flush_out(&k->conn) == CONN_IO_AGAIN || (k->conn.wait & CONN_WAIT_STASHED))
+			return;
+		cancel_free(k);
+		return;
+	}
+}
+
+static void cancel_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	cancel_on_event(arg);
 }
 
 static void cancel_on_write(evutil_socket_t fd, short what, void *arg)
 {
-	struct cancel *k = arg;
-	if (what & EV_WRITE) {
-		ssize_t n = send(k->fd, k->packet, sizeof(k->packet), MSG_NOSIGNAL);
-		if (n != (ssize_t)sizeof(k->packet))
-			log_debug("cancel forward failed: %s",
-				  n < 0 ? strerror(errno) : "short write");
-	} else {
-		log_debug("cancel forward timed out");
-	}
-	cancel_free(k);
+	cancel_on_event(arg);
+}
+
+static void cancel_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	give_up(arg, "server_connect_timeout");
 }
 
 /* The live client with this BackendKeyData, or NULL. Pids need not be unique
@@ -74,23 +199,35 @@ static void forward(struct runtime *rt, const struct server *s)
 	struct cancel *k = xcalloc(1, sizeof(*k));
 	k->rt = rt;
 	list_add_tail(&rt->cancels, &k->node);
+	conn_init(&k->conn, rt->base, -1, cancel_on_read, cancel_on_write, k);
 	struct pktbuf b;
 	pktbuf_init(&b);
 	proto_build_cancel(&b, s->be_pid, s->be_key);
 	memcpy(k->packet, b.data, sizeof(k->packet));
 	pktbuf_free(&b);
-	k->fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (k->fd < 0 || (connect(k->fd, (const struct sockaddr *)&s->addr, s->addrlen) < 0 &&
-			  errno != EINPROGRESS)) {
+	/* as the server connection itself: TLS over TCP when server_tls_sslmode asks for it */
+	if (conn_is_tls(&s->conn) ||
+	    (rt->tls_connect && s->addr.ss_family != AF_UNIX && s->pool->host))
+		k->host = xstrdup(s->pool->host);
+	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("cannot create a socket to forward a cancel request: %s", strerror(errno));
+		cancel_free(k);
+		return;
+	}
+	conn_set_fd(&k->conn, fd);
+	if (connect(fd, (const struct sockaddr *)&s->addr, s->addrlen) < 0 &&
+	    errno != EINPROGRESS) {
 		log_warn("cannot connect to forward a cancel request: %s", strerror(errno));
 		cancel_free(k);
 		return;
 	}
-	k->ev = event_new(rt->base, k->fd, EV_WRITE, cancel_on_write, k);
+	conn_write_start(&k->conn);
+	k->timer = evtimer_new(rt->base, cancel_on_timeout, k);
 	usec_t t = rt->cfg->server_connect_timeout > 0 ? rt->cfg->server_connect_timeout : 15000000;
 	struct timeval tv = { .tv_sec = t / 1000000, .tv_usec = t % 1000000 };
-	if (k->ev == NULL || event_add(k->ev, &tv) < 0) {
-		log_warn("cannot forward a cancel request: no event for its connection");
+	if (k->timer == NULL || evtimer_add(k->timer, &tv) < 0) {
+		log_warn("cannot forward a cancel request: no timer for its connection");
 		cancel_free(k);
 	}
 }

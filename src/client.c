@@ -25,6 +25,7 @@
 #include "sluice/prepared.h"
 #include "sluice/runtime.h"
 #include "sluice/server.h"
+#include "sluice/tls.h"
 #include "sluice/util.h"
 
 #define clog(c, lvl, ...) log_at(lvl, client_prefix(c), __VA_ARGS__)
@@ -189,6 +190,8 @@ bool client_send_scratch(struct client *c)
 static void send_error(struct client *c, const char *severity, const char *sqlstate,
 		       const char *msg)
 {
+	if (c->state == CL_LOGIN && c->step == LOGIN_TLS)
+		return; /* plain text would land inside the handshake */
 	if (conn_flush_out(&c->conn) != CONN_IO_OK)
 		return;
 	if (c->server && !server_client_at_boundary(c->server))
@@ -314,6 +317,13 @@ static bool negotiate_version(struct client *c, const struct proto_startup *s, u
 	return client_send_scratch(c);
 }
 
+/* client_tls_sslmode require and above: TCP clients must use TLS (unix sockets need not). */
+static bool tls_required(const struct client *c)
+{
+	return c->rt->cfg->client_tls_sslmode >= SSLMODE_REQUIRE && !conn_is_tls(&c->conn) &&
+	       c->family != AF_UNIX;
+}
+
 static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, uint32_t code)
 {
 	uint32_t major = code >> 16, minor = code & 0xffff;
@@ -348,8 +358,16 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 	tag_application_name(c);
 	free(c->startup);
 	c->startup = NULL;
-	if (c->rt->cfg->log_connections)
-		clog(c, LOG_INFO, "login attempt: db=%s user=%s", c->dbname, c->user);
+	if (c->rt->cfg->log_connections) {
+		char tls[TLS_DESCRIBE_LEN];
+		tls_describe(&c->conn, tls, sizeof(tls));
+		clog(c, LOG_INFO, "login attempt: db=%s user=%s tls=%s", c->dbname, c->user,
+		     tls[0] ? tls : "no");
+	}
+	if (tls_required(c)) {
+		client_close(c, CLOSE_ERROR, "28000", "SSL required");
+		return;
+	}
 	if (c->rt->phase != RUN_SERVING) {
 		client_close(c, CLOSE_ERROR, "57P03", "the pooler is shutting down");
 		return;
@@ -362,14 +380,80 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 	clientauth_begin(c);
 }
 
+/* --- TLS --- */
+
+static void client_read(struct client *c);
+
+/* The handshake, run from both event handlers until it is done. */
+static void login_tls(struct client *c)
+{
+	switch (tls_handshake(&c->conn)) {
+	case CONN_IO_OK:
+		c->rt->tls.client_handshakes++;
+		c->step = LOGIN_STARTUP;
+		client_read(c); /* the start-up packet may have come with the last flight */
+		return;
+	case CONN_IO_AGAIN:
+		return;
+	default:
+		c->rt->tls.client_failures++;
+		client_close(c, CLOSE_SILENT, NULL, conn_strerror(&c->conn, errno));
+	}
+}
+
+static void start_tls(struct client *c, bool direct)
+{
+	if (!tls_accept_start(&c->conn, c->rt->tls_accept, direct)) {
+		client_close(c, CLOSE_SILENT, NULL, "could not start TLS");
+		return;
+	}
+	c->step = LOGIN_TLS;
+	login_tls(c);
+}
+
+/*
+ * SSLRequest with TLS on: 'S', then the handshake. Bytes already sent after
+ * the request cannot be the client's (they would bypass TLS: CVE-2021-23214).
+ */
+static void accept_tls(struct client *c)
+{
+	struct iobuf *b = c->conn.in;
+	if (b->end > b->scan) {
+		client_close(c, CLOSE_ERROR, "08P01",
+			     "received unencrypted data after SSL request");
+		return;
+	}
+	b->start = b->scan = b->end = 0;
+	send_byte(c, 'S');
+	if (c->state != CL_CLOSED)
+		start_tls(c, false);
+}
+
+/* A client whose first bytes are a TLS ClientHello (PostgreSQL 17's sslnegotiation=direct). */
+static bool direct_tls(struct client *c)
+{
+	uint8_t first;
+	if (c->rt->tls_accept == NULL || c->negotiations > 0 || c->conn.in != NULL ||
+	    conn_is_tls(&c->conn) || !conn_peek_byte(&c->conn, &first) ||
+	    !tls_looks_like_hello(&first, 1))
+		return false;
+	c->negotiations++;
+	start_tls(c, true);
+	return true;
+}
+
 static void handle_startup_packet(struct client *c, const uint8_t *body, uint32_t len,
 				  uint32_t code)
 {
 	switch (code) {
 	case PROTO_SSL_REQUEST:
 	case PROTO_GSSENC_REQUEST:
-		if (len != 4 || c->negotiations++ >= 2) {
+		if (len != 4 || c->negotiations++ >= 2 || conn_is_tls(&c->conn)) {
 			client_close(c, CLOSE_ERROR, "08P01", "invalid SSL/GSS negotiation");
+			return;
+		}
+		if (code == PROTO_SSL_REQUEST && c->rt->tls_accept) {
+			accept_tls(c);
 			return;
 		}
 		send_byte(c, 'N');
@@ -678,6 +762,14 @@ void client_resume(struct client *c)
 static void client_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
+	if (c->state == CL_LOGIN && c->step == LOGIN_TLS)
+		login_tls(c);
+	else if (c->state != CL_LOGIN || c->step != LOGIN_STARTUP || !direct_tls(c))
+		client_read(c);
+}
+
+static void client_read(struct client *c)
+{
 	uint64_t before = c->conn.bytes_in;
 	switch (conn_recv(&c->conn, &c->rt->bufs)) {
 	case CONN_IO_OK:
@@ -693,8 +785,9 @@ static void client_on_read(evutil_socket_t fd, short what, void *arg)
 		client_close(c, CLOSE_SILENT, NULL, "client closed connection");
 		return;
 	case CONN_IO_ERROR: {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "client read failed: %s", strerror(errno));
+		char msg[256];
+		snprintf(msg, sizeof(msg), "client read failed: %s",
+			 conn_strerror(&c->conn, errno));
 		client_close(c, CLOSE_SILENT, NULL, msg);
 		return;
 	}
@@ -722,6 +815,10 @@ void client_close_after_flush(struct client *c, const char *reason)
 static void client_on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
+	if (c->state == CL_LOGIN && c->step == LOGIN_TLS) {
+		login_tls(c);
+		return;
+	}
 	enum conn_io r = conn_flush_out(&c->conn);
 	if (r == CONN_IO_AGAIN)
 		return;

@@ -9,6 +9,7 @@
 #include "sluice/clientauth.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "sluice/proto.h"
 #include "sluice/runtime.h"
 #include "sluice/scram.h"
+#include "sluice/tls.h"
 #include "sluice/util.h"
 
 #define AUTH_OK            0
@@ -71,10 +73,26 @@ static void send_request(struct client *c, uint32_t code, const void *data, size
 		c->step = next;
 }
 
+/* Over TLS, SCRAM-SHA-256-PLUS (channel binding) is offered first, as PostgreSQL does. */
 static void begin_scram(struct client *c)
 {
 	static const char mechs[] = "SCRAM-SHA-256\0";
-	send_request(c, AUTH_SASL, mechs, sizeof(mechs), LOGIN_SASL_INIT);
+	static const char mechs_tls[] = "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
+	if (conn_is_tls(&c->conn))
+		send_request(c, AUTH_SASL, mechs_tls, sizeof(mechs_tls), LOGIN_SASL_INIT);
+	else
+		send_request(c, AUTH_SASL, mechs, sizeof(mechs), LOGIN_SASL_INIT);
+}
+
+/* Channel binding data for a TLS client: the hash of sluice's certificate. */
+static bool setup_binding(struct client *c, bool selected)
+{
+	uint8_t cb[EVP_MAX_MD_SIZE];
+	size_t len;
+	if (!conn_is_tls(&c->conn))
+		return !selected;
+	return tls_server_end_point(&c->conn, cb, &len) && len <= SCRAM_CBIND_MAX &&
+	       scram_server_set_binding(c->scram, cb, len, selected);
 }
 
 /*
@@ -215,7 +233,8 @@ static void sasl_initial(struct client *c, const uint8_t *body, uint32_t len)
 		client_close(c, CLOSE_ERROR, "08P01", "malformed SASLInitialResponse");
 		return;
 	}
-	if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+	bool plus = strcmp(mech, "SCRAM-SHA-256-PLUS") == 0 && conn_is_tls(&c->conn);
+	if (strcmp(mech, "SCRAM-SHA-256") != 0 && !plus) {
 		client_close(c, CLOSE_ERROR, "28000",
 			     "client selected an invalid SASL authentication mechanism");
 		return;
@@ -226,6 +245,7 @@ static void sasl_initial(struct client *c, const uint8_t *body, uint32_t len)
 	size_t outlen;
 	c->scram = xcalloc(1, sizeof(*c->scram));
 	if (!scram_secret_for(c, &secret, &real) || !scram_server_init(c->scram, &secret) ||
+	    !setup_binding(c, plus) ||
 	    !scram_server_first(c->scram, (const char *)data, n, out, sizeof(out), &outlen)) {
 		explicit_bzero(&secret, sizeof(secret));
 		client_close(c, CLOSE_ERROR, "08P01", "malformed SCRAM message");
@@ -271,6 +291,7 @@ void clientauth_message(struct client *c, const uint8_t *body, uint32_t len)
 		sasl_final(c, body, len);
 		return;
 	case LOGIN_STARTUP:
+	case LOGIN_TLS:
 		break;
 	}
 	client_close(c, CLOSE_ERROR, "08P01", "unexpected authentication message");

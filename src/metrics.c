@@ -200,9 +200,56 @@ static void process_gauges(struct runtime *rt, struct pktbuf *out)
 	put(out, "sluice_uptime_seconds %.3f\n", (double)(util_now() - rt->start_time) / 1e6);
 }
 
+static int tls_clients_of(const struct list *head)
+{
+	int n = 0;
+	for (const struct list *it = head->next; it != head; it = it->next)
+		n += conn_is_tls(&list_entry(it, struct client, node)->conn);
+	return n;
+}
+
+static int tls_servers_of(const struct list *head)
+{
+	int n = 0;
+	for (const struct list *it = head->next; it != head; it = it->next)
+		n += conn_is_tls(&list_entry(it, struct server, node)->conn);
+	return n;
+}
+
+/* TLS sessions now open, and handshakes done and failed since start, per side. */
+static void tls_metrics(struct runtime *rt, struct pktbuf *out)
+{
+	int clients = tls_clients_of(&rt->login_clients) + tls_clients_of(&rt->admin_clients);
+	int servers = 0;
+	struct pool *p;
+	for_each_pool (p, rt) {
+		clients += tls_clients_of(&p->active_clients) + tls_clients_of(&p->idle_clients) +
+			   tls_clients_of(&p->waiting_clients) +
+			   tls_clients_of(&p->wait_login_clients);
+		servers += tls_servers_of(&p->active_servers) + tls_servers_of(&p->idle_servers) +
+			   tls_servers_of(&p->other_servers);
+	}
+	const struct tls_counts *t = &rt->tls;
+	family(out, "sluice_tls_connections", "gauge", "Connections running over TLS.");
+	put(out, "sluice_tls_connections{side=\"client\"} %d\n", clients);
+	put(out, "sluice_tls_connections{side=\"server\"} %d\n", servers);
+	family(out, "sluice_tls_handshakes_total", "counter", "TLS handshakes completed.");
+	put(out, "sluice_tls_handshakes_total{side=\"client\"} %llu\n",
+	    (unsigned long long)t->client_handshakes);
+	put(out, "sluice_tls_handshakes_total{side=\"server\"} %llu\n",
+	    (unsigned long long)t->server_handshakes);
+	family(out, "sluice_tls_handshake_failures_total", "counter",
+	       "TLS handshakes that failed.");
+	put(out, "sluice_tls_handshake_failures_total{side=\"client\"} %llu\n",
+	    (unsigned long long)t->client_failures);
+	put(out, "sluice_tls_handshake_failures_total{side=\"server\"} %llu\n",
+	    (unsigned long long)t->server_failures);
+}
+
 void metrics_render(struct runtime *rt, struct pktbuf *out)
 {
 	process_gauges(rt, out);
+	tls_metrics(rt, out);
 	pool_gauges(rt, out);
 	pool_counters(rt, out);
 	wait_histogram(rt, out);

@@ -412,8 +412,7 @@ static void server_timeouts(struct pool *p, usec_t now)
 	struct list *it, *tmp;
 	list_for_each_safe (it, tmp, &p->other_servers) {
 		struct server *s = list_entry(it, struct server, node);
-		if ((s->state == SV_CONNECT || s->state == SV_LOGIN) &&
-		    cfg->server_connect_timeout > 0 &&
+		if (server_logging_in(s->state) && cfg->server_connect_timeout > 0 &&
 		    now - s->connect_time >= cfg->server_connect_timeout) {
 			server_close(s, "server_connect_timeout");
 		}

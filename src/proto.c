@@ -336,6 +336,13 @@ void proto_build_cancel(struct pktbuf *b, uint32_t pid, uint32_t key)
 	pkt_end(b);
 }
 
+void proto_build_ssl_request(struct pktbuf *b)
+{
+	pkt_begin(b, 0);
+	pkt_put_u32(b, PROTO_SSL_REQUEST);
+	pkt_end(b);
+}
+
 void proto_build_startup(struct pktbuf *b, const char *const *keys, const char *const *values,
 			 int n)
 {

@@ -382,6 +382,18 @@ bool scram_server_init(struct scram_server *s, const struct scram_secret *secret
 	return true;
 }
 
+bool scram_server_set_binding(struct scram_server *s, const uint8_t *data, size_t len,
+			      bool selected)
+{
+	if (s == NULL || s->state != SRV_INIT || data == NULL || len == 0 || len > SCRAM_CBIND_MAX)
+		return false;
+	memcpy(s->cbind_data, data, len);
+	s->cbind_len = len;
+	s->cbind_offered = true;
+	s->cbind_selected = selected;
+	return true;
+}
+
 bool scram_server_set_nonce(struct scram_server *s, const char *nonce)
 {
 	size_t len = nonce ? strlen(nonce) : 0;
@@ -393,16 +405,23 @@ bool scram_server_set_nonce(struct scram_server *s, const char *nonce)
 	return true;
 }
 
+#define GS2_PLUS "p=tls-server-end-point,,"
+
 /*
- * gs2-header: "n,," or "y,," (the client can bind but believes we cannot,
- * which is true). "p=" binding and an authzid are refused, as PostgreSQL
- * does without SCRAM-SHA-256-PLUS.
+ * gs2-header, as PostgreSQL reads it: with SCRAM-SHA-256-PLUS selected only
+ * "p=tls-server-end-point,,"; else "n,," or "y,," (the client can bind but
+ * believes we cannot: true unless PLUS was offered, then a downgrade). An
+ * authzid is refused.
  */
 static bool server_read_gs2(struct scram_server *s, struct cursor *c)
 {
+	if (s->cbind_selected) {
+		s->cbind_flag = 'p';
+		return cur_lit(c, GS2_PLUS);
+	}
 	if (cur_lit(c, "n,,"))
 		s->cbind_flag = 'n';
-	else if (cur_lit(c, "y,,"))
+	else if (cur_lit(c, "y,,") && !s->cbind_offered)
 		s->cbind_flag = 'y';
 	else
 		return false;
@@ -469,14 +488,23 @@ bool scram_server_first(struct scram_server *s, const char *msg, size_t len, cha
 	return true;
 }
 
-/* "c=" must be base64 of the gs2 header this client sent. */
+/* "c=" must be base64 of the gs2 header this client sent, with the binding data for "p". */
 static bool server_check_binding(const struct scram_server *s, const char *val, size_t vlen)
 {
-	const char header[3] = { s->cbind_flag, ',', ',' };
-	char expect[B64_LEN(sizeof(header)) + 1];
-	size_t n = b64_encode((const uint8_t *)header, sizeof(header), expect);
+	uint8_t input[sizeof(GS2_PLUS) + SCRAM_CBIND_MAX];
+	char expect[B64_LEN(sizeof(input)) + 1];
+	size_t len = 3;
 
-	return vlen == n && memcmp(val, expect, n) == 0;
+	if (s->cbind_flag == 'p') {
+		memcpy(input, GS2_PLUS, sizeof(GS2_PLUS) - 1);
+		memcpy(input + sizeof(GS2_PLUS) - 1, s->cbind_data, s->cbind_len);
+		len = sizeof(GS2_PLUS) - 1 + s->cbind_len;
+	} else {
+		input[0] = (uint8_t)s->cbind_flag;
+		input[1] = input[2] = ',';
+	}
+	size_t n = b64_encode(input, len, expect);
+	return vlen == n && CRYPTO_memcmp(val, expect, n) == 0;
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "sluice/prepared.h"
 #include "sluice/runtime.h"
 #include "sluice/serverlogin.h"
+#include "sluice/tls.h"
 #include "sluice/util.h"
 
 #define slog(s, lvl, ...) log_at(lvl, (s)->prefix, __VA_ARGS__)
@@ -33,9 +34,10 @@
 #define SERVER_MAX_INSPECTED (1024 * 1024)
 
 static const char *const state_names[] = {
-	[SV_CONNECT] = "connect", [SV_LOGIN] = "login", [SV_SETUP] = "setup",
-	[SV_IDLE] = "idle",       [SV_TEST] = "test",   [SV_SYNC] = "sync",
-	[SV_ACTIVE] = "active",   [SV_RESET] = "reset", [SV_CLOSED] = "closed",
+	[SV_CONNECT] = "connect", [SV_TLS] = "tls",       [SV_LOGIN] = "login",
+	[SV_SETUP] = "setup",     [SV_IDLE] = "idle",     [SV_TEST] = "test",
+	[SV_SYNC] = "sync",       [SV_ACTIVE] = "active", [SV_RESET] = "reset",
+	[SV_CLOSED] = "closed",
 };
 
 const char *server_state_str(enum server_state st)
@@ -45,7 +47,7 @@ const char *server_state_str(enum server_state st)
 
 static bool is_opening(enum server_state st)
 {
-	return st == SV_CONNECT || st == SV_LOGIN || st == SV_SETUP;
+	return server_logging_in(st) || st == SV_SETUP;
 }
 
 static struct list *state_list(struct server *s, enum server_state st)
@@ -112,13 +114,89 @@ static void update_prefix(struct server *s)
 		 s->pool->port);
 }
 
-static void connect_done(struct server *s)
+static void begin_login(struct server *s)
 {
-	conn_write_stop(&s->conn);
 	server_set_state(s, SV_LOGIN);
 	conn_read_start(&s->conn);
 	if (!serverlogin_start(s))
 		server_close(s, "could not send startup packet");
+}
+
+/* TLS is asked for over TCP when server_tls_sslmode is not disable (never over unix sockets). */
+static bool wants_tls(const struct server *s)
+{
+	return s->rt->tls_connect != NULL && s->addr.ss_family != AF_UNIX;
+}
+
+static void connect_done(struct server *s)
+{
+	conn_write_stop(&s->conn);
+	if (!wants_tls(s)) {
+		begin_login(s);
+		return;
+	}
+	server_set_state(s, SV_TLS);
+	conn_read_start(&s->conn);
+	proto_build_ssl_request(conn_out_buf(&s->conn));
+	enum conn_io r = conn_flush_out(&s->conn);
+	if (r == CONN_IO_AGAIN)
+		conn_write_start(&s->conn);
+	else if (r != CONN_IO_OK)
+		server_close(s, "could not send SSLRequest");
+}
+
+/* Drive the handshake; the log-in starts over TLS once it is done. */
+static void tls_step(struct server *s)
+{
+	switch (tls_handshake(&s->conn)) {
+	case CONN_IO_OK:
+		s->rt->tls.server_handshakes++;
+		begin_login(s);
+		return;
+	case CONN_IO_AGAIN:
+		return;
+	default: {
+		char reason[256];
+		s->rt->tls.server_failures++;
+		snprintf(reason, sizeof(reason), "%s", conn_strerror(&s->conn, errno));
+		slog(s, LOG_WARNING, "%s", reason);
+		server_close(s, reason);
+	}
+	}
+}
+
+/*
+ * The one-byte answer to SSLRequest. Nothing may follow it: bytes sent before
+ * the handshake are not the server's (CVE-2021-23222), so they close it.
+ */
+static void tls_answer(struct server *s)
+{
+	struct iobuf *b = s->conn.in;
+	if (b == NULL || b->end == b->start)
+		return;
+	char answer = (char)b->data[b->start];
+	bool extra = b->end - b->start > 1;
+	b->start = b->scan = b->end = 0;
+	conn_release_buffer(&s->conn, &s->rt->bufs);
+	if (extra || (answer != 'S' && answer != 'N')) {
+		server_close(s, extra ? "server sent data after its answer to SSLRequest"
+				      : "server sent an invalid answer to SSLRequest");
+		return;
+	}
+	if (answer == 'N') {
+		if (s->rt->cfg->server_tls_sslmode >= SSLMODE_REQUIRE) {
+			server_close(s, "server does not support TLS, and server_tls_sslmode "
+					"requires it");
+			return;
+		}
+		begin_login(s);
+		return;
+	}
+	if (!tls_connect_start(&s->conn, s->rt->tls_connect, s->pool->host)) {
+		server_close(s, "could not start TLS");
+		return;
+	}
+	tls_step(s);
 }
 
 /* The address is known: open the socket and start a non-blocking connect. */
@@ -238,7 +316,7 @@ void server_close(struct server *s, const char *reason)
 		snprintf(msg, sizeof(msg), "server connection closed: %s", reason);
 		client_close(c, tell ? CLOSE_ERROR : CLOSE_SILENT, "08006", msg);
 	}
-	slog(s, s->state == SV_CONNECT || s->state == SV_LOGIN ? LOG_INFO : LOG_DEBUG,
+	slog(s, server_logging_in(s->state) ? LOG_INFO : LOG_DEBUG,
 	     "closing because: %s (age=%llds)", reason,
 	     (long long)((util_now() - s->connect_time) / 1000000));
 	if (s->state == SV_IDLE && s->conn.fd >= 0) {
@@ -249,8 +327,7 @@ void server_close(struct server *s, const char *reason)
 		(void)conn_send(&s->conn, b->data, b->len, &sent);
 	}
 	/* a connection that never got to log in counts for server_login_retry */
-	if ((s->state == SV_CONNECT || s->state == SV_LOGIN) &&
-	    s->pool->last_connect_failure < s->connect_time)
+	if (server_logging_in(s->state) && s->pool->last_connect_failure < s->connect_time)
 		pool_connect_failed(s->pool, reason);
 	if (s->dns_req) {
 		dns_cancel(s->dns_req);
@@ -598,6 +675,9 @@ void server_process(struct server *s)
 	case SV_RESET:
 		consume_messages(s);
 		break;
+	case SV_TLS:
+		tls_answer(s);
+		return;
 	case SV_IDLE:
 		server_close(s, "unexpected message from idle server");
 		return;
@@ -611,6 +691,10 @@ void server_process(struct server *s)
 static void server_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
+	if (s->state == SV_TLS && conn_is_tls(&s->conn)) {
+		tls_step(s);
+		return;
+	}
 	uint64_t before = s->conn.bytes_in;
 	switch (conn_recv(&s->conn, &s->rt->bufs)) {
 	case CONN_IO_OK:
@@ -626,8 +710,9 @@ static void server_on_read(evutil_socket_t fd, short what, void *arg)
 		server_close(s, "server closed the connection unexpectedly");
 		return;
 	case CONN_IO_ERROR: {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "server read failed: %s", strerror(errno));
+		char msg[256];
+		snprintf(msg, sizeof(msg), "server read failed: %s",
+			 conn_strerror(&s->conn, errno));
 		server_close(s, msg);
 		return;
 	}
@@ -642,11 +727,18 @@ static void server_on_write(evutil_socket_t fd, short what, void *arg)
 		connect_check(s);
 		return;
 	}
+	if (s->state == SV_TLS && conn_is_tls(&s->conn)) {
+		tls_step(s);
+		return;
+	}
 	enum conn_io r = conn_flush_out(&s->conn);
 	if (r == CONN_IO_AGAIN)
 		return;
 	if (r != CONN_IO_OK) {
-		server_close(s, "server write failed");
+		char msg[256];
+		snprintf(msg, sizeof(msg), "server write failed: %s",
+			 conn_strerror(&s->conn, errno));
+		server_close(s, msg);
 		return;
 	}
 	conn_write_stop(&s->conn);

@@ -42,6 +42,7 @@ enum admin_wait {
 /* Where a client is inside CL_LOGIN. */
 enum login_step {
 	LOGIN_STARTUP = 0, /* expecting SSLRequest/GSSENCRequest/CancelRequest/StartupMessage */
+	LOGIN_TLS,         /* TLS handshake after SSLRequest, or a direct TLS ClientHello */
 	LOGIN_PASSWORD,    /* sent AuthenticationCleartextPassword or MD5Password */
 	LOGIN_SASL_INIT,   /* sent AuthenticationSASL */
 	LOGIN_SASL_FINAL,  /* sent AuthenticationSASLContinue */

@@ -160,11 +160,14 @@ void proto_build_sasl_initial(struct pktbuf *b, const char *mech, const void *da
 /* SASLResponse: raw bytes. */
 void proto_build_sasl_response(struct pktbuf *b, const void *data, size_t len);
 void proto_build_cancel(struct pktbuf *b, uint32_t pid, uint32_t key);
+/* SSLRequest: 8 bytes, answered by one byte 'S' or 'N'. */
+void proto_build_ssl_request(struct pktbuf *b);
 /* StartupMessage 3.0 from NULL-terminated key/value arrays. */
 void proto_build_startup(struct pktbuf *b, const char *const *keys, const char *const *values,
 			 int n);
 
 /* Type OIDs used in result sets sluice builds itself. */
+#define PROTO_OID_BOOL        16
 #define PROTO_OID_INT4        23
 #define PROTO_OID_INT8        20
 #define PROTO_OID_TEXT        25

@@ -2,8 +2,9 @@
  * scram: SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL uses it, both
  * sides: verifying a client against a stored secret, and logging in to a
  * server with a password or with keys learned from the client. Pure: no I/O,
- * nonces come from OpenSSL's RAND_bytes. Channel binding is not offered
- * (gs2 header "n,,"; "y,," is accepted from clients as PostgreSQL does).
+ * nonces come from OpenSSL's RAND_bytes. As a server, SCRAM-SHA-256-PLUS
+ * with tls-server-end-point channel binding (RFC 5929) when the caller gives
+ * the binding data; as a client, no channel binding (gs2 header "n,,").
  */
 #ifndef SLUICE_SCRAM_H
 #define SLUICE_SCRAM_H
@@ -16,6 +17,7 @@
 #define SCRAM_SALT_MAX  64
 #define SCRAM_NONCE_MAX 128
 #define SCRAM_MSG_MAX   512
+#define SCRAM_CBIND_MAX 64 /* largest tls-server-end-point hash (SHA-512) */
 
 /* A stored secret: "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>" (base64 parts). */
 struct scram_secret {
@@ -62,7 +64,11 @@ struct scram_server {
 	char client_first_bare[SCRAM_MSG_MAX];
 	char server_first[SCRAM_MSG_MAX];
 	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered from the proof after success */
-	char cbind_flag;                   /* private: the client's gs2 flag, 'n' or 'y' */
+	char cbind_flag;                   /* private: the client's gs2 flag, 'n', 'y' or 'p' */
+	bool cbind_offered;                /* private: see scram_server_set_binding */
+	bool cbind_selected;
+	uint8_t cbind_data[SCRAM_CBIND_MAX];
+	size_t cbind_len;
 };
 
 /*
@@ -70,6 +76,18 @@ struct scram_server {
  */
 bool scram_server_init(struct scram_server *s, const struct scram_secret *secret)
 	__attribute__((warn_unused_result));
+
+/*
+ * Channel binding on a TLS connection, between init and scram_server_first:
+ * `data` is the tls-server-end-point hash of sluice's certificate (len 1..
+ * SCRAM_CBIND_MAX), and SCRAM-SHA-256-PLUS was offered. `selected`: the
+ * client chose SCRAM-SHA-256-PLUS, so its gs2 header must be
+ * "p=tls-server-end-point,," and its "c=" must carry the hash. Not selected:
+ * "n,," as usual, and "y,," (the client could bind but thinks we cannot) is
+ * a downgrade and fails, as in PostgreSQL. False on bad arguments.
+ */
+bool scram_server_set_binding(struct scram_server *s, const uint8_t *data, size_t len,
+			      bool selected) __attribute__((warn_unused_result));
 
 /*
  * Tests only: use `nonce` (printable ASCII without ',') as the server's part of
@@ -82,8 +100,9 @@ bool scram_server_set_nonce(struct scram_server *s, const char *nonce)
  * Handle the client-first-message (the SASLInitialResponse data, `len` bytes,
  * not NUL-terminated) and write the server-first-message into out (NUL-terminated,
  * *outlen excludes the NUL; outlen may be NULL). False on malformed input
- * (including "p=" channel binding, an authzid, or a client nonce longer than
- * SCRAM_NONCE_MAX minus our 24 characters) or when out is too small; after
+ * (including "p=" without SCRAM-SHA-256-PLUS, an authzid, or a client nonce longer than
+ * SCRAM_NONCE_MAX minus our 24 characters, or a gs2 header that does not
+ * match the channel binding set up) or when out is too small; after
  * false the exchange is over (every later call on `s` returns false).
  */
 bool scram_server_first(struct scram_server *s, const char *msg, size_t len, char *out,

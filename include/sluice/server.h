@@ -25,6 +25,7 @@ struct prepared_server;
 
 enum server_state {
 	SV_CONNECT = 0, /* TCP/unix connect in progress */
+	SV_TLS,         /* SSLRequest sent, waiting for 'S'/'N'; then the TLS handshake */
 	SV_LOGIN,       /* start-up sent; authenticating until the first ReadyForQuery */
 	SV_SETUP,       /* running connect_query after log-in */
 	SV_IDLE,        /* in its pool, free for a client */
@@ -71,6 +72,12 @@ struct server {
 	usec_t last_check;     /* last successful use or health check */
 	bool close_on_release; /* lifetime, reload, RECONNECT: close instead of reuse */
 };
+
+/* Not yet logged in: connecting, negotiating TLS or authenticating. */
+static inline bool server_logging_in(enum server_state st)
+{
+	return st == SV_CONNECT || st == SV_TLS || st == SV_LOGIN;
+}
 
 /* Open a new server connection for `pool`. Returns NULL (and logs) when the
  * socket cannot even be created; connection failures come later, async. */

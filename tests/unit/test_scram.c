@@ -239,7 +239,15 @@ static void independent_proof(const char *password, const struct scram_secret *s
  * Send `cfirst` (bare part after the 3-byte gs2 header), then a client-final
  * "<binding>,r=<nonce><ext>,p=<proof>" with an independently computed proof.
  */
-static bool hand_login(const char *cfirst, const char *binding, const char *ext)
+/* Channel binding set up on the server before the exchange (cb NULL: none). */
+struct binding {
+	const uint8_t *cb;
+	size_t len;
+	bool selected;
+};
+
+static bool hand_login_bound(const char *cfirst, const char *binding, const char *ext,
+			     const struct binding *b)
 {
 	struct scram_secret sec = make_secret("pw");
 	char sfirst[OUT_CAP], wp[OUT_CAP], am[3 * OUT_CAP], msg[2 * OUT_CAP], proof[45],
@@ -248,13 +256,69 @@ static bool hand_login(const char *cfirst, const char *binding, const char *ext)
 	size_t len = 0;
 
 	CHECK(scram_server_init(&s, &sec));
-	CHECK(scram_server_first(&s, cfirst, strlen(cfirst), sfirst, sizeof(sfirst), &len));
+	if (b && b->cb)
+		CHECK(scram_server_set_binding(&s, b->cb, b->len, b->selected));
+	if (!scram_server_first(&s, cfirst, strlen(cfirst), sfirst, sizeof(sfirst), &len))
+		return false;
 	snprintf(wp, sizeof(wp), "%s,r=%.*s%s", binding, (int)(strchr(sfirst, ',') - sfirst - 2),
 		 sfirst + 2, ext);
-	snprintf(am, sizeof(am), "%s,%s,%s", cfirst + 3, sfirst, wp);
+	const char *bare = strchr(strchr(cfirst, ',') + 1, ',') + 1; /* after the gs2 header */
+	snprintf(am, sizeof(am), "%s,%s,%s", bare, sfirst, wp);
 	independent_proof("pw", &sec, am, proof);
 	snprintf(msg, sizeof(msg), "%s,p=%s", wp, proof);
 	return scram_server_final(&s, msg, strlen(msg), out, sizeof(out), &len);
+}
+
+static bool hand_login(const char *cfirst, const char *binding, const char *ext)
+{
+	return hand_login_bound(cfirst, binding, ext, NULL);
+}
+
+/* "c=" for SCRAM-SHA-256-PLUS: base64 of the gs2 header and the binding data. */
+static void plus_binding(const uint8_t *cb, size_t len, char *out, size_t outcap)
+{
+	uint8_t input[128];
+	const char gs2[] = "p=tls-server-end-point,,";
+	memcpy(input, gs2, sizeof(gs2) - 1);
+	memcpy(input + sizeof(gs2) - 1, cb, len);
+	CHECK(outcap > 2 + 4 * ((sizeof(gs2) - 1 + len + 2) / 3));
+	memcpy(out, "c=", 2);
+	EVP_EncodeBlock((unsigned char *)out + 2, input, (int)(sizeof(gs2) - 1 + len));
+}
+
+static void test_channel_binding(void)
+{
+	uint8_t cb[32], other[32];
+	char c_ok[128], c_other[128];
+	for (int i = 0; i < 32; i++) {
+		cb[i] = (uint8_t)(i * 7 + 1);
+		other[i] = (uint8_t)(i * 7 + 2);
+	}
+	plus_binding(cb, sizeof(cb), c_ok, sizeof(c_ok));
+	plus_binding(other, sizeof(other), c_other, sizeof(c_other));
+	struct binding plus = { cb, sizeof(cb), true }, offered = { cb, sizeof(cb), false };
+	const char *pfirst = "p=tls-server-end-point,,n=,r=abcdef";
+
+	/* PLUS selected: only the tls-server-end-point header and the right hash pass */
+	CHECK(hand_login_bound(pfirst, c_ok, "", &plus));
+	CHECK(!hand_login_bound(pfirst, c_other, "", &plus));
+	CHECK(!hand_login_bound(pfirst, "c=biws", "", &plus));
+	CHECK(!hand_login_bound("n,,n=,r=abcdef", "c=biws", "", &plus));
+	CHECK(!hand_login_bound("p=tls-unique,,n=,r=abcdef", c_ok, "", &plus));
+	/* PLUS offered, plain SCRAM chosen: "n" is fine, "y" is a downgrade, "p" is refused */
+	CHECK(hand_login_bound("n,,n=,r=abcdef", "c=biws", "", &offered));
+	CHECK(!hand_login_bound("y,,n=,r=abcdef", "c=eSws", "", &offered));
+	CHECK(!hand_login_bound(pfirst, c_ok, "", &offered));
+	/* no TLS: "p" is refused, "y" accepted */
+	CHECK(!hand_login(pfirst, c_ok, ""));
+	/* bad set-up */
+	struct scram_server s;
+	struct scram_secret sec = make_secret("pw");
+	uint8_t big[SCRAM_CBIND_MAX + 1] = { 0 };
+	CHECK(scram_server_init(&s, &sec));
+	CHECK(!scram_server_set_binding(&s, big, sizeof(big), true));
+	CHECK(!scram_server_set_binding(&s, cb, 0, true));
+	CHECK(!scram_server_set_binding(NULL, cb, 1, true));
 }
 
 static void test_gs2_and_extensions(void)
@@ -676,6 +740,7 @@ int main(void)
 	test_bad_secrets();
 	test_round_trip();
 	test_gs2_and_extensions();
+	test_channel_binding();
 	test_server_first_malformed();
 	test_client_first_malformed();
 	test_client_final_malformed();
