@@ -78,7 +78,8 @@ class PgCluster:
     SUPERUSER = "postgres"
     DBNAME = "testdb"
 
-    def __init__(self, max_connections=300, name="pg"):
+    def __init__(self, max_connections=300, name="pg", certs=None):
+        self.certs = certs  # a certs.Certs: ssl = on with its PostgreSQL certificate
         self.dir = make_dir(f"sluice-it-{name}-")
         self.data = os.path.join(self.dir, "data")
         self.logfile = os.path.join(self.dir, "postgres.log")
@@ -134,6 +135,17 @@ log_timezone = 'UTC'
 timezone = 'UTC'
 """
             )
+            if self.certs:
+                # also on 127.0.0.9, an address its certificate does not name
+                f.write(
+                    f"""
+listen_addresses = '127.0.0.1,127.0.0.9'
+ssl = on
+ssl_cert_file = '{self.certs.pg[0]}'
+ssl_key_file = '{self.certs.pg[1]}'
+ssl_ca_file = '{self.certs.ca}'
+"""
+                )
         self.write_hba()
         return self
 
@@ -150,6 +162,16 @@ host    all  u_scram   127.0.0.1/32 scram-sha-256
 host    all  all       127.0.0.1/32 trust
 """
             )
+
+    def add_hba_first(self, line):
+        """Put `line` first in pg_hba.conf (once) and reload PostgreSQL."""
+        path = os.path.join(self.data, "pg_hba.conf")
+        with open(path) as f:
+            text = f.read()
+        if line not in text.splitlines():
+            with open(path, "w") as f:
+                f.write(line + "\n" + text)
+            self._run([f"{PG_BIN}/pg_ctl", "-D", self.data, "reload"])
 
     def start(self):
         self._run([f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", "60", "start"])

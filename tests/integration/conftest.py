@@ -8,6 +8,11 @@ Environment:
   POOLER=pgbouncer  run the suite against Debian's PgBouncer instead, to check
                     the tests themselves; tests of sluice-only behaviour skip
   SLUICE_SANITIZED=1  the binary is built with sanitizers (slower, more RSS)
+  SLUICE_TEST_TLS=1   the TLS switch: the shared PostgreSQL runs with ssl=on,
+                    every sluice offers TLS to clients (client_tls_sslmode=prefer:
+                    libpq-based clients and pgwire's startup() then use it) and
+                    connects to PostgreSQL with server_tls_sslmode=verify-ca (names
+                    vary with the DNS tests; test_tls.py checks verify-full)
 """
 
 import itertools
@@ -19,7 +24,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import pooler  # noqa: E402
+from certs import Certs  # noqa: E402
 from cluster import PgCluster  # noqa: E402
+from pgwire import TLS_SWITCH  # noqa: E402
 from pooler import IS_PGBOUNCER, POOLER, SLUICE_BIN, Pooler, role_name  # noqa: E402
 
 
@@ -29,7 +37,8 @@ def pytest_configure(config):
 
 def pytest_report_header(config):
     binary = "/usr/sbin/pgbouncer" if IS_PGBOUNCER else SLUICE_BIN
-    return f"pooler under test: {POOLER} ({binary})"
+    tls = ", TLS on both sides (SLUICE_TEST_TLS=1)" if TLS_SWITCH else ""
+    return f"pooler under test: {POOLER} ({binary}){tls}"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -56,11 +65,37 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(scope="session")
-def pg():
+def certs():
+    """A CA, an unrelated CA, and certificates for PostgreSQL, sluice and clients."""
+    c = Certs()
+    yield c
+    shutil.rmtree(c.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg(certs):
     """The shared PostgreSQL: database testdb, roles u_trust (hba trust),
     u_plain (password), u_md5 (md5, md5-stored), u_scram (scram-sha-256),
-    u_app (trust; the default test user), superuser postgres."""
-    cluster = PgCluster(name="pg")
+    u_app (trust; the default test user), superuser postgres. With the TLS
+    switch it has ssl = on and every sluice uses TLS on both sides."""
+    cluster = PgCluster(name="pg", certs=certs if TLS_SWITCH else None)
+    if TLS_SWITCH and not IS_PGBOUNCER:
+        pooler.TLS_SETTINGS = certs.sluice_settings(mode="prefer", server_mode="verify-ca")
+    try:
+        cluster.init().start().setup_roles()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_ssl(pg, certs):
+    """A PostgreSQL with ssl = on (the shared one under the TLS switch), also
+    listening on 127.0.0.9, which its certificate does not name."""
+    if pg.certs:
+        yield pg
+        return
+    cluster = PgCluster(name="pgssl", certs=certs)
     try:
         cluster.init().start().setup_roles()
         yield cluster
@@ -69,9 +104,9 @@ def pg():
 
 
 @pytest.fixture
-def pg_private():
+def pg_private(certs):
     """A PostgreSQL of this test's own, for destructive tests (restart, stop)."""
-    cluster = PgCluster(name="pgpriv", max_connections=100)
+    cluster = PgCluster(name="pgpriv", max_connections=100, certs=certs if TLS_SWITCH else None)
     try:
         cluster.init().start().setup_roles()
         yield cluster

@@ -4,7 +4,11 @@ that need to see exact bytes: bad input, SQLSTATEs of login errors, cancel
 keys, ParameterStatus, startup parameters libpq cannot send.
 
 Only what the tests need: StartupMessage/SSLRequest/GSSENCRequest/CancelRequest,
-trust, cleartext, md5 and SCRAM-SHA-256 log-in, and the simple query protocol.
+TLS (after SSLRequest, or direct with ALPN), trust, cleartext, md5 and
+SCRAM-SHA-256 log-in, and the simple query protocol.
+
+With SLUICE_TEST_TLS=1 (the suite's TLS switch) startup() over TCP first asks
+for TLS and uses it when offered, unless the test negotiated on its own.
 """
 
 import base64
@@ -13,6 +17,7 @@ import hmac
 import os
 import select
 import socket
+import ssl
 import struct
 import time
 
@@ -20,6 +25,23 @@ PROTO_3_0 = 196608
 SSL_REQUEST_CODE = 80877103
 GSSENC_REQUEST_CODE = 80877104
 CANCEL_REQUEST_CODE = 80877102
+TLS_SWITCH = os.environ.get("SLUICE_TEST_TLS", "") not in ("", "0")
+
+
+def client_tls_context(cafile=None, certfile=None, keyfile=None, alpn=("postgresql",), check_hostname=False):
+    """An ssl.SSLContext for a PostgreSQL client (no verification unless cafile)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = check_hostname
+    if cafile:
+        ctx.load_verify_locations(cafile)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
 
 
 class PgError(Exception):
@@ -146,6 +168,9 @@ class RawConn:
         self.notices = []
         self.auth_requests = []  # authentication request codes seen at log-in (3, 5, 10...)
         self.closed = False
+        self.tcp = not path
+        self.negotiated = False  # SSLRequest/GSSENCRequest sent, or TLS started
+        self.tls = False
 
     # ---- raw I/O
 
@@ -164,12 +189,13 @@ class RawConn:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("no data from peer")
-        r, _, _ = select.select([self.sock], [], [], remaining)
+        buffered = self.tls and self.sock.pending() > 0  # decrypted already: select would not see it
+        r = buffered or select.select([self.sock], [], [], remaining)[0]
         if not r:
             raise TimeoutError("no data from peer")
         try:
             data = self.sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             data = b""
         if not data:
             raise ConnectionClosed("peer closed the connection")
@@ -235,8 +261,24 @@ class RawConn:
     # ---- start-up
 
     def request_ssl(self, code=SSL_REQUEST_CODE):
+        self.negotiated = True
         self.send(struct.pack("!ii", 8, code))
         return self.recv_bytes(1)
+
+    def start_tls(self, context=None, server_hostname=None):
+        """TLS on this socket now (after 'S', or first thing for direct TLS)."""
+        self.negotiated = True
+        ctx = context or client_tls_context()
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.tls = True
+        return self
+
+    def ssl_if_offered(self, context=None):
+        """SSLRequest, and TLS when the answer is 'S'. Returns the answer byte."""
+        answer = self.request_ssl()
+        if answer == b"S":
+            self.start_tls(context)
+        return answer
 
     def startup(self, user, database=None, password=None, params=None, version=PROTO_3_0):
         """Send a StartupMessage and log in. Raises PgError on an ErrorResponse."""
@@ -247,6 +289,8 @@ class RawConn:
             p.update(params)
         if user is None:
             del p["user"]
+        if TLS_SWITCH and self.tcp and not self.negotiated:
+            self.ssl_if_offered()
         self.send(startup_packet(p, version))
         return self.finish_login(user, password)
 

@@ -37,6 +37,9 @@ SANITIZER_MARKERS = (
     "runtime error:",
 )
 
+# the TLS switch (conftest): keys every sluice gets, under the test's own overrides
+TLS_SETTINGS = {}
+
 # keys only sluice knows; left out of a PgBouncer config
 SLUICE_ONLY_KEYS = {"admin_port", "admin_listen_addr", "internal_query_timeout"}
 
@@ -119,6 +122,7 @@ class Pooler:
         }
         if self.effective_userlist() is not None:
             s["auth_file"] = self.auth_file
+        s.update(TLS_SETTINGS)
         s.update(self.overrides)
         return {k: v for k, v in s.items() if v is not None}
 

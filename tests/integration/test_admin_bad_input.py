@@ -90,7 +90,10 @@ def test_long_commands(sluice):
     assert ei.value.sqlstate == "42601"
     assert r.query("SHOW STATE")
     # a message far larger than any command: an error and the connection closed
-    r.send(pgwire.query_message("SHOW " + "POOLS" * 20000))
+    try:
+        r.send(pgwire.query_message("SHOW " + "POOLS" * 20000))
+    except OSError:
+        pass  # closed before all of it was written (over TLS the write itself sees that)
     kind, fields, closed = r.error_or_close(timeout=8 * SLACK)
     assert kind in ("error", "close"), (kind, fields)
     if kind == "error":

@@ -10,6 +10,7 @@ import time
 import psycopg
 import pytest
 
+import pgwire
 from pgwire import PROTO_3_0, ConnectionClosed, message, query_message, startup_packet
 from pooler import SLACK, expect
 
@@ -132,8 +133,9 @@ def test_startup_byte_by_byte(pooler):
 
 
 def test_ssl_request_answered_n_then_startup(pooler):
+    """'N' without TLS; under the TLS switch 'S', and the log-in goes on over TLS."""
     raw = pooler.raw()
-    assert raw.request_ssl() == b"N"
+    assert raw.ssl_if_offered() == (b"S" if pgwire.TLS_SWITCH else b"N")
     raw.startup("u_app", "testdb")
     assert raw.query("SELECT 'after ssl N'") == [["after ssl N"]]
 
@@ -148,8 +150,12 @@ def test_gssenc_request_answered_n_then_startup(pooler):
 @pytest.mark.sluice_only
 def test_ssl_then_gssenc_then_startup(pooler):
     raw = pooler.raw()
-    assert raw.request_ssl() == b"N"
-    assert raw.request_ssl(code=80877104) == b"N"
+    if pgwire.TLS_SWITCH:  # TLS is on: GSS first (no), then SSL (yes)
+        assert raw.request_ssl(code=80877104) == b"N"
+        assert raw.ssl_if_offered() == b"S"
+    else:
+        assert raw.request_ssl() == b"N"
+        assert raw.request_ssl(code=80877104) == b"N"
     raw.startup("u_app", "testdb")
     assert raw.query("SELECT 1") == [["1"]]
 
