@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/authfiles.h"
 #include "sluice/config.h"
 #include "sluice/log.h"
 #include "sluice/runtime.h"
@@ -16,12 +17,29 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: sluice [OPTIONS] CONFIG\n"
 		   "PostgreSQL connection pooler. Runs in the foreground and logs to stderr.\n\n"
 		   "Options:\n"
-		   "  -c, --check     validate CONFIG and exit (0 valid, 1 invalid)\n"
+		   "  -c, --check     validate CONFIG and the auth files it names, and exit\n"
+		   "                  (0 valid, 1 invalid)\n"
 		   "  -v, --verbose   more log output (repeat for even more)\n"
 		   "  -V, --version   print the version and exit\n"
 		   "  -h, --help      this help\n\n"
 		   "CONFIG is an INI file with [databases], [users] and [sluice] (or [pgbouncer])\n"
 		   "sections; an existing pgbouncer.ini works as it is.\n");
+}
+
+/* --check: the config and the authentication files it names, as a start would load them. */
+static int check_only(struct config *cfg, const char *path)
+{
+	struct authfiles auth;
+	char err[1280];
+	bool ok = authfiles_load(cfg, &auth, err, sizeof(err));
+
+	if (ok)
+		printf("%s: configuration is valid\n", path);
+	else
+		fprintf(stderr, "%s\n", err);
+	authfiles_free(&auth);
+	config_free(cfg);
+	return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -65,11 +83,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (check) {
-		printf("%s: configuration is valid\n", path);
-		config_free(cfg);
-		return 0;
-	}
+	if (check)
+		return check_only(cfg, path);
 	log_set_verbose(cfg->verbose > verbose ? cfg->verbose : verbose);
 	if (cfg->logfile && !log_open_file(cfg->logfile)) {
 		fprintf(stderr, "could not open logfile %s\n", cfg->logfile);

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "sluice/admin.h"
-#include "sluice/auth.h"
 #include "sluice/cancel.h"
 #include "sluice/client.h"
 #include "sluice/dns.h"
@@ -31,23 +30,17 @@ uint32_t runtime_buffer_size(const struct config *cfg)
 	return cfg->pkt_buf > 16384 ? (uint32_t)cfg->pkt_buf : 16384;
 }
 
-static bool load_authfile(struct runtime *rt, const struct config *cfg)
+/* Load the files cfg names and put them in place; false (logged) keeps the old ones. */
+static bool load_auth(struct runtime *rt, const struct config *cfg, const char *failing)
 {
-	if (cfg->auth_file == NULL) {
-		authfile_free(rt->authfile);
-		rt->authfile = NULL;
-		return true;
-	}
-	char err[512];
-	struct authfile *af = authfile_load(cfg->auth_file, err, sizeof(err));
-	if (af == NULL) {
-		log_error("auth_file: %s", err);
+	char err[1280];
+	struct authfiles fresh;
+
+	if (!authfiles_load(cfg, &fresh, err, sizeof(err))) {
+		log_error("%s%s", failing, err);
 		return false;
 	}
-	/* users whose line did not change keep the SCRAM keys derived for them */
-	authfile_keep_derived(af, rt->authfile);
-	authfile_free(rt->authfile);
-	rt->authfile = af;
+	authfiles_replace(&rt->auth, &fresh);
 	return true;
 }
 
@@ -73,7 +66,7 @@ struct runtime *runtime_new(struct config *cfg, const char *config_path)
 	event_config_free(ec);
 	if (rt->base)
 		rt->dns = dns_new(rt->base, cfg->resolv_conf);
-	if (rt->dns == NULL || !load_authfile(rt, cfg)) {
+	if (rt->dns == NULL || !load_auth(rt, cfg, "")) {
 		if (rt->base == NULL || rt->dns == NULL)
 			log_error("could not create the event loop or the DNS resolver");
 		rt->cfg = NULL; /* stays the caller's on failure */
@@ -241,8 +234,7 @@ bool runtime_reload(struct runtime *rt)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return false;
 	}
-	if (!load_authfile(rt, cfg)) {
-		log_error("reload failed, keeping the running configuration");
+	if (!load_auth(rt, cfg, "reload failed, keeping the running configuration: ")) {
 		config_free(cfg);
 		return false;
 	}
@@ -381,7 +373,7 @@ void runtime_free(struct runtime *rt)
 		unlink(rt->cfg->pidfile);
 	iobuf_pool_clear(&rt->bufs);
 	pktbuf_free(&rt->scratch);
-	authfile_free(rt->authfile);
+	authfiles_free(&rt->auth);
 	config_free(rt->cfg);
 	if (rt->base)
 		event_base_free(rt->base);
