@@ -23,7 +23,8 @@ struct hbalex_field {
 	size_t first, n;
 };
 
-/* One logical line (continuations joined), with at least one field. */
+/* One logical line (continuations joined) split into fields; hbalex_read_file
+ * passes on only lines with at least one field. */
 struct hbalex_line {
 	int lineno; /* of its first physical line */
 	struct hbalex_token *tokens;
