@@ -5,7 +5,7 @@
 #
 # Installs clang and the libFuzzer runtime when missing, builds build-fuzz/
 # (CC=clang, -Dfuzz=true), then for each TARGET (default: all of frame startup
-# scram admin http config):
+# scram admin http config relay hba):
 #   1. replays the committed seeds in tests/fuzz/corpus/TARGET once each;
 #   2. fuzzes for SECONDS (default 60; 0 = replay only) on build-fuzz/corpus/TARGET,
 #      a copy of the seeds that keeps what libFuzzer finds across runs (the
@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ALL_TARGETS=(frame startup scram admin http config relay)
+ALL_TARGETS=(frame startup scram admin http config relay hba)
 BUILD=build-fuzz
 
 # Longest input per target: past every limit the code under test enforces.
@@ -34,6 +34,7 @@ max_len() {
 	http) echo 1024 ;;     # the request line: method < 16, path < 256
 	config) echo 20000 ;;  # CONFIG_MAX_LINE is 16384
 	relay) echo 4096 ;;    # requests, then replies in chunks, some streamed
+	hba) echo 4096 ;;      # a few rules, continuations and an @file or two
 	esac
 }
 

@@ -1,21 +1,29 @@
 /*
- * clientauth: the authentication exchange with a client. Owns the client's
- * copy of its stored secret and its SCRAM server state while CL_LOGIN lasts;
- * both are dropped as soon as the exchange ends. A client that cannot log in
- * (unknown user, empty password, a secret the method cannot use) goes
- * through the same steps against a mock secret and fails where a wrong
- * password fails, with the same message, in the same time.
+ * clientauth: the authentication exchange with a client. The method is
+ * auth_type's, or under auth_type = hba the first matching rule's of
+ * auth_hba_file; each method is a small begin function in one table. Owns
+ * the client's copy of its stored secret and its SCRAM server state while
+ * CL_LOGIN lasts; both are dropped as soon as the exchange ends. A client
+ * that cannot log in with a password (unknown user, empty password, a
+ * secret the method cannot use) goes through the same steps against a mock
+ * secret and fails where a wrong password fails, with the same message, in
+ * the same time.
  */
 #include "sluice/clientauth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "sluice/auth.h"
 #include "sluice/client.h"
+#include "sluice/hba.h"
+#include "sluice/ident.h"
 #include "sluice/log.h"
 #include "sluice/proto.h"
 #include "sluice/runtime.h"
@@ -102,7 +110,7 @@ static bool setup_binding(struct client *c, bool selected)
  */
 static void take_secret(struct client *c)
 {
-	const char *secret = authfile_lookup(c->rt->authfile, c->user);
+	const char *secret = authfile_lookup(c->rt->auth.users, c->user);
 
 	if (c->secret) {
 		explicit_bzero(c->secret, strlen(c->secret));
@@ -112,38 +120,217 @@ static void take_secret(struct client *c)
 	c->secret = xstrdup_null(secret);
 }
 
-void clientauth_begin(struct client *c)
+/* Whether c's connection is encrypted: hostssl and hostnossl rules, cert, the refusal text. */
+static bool client_tls(const struct client *c)
 {
-	const struct config *cfg = c->rt->cfg;
-	take_secret(c);
+	return conn_is_tls(&c->conn);
+}
 
-	switch (cfg->auth_type) {
-	case AUTH_TYPE_TRUST:
-		if (c->rt->authfile && !c->user_known) {
-			auth_failed(c);
-			return;
-		}
-		clientauth_reset(c);
-		client_authenticated(c, NULL, NULL);
+/* May c log in without a password? With an auth_file, only as a user it lists. */
+static bool user_listed(const struct client *c)
+{
+	return c->rt->auth.users == NULL || c->user_known;
+}
+
+/* PostgreSQL's refusal of a connection by pg_hba.conf (28000), `what` first. */
+static void hba_refuse(struct client *c, const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s for host \"%s\", user \"%s\", database \"%s\", %s", what,
+		 c->family == AF_UNIX ? "[local]" : client_addr(c), c->user, c->dbname,
+		 client_tls(c) ? "SSL encryption" : "no encryption");
+	clientauth_reset(c);
+	client_close(c, CLOSE_ERROR, "28000", msg);
+}
+
+/* A method that checks no password failed: 28000 with the message. */
+static void method_failed(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void method_failed(struct client *c, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clientauth_reset(c);
+	client_close(c, CLOSE_ERROR, "28000", msg);
+}
+
+static void begin_trust(struct client *c, const struct hba_verdict *v)
+{
+	if (!user_listed(c)) {
+		auth_failed(c);
 		return;
-	case AUTH_TYPE_PLAIN:
-		send_request(c, AUTH_CLEARTEXT, NULL, 0, LOGIN_PASSWORD);
-		return;
-	case AUTH_TYPE_MD5:
-		if (c->user_known && auth_secret_kind(c->secret) == SECRET_SCRAM) {
-			begin_scram(c);
-			return;
-		}
-		if (!util_random_bytes(c->md5_salt, sizeof(c->md5_salt))) {
-			client_close(c, CLOSE_ERROR, "XX000", "could not generate random salt");
-			return;
-		}
-		send_request(c, AUTH_MD5, c->md5_salt, sizeof(c->md5_salt), LOGIN_PASSWORD);
-		return;
-	case AUTH_TYPE_SCRAM:
+	}
+	clientauth_reset(c);
+	client_authenticated(c, NULL, NULL);
+}
+
+static void begin_reject(struct client *c, const struct hba_verdict *v)
+{
+	hba_refuse(c, "pg_hba.conf rejects connection");
+}
+
+static void begin_cleartext(struct client *c, const struct hba_verdict *v)
+{
+	send_request(c, AUTH_CLEARTEXT, NULL, 0, LOGIN_CLEARTEXT);
+}
+
+static void begin_md5(struct client *c, const struct hba_verdict *v)
+{
+	if (c->user_known && auth_secret_kind(c->secret) == SECRET_SCRAM) {
 		begin_scram(c);
 		return;
 	}
+	if (!util_random_bytes(c->md5_salt, sizeof(c->md5_salt))) {
+		client_close(c, CLOSE_ERROR, "XX000", "could not generate random salt");
+		return;
+	}
+	send_request(c, AUTH_MD5, c->md5_salt, sizeof(c->md5_salt), LOGIN_MD5);
+}
+
+static void begin_scram_sha_256(struct client *c, const struct hba_verdict *v)
+{
+	begin_scram(c);
+}
+
+/*
+ * cert (a hostssl rule, or auth_type = cert): the common name of a client
+ * certificate verified against client_tls_ca_file is the user, or map v->map
+ * lets it log in as the user. As with trust, a user an auth_file does not
+ * list is refused.
+ */
+static void begin_cert(struct client *c, const struct hba_verdict *v)
+{
+	char cn[256];
+	if (!client_tls(c)) {
+		method_failed(c,
+			      "certificate authentication failed: the connection does not use TLS");
+		return;
+	}
+	if (!tls_peer_cn(&c->conn, cn, sizeof(cn))) {
+		method_failed(c, "connection requires a valid client certificate");
+		return;
+	}
+	bool allowed = v->map ? ident_map_allows(c->rt->auth.ident, v->map, cn, c->user)
+			      : strcmp(cn, c->user) == 0;
+	if (!allowed)
+		log_at(LOG_INFO, client_prefix(c),
+		       "cert: the certificate's name \"%s\" may not log in as \"%s\"", cn, c->user);
+	if (!allowed || !user_listed(c)) {
+		method_failed(c, "certificate authentication failed for user \"%s\"", c->user);
+		return;
+	}
+	clientauth_reset(c);
+	client_authenticated(c, NULL, NULL);
+}
+
+/*
+ * The name of the user at the other end of a unix socket, from SO_PEERCRED
+ * and the password database. getpwuid_r may ask NSS and block the loop for
+ * that while; PostgreSQL's backend does the same look-up.
+ */
+static bool peer_user(int fd, char *name, size_t len)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || clen != sizeof(cred))
+		return false;
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &found) != 0 || found == NULL)
+		return false;
+	return (size_t)snprintf(name, len, "%s", pw.pw_name) < len;
+}
+
+/* peer: the socket's owner is the user, or map v->map lets it log in as the user. */
+static void begin_peer(struct client *c, const struct hba_verdict *v)
+{
+	char sys[256];
+	bool known = c->family == AF_UNIX && peer_user(c->conn.fd, sys, sizeof(sys));
+	bool allowed = known && (v->map ? ident_map_allows(c->rt->auth.ident, v->map, sys, c->user)
+					: strcmp(sys, c->user) == 0);
+
+	if (!known)
+		log_at(LOG_INFO, client_prefix(c), "peer: could not find the peer's user name");
+	else if (!allowed && v->map)
+		log_at(LOG_INFO, client_prefix(c), "peer: no line of map \"%s\" lets \"%s\" log in",
+		       v->map, sys);
+	else if (!allowed)
+		log_at(LOG_INFO, client_prefix(c), "peer: the peer is \"%s\", not the user", sys);
+	if (!allowed || !user_listed(c)) {
+		method_failed(c, "Peer authentication failed for user \"%s\"", c->user);
+		return;
+	}
+	clientauth_reset(c);
+	client_authenticated(c, NULL, NULL);
+}
+
+typedef void method_fn(struct client *c, const struct hba_verdict *v);
+
+static method_fn *const begin_method[] = {
+	[HBA_TRUST] = begin_trust,         [HBA_REJECT] = begin_reject,
+	[HBA_PASSWORD] = begin_cleartext,  [HBA_MD5] = begin_md5,
+	[HBA_SCRAM] = begin_scram_sha_256, [HBA_CERT] = begin_cert,
+	[HBA_PEER] = begin_peer,
+};
+
+/* The method of every client when auth_type is not hba. */
+static const struct hba_verdict global_verdict[] = {
+	[AUTH_TYPE_TRUST] = { .method = HBA_TRUST }, [AUTH_TYPE_PLAIN] = { .method = HBA_PASSWORD },
+	[AUTH_TYPE_MD5] = { .method = HBA_MD5 },     [AUTH_TYPE_SCRAM] = { .method = HBA_SCRAM },
+	[AUTH_TYPE_CERT] = { .method = HBA_CERT },
+};
+
+/* How c is connected, for the rule types; its address into *ss. */
+static enum hba_conn client_conn(const struct client *c, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (c->family == AF_UNIX)
+		return HBA_LOCAL;
+	if (c->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, c->addr, 4);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, c->addr, 16);
+	}
+	return client_tls(c) ? HBA_HOST_TLS : HBA_HOST_PLAIN;
+}
+
+/* The method for c: auth_type's, or the first matching hba rule's (NULL: none matches). */
+static const struct hba_verdict *pick_method(const struct client *c)
+{
+	enum auth_type type = c->rt->cfg->auth_type;
+	struct sockaddr_storage ss;
+
+	if (type != AUTH_TYPE_HBA)
+		return &global_verdict[type];
+	if (c->rt->auth.hba == NULL) /* admin SET auth_type = hba: RELOAD reads the file */
+		log_at(LOG_WARNING, client_prefix(c),
+		       "auth_type = hba but no auth_hba_file is loaded");
+	enum hba_conn conn = client_conn(c, &ss);
+	const struct hba_verdict *v =
+		hba_match(c->rt->auth.hba, conn, (struct sockaddr *)&ss, c->dbname, c->user);
+	if (v != NULL)
+		log_at(LOG_DEBUG, client_prefix(c), "auth_hba_file line %d: %s", v->line,
+		       hba_method_str(v->method));
+	return v;
+}
+
+void clientauth_begin(struct client *c)
+{
+	take_secret(c);
+	const struct hba_verdict *v = pick_method(c);
+	if (v == NULL) {
+		hba_refuse(c, "no pg_hba.conf entry");
+		return;
+	}
+	begin_method[v->method](c, v);
 }
 
 /* A cleartext password checked against any kind of stored secret. */
@@ -170,7 +357,8 @@ static bool check_cleartext(const char *user, const char *secret, const char *pa
 	return false;
 }
 
-static void password_message(struct client *c, const uint8_t *body, uint32_t len)
+/* A PasswordMessage after AuthenticationCleartextPassword (cleartext) or MD5Password. */
+static void password_message(struct client *c, const uint8_t *body, uint32_t len, bool cleartext)
 {
 	if (len == 0 || body[len - 1] != '\0' || memchr(body, 0, len) != body + len - 1) {
 		client_close(c, CLOSE_ERROR, "08P01", "invalid password packet");
@@ -184,7 +372,7 @@ static void password_message(struct client *c, const uint8_t *body, uint32_t len
 	bool usable = c->user_known && auth_secret_usable(c->user, c->secret);
 	const char *secret = usable ? c->secret : mock;
 	bool ok;
-	if (c->rt->cfg->auth_type == AUTH_TYPE_PLAIN) {
+	if (cleartext) {
 		ok = check_cleartext(c->user, secret, password);
 	} else {
 		char expected[36]; /* "" for a SCRAM secret: matches nothing */
@@ -215,7 +403,7 @@ static bool scram_secret_for(struct client *c, struct scram_secret *out, bool *r
 	take_secret(c);
 	if (!auth_mock_scram_secret(c->user, &mock))
 		return false;
-	*real = c->user_known && authfile_scram_secret(c->rt->authfile, c->user, out);
+	*real = c->user_known && authfile_scram_secret(c->rt->auth.users, c->user, out);
 	if (!*real)
 		*out = mock;
 	explicit_bzero(&mock, sizeof(mock));
@@ -281,8 +469,9 @@ static void sasl_final(struct client *c, const uint8_t *body, uint32_t len)
 void clientauth_message(struct client *c, const uint8_t *body, uint32_t len)
 {
 	switch (c->step) {
-	case LOGIN_PASSWORD:
-		password_message(c, body, len);
+	case LOGIN_CLEARTEXT:
+	case LOGIN_MD5:
+		password_message(c, body, len, c->step == LOGIN_CLEARTEXT);
 		return;
 	case LOGIN_SASL_INIT:
 		sasl_initial(c, body, len);

@@ -62,8 +62,8 @@ static const struct enum_word pool_mode_words[] = {
 static const struct enum_word auth_type_words[] = {
 	{ "trust", AUTH_TYPE_TRUST }, { "plain", AUTH_TYPE_PLAIN },
 	{ "md5", AUTH_TYPE_MD5 },     { "scram-sha-256", AUTH_TYPE_SCRAM },
-	{ "any", WORD_UNSUPPORTED },  { "cert", WORD_UNSUPPORTED },
-	{ "hba", WORD_UNSUPPORTED },  { "pam", WORD_UNSUPPORTED },
+	{ "hba", AUTH_TYPE_HBA },     { "any", WORD_UNSUPPORTED },
+	{ "cert", AUTH_TYPE_CERT },   { "pam", WORD_UNSUPPORTED },
 	{ "ldap", WORD_UNSUPPORTED }, { NULL, 0 },
 };
 
@@ -87,6 +87,8 @@ static const struct key_def global_keys[] = {
 
 	K_ENUM(auth_type, "md5", RELOAD, auth_type_words),
 	K_OPTSTR(auth_file, RELOAD),
+	K_OPTSTR(auth_hba_file, RELOAD),
+	K_OPTSTR(auth_ident_file, RELOAD),
 
 	K_ENUM(pool_mode, "session", RELOAD, pool_mode_words),
 	K_INT(max_client_conn, "100", RELOAD, 1, INT_MAX),
@@ -196,8 +198,6 @@ static const struct key_def user_fields[] = {
  */
 static const char *const ignored_keys[] = {
 	"auth_dbname",
-	"auth_hba_file",
-	"auth_ident_file",
 	"auth_query",
 	"auth_user",
 	"autodb_idle_timeout",
@@ -247,6 +247,7 @@ struct parse_ctx {
 	int line;                         /* the line inih is working on: our reader counts them */
 	bool failed;                      /* err holds the first error; later keys are refused */
 	bool seen_global, seen_databases; /* section headers met, even with no keys */
+	int auth_type_line;               /* where auth_type was set, for the hba check */
 	char *err;
 	size_t errlen;
 	size_t cap_dbs, cap_users;
@@ -284,6 +285,8 @@ static int on_global(struct parse_ctx *ctx, const char *name, const char *value)
 	}
 	if (!configkey_assign(ctx->cfg, k, value, why, sizeof(why)))
 		return fail(ctx, "%s: %s", k->name, why);
+	if (strcmp(k->name, "auth_type") == 0)
+		ctx->auth_type_line = ctx->line;
 	return 1;
 }
 
@@ -550,6 +553,29 @@ static bool has_sections(struct parse_ctx *ctx)
 	return ctx->seen_global && ctx->seen_databases;
 }
 
+/*
+ * What no single key's validator can see: a combination of keys that
+ * cannot work. NULL when the keys agree, else the reason (a static string).
+ */
+static const char *keys_conflict(const struct config *cfg)
+{
+	if (cfg->auth_type == AUTH_TYPE_HBA && cfg->auth_hba_file == NULL)
+		return "auth_type: hba needs auth_hba_file";
+	return NULL;
+}
+
+/* keys_conflict for a whole file, reported at the line of the key that asks. */
+static bool keys_agree(struct parse_ctx *ctx)
+{
+	const char *why = keys_conflict(ctx->cfg);
+
+	if (why == NULL)
+		return true;
+	ctx->line = ctx->auth_type_line;
+	fail(ctx, "%s", why);
+	return false;
+}
+
 static bool parse_file(struct parse_ctx *ctx)
 {
 	/* No continuation lines and no inline ';' comments: PgBouncer has neither,
@@ -570,7 +596,7 @@ static bool parse_file(struct parse_ctx *ctx)
 		snprintf(ctx->err, ctx->errlen, "%s: out of memory", ctx->cfg->path);
 		return false;
 	}
-	return !ctx->failed && has_sections(ctx);
+	return !ctx->failed && has_sections(ctx) && keys_agree(ctx);
 }
 
 /* A config holding every default, or NULL when out of memory. */
@@ -730,11 +756,25 @@ bool config_set_key(struct config *cfg, const char *key, const char *value, char
 			 k->name);
 		return false;
 	}
-	if (value == NULL || !configkey_assign(cfg, k, value, why, sizeof(why))) {
-		snprintf(err, errlen, "%s: %s", k->name, value ? why : "missing value");
+	char *old = configkey_render(cfg, k);
+	if (old == NULL || value == NULL || !configkey_assign(cfg, k, value, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: %s", k->name,
+			 old == NULL ? "out of memory"
+			 : value     ? why
+				     : "missing value");
+		free(old);
 		return false;
 	}
-	return true;
+	const char *conflict = keys_conflict(cfg);
+	if (conflict != NULL) {
+		/* the old value was valid text for this key: it goes back as it was */
+		bool restored = configkey_assign(cfg, k, old, why, sizeof(why));
+		assert(restored);
+		(void)restored;
+		snprintf(err, errlen, "%s", conflict);
+	}
+	free(old);
+	return conflict == NULL;
 }
 
 /* Compares rendered text, in table order; only keys marked RESTART. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/authfiles.h"
 #include "sluice/config.h"
 #include "sluice/log.h"
 #include "sluice/runtime.h"
@@ -17,12 +18,42 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: sluice [OPTIONS] CONFIG\n"
 		   "PostgreSQL connection pooler. Runs in the foreground and logs to stderr.\n\n"
 		   "Options:\n"
-		   "  -c, --check     validate CONFIG and exit (0 valid, 1 invalid)\n"
+		   "  -c, --check     validate CONFIG and the auth files it names, and exit\n"
+		   "                  (0 valid, 1 invalid)\n"
 		   "  -v, --verbose   more log output (repeat for even more)\n"
 		   "  -V, --version   print the version and exit\n"
 		   "  -h, --help      this help\n\n"
 		   "CONFIG is an INI file with [databases], [users] and [sluice] (or [pgbouncer])\n"
 		   "sections; an existing pgbouncer.ini works as it is.\n");
+}
+
+/* --check: the config and the authentication files it names, as a start would load them. */
+/* The auth files, certificates and keys too: a file a start would refuse makes it invalid. */
+static bool tls_usable(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_ctx *accept, *connect;
+	if (!tls_ctx_load(cfg, &accept, &connect, err, errlen))
+		return false;
+	tls_ctx_free(accept);
+	tls_ctx_free(connect);
+	return true;
+}
+
+static int check_only(struct config *cfg, const char *path)
+{
+	struct authfiles auth;
+	char err[1280];
+	bool ok = authfiles_load(cfg, &auth, err, sizeof(err));
+
+	if (!ok)
+		fprintf(stderr, "%s\n", err);
+	else if (!(ok = tls_usable(cfg, err, sizeof(err))))
+		fprintf(stderr, "%s: %s\n", path, err);
+	else
+		printf("%s: configuration is valid\n", path);
+	authfiles_free(&auth);
+	config_free(cfg);
+	return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -66,20 +97,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (check) {
-		/* certificates and keys too: a file TLS cannot use makes the config invalid */
-		struct tls_ctx *accept, *connect;
-		if (!tls_ctx_load(cfg, &accept, &connect, err, sizeof(err))) {
-			fprintf(stderr, "%s: %s\n", path, err);
-			config_free(cfg);
-			return 1;
-		}
-		tls_ctx_free(accept);
-		tls_ctx_free(connect);
-		printf("%s: configuration is valid\n", path);
-		config_free(cfg);
-		return 0;
-	}
+	if (check)
+		return check_only(cfg, path);
 	log_set_verbose(cfg->verbose > verbose ? cfg->verbose : verbose);
 	if (cfg->logfile && !log_open_file(cfg->logfile)) {
 		fprintf(stderr, "could not open logfile %s\n", cfg->logfile);

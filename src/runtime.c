@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "sluice/admin.h"
-#include "sluice/auth.h"
 #include "sluice/cancel.h"
 #include "sluice/client.h"
 #include "sluice/dns.h"
@@ -32,23 +31,17 @@ uint32_t runtime_buffer_size(const struct config *cfg)
 	return cfg->pkt_buf > 16384 ? (uint32_t)cfg->pkt_buf : 16384;
 }
 
-static bool load_authfile(struct runtime *rt, const struct config *cfg)
+/* Load the files cfg names and put them in place; false (logged) keeps the old ones. */
+static bool load_auth(struct runtime *rt, const struct config *cfg, const char *failing)
 {
-	if (cfg->auth_file == NULL) {
-		authfile_free(rt->authfile);
-		rt->authfile = NULL;
-		return true;
-	}
-	char err[512];
-	struct authfile *af = authfile_load(cfg->auth_file, err, sizeof(err));
-	if (af == NULL) {
-		log_error("auth_file: %s", err);
+	char err[1280];
+	struct authfiles fresh;
+
+	if (!authfiles_load(cfg, &fresh, err, sizeof(err))) {
+		log_error("%s%s", failing, err);
 		return false;
 	}
-	/* users whose line did not change keep the SCRAM keys derived for them */
-	authfile_keep_derived(af, rt->authfile);
-	authfile_free(rt->authfile);
-	rt->authfile = af;
+	authfiles_replace(&rt->auth, &fresh);
 	return true;
 }
 
@@ -95,7 +88,7 @@ struct runtime *runtime_new(struct config *cfg, const char *config_path)
 	if (rt->base)
 		rt->dns = dns_new(rt->base, cfg->resolv_conf);
 	char err[512];
-	if (rt->dns == NULL || !load_authfile(rt, cfg) ||
+	if (rt->dns == NULL || !load_auth(rt, cfg, "") ||
 	    !runtime_reload_tls(rt, err, sizeof(err))) {
 		if (rt->base == NULL || rt->dns == NULL)
 			log_error("could not create the event loop or the DNS resolver");
@@ -264,15 +257,14 @@ bool runtime_reload(struct runtime *rt)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return false;
 	}
-	/* certificates are read before the auth_file, and used only if both are good */
+	/* certificates are read before the auth files, and used only if both are good */
 	struct tls_ctx *accept, *connect;
 	if (!tls_ctx_load(cfg, &accept, &connect, err, sizeof(err))) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		config_free(cfg);
 		return false;
 	}
-	if (!load_authfile(rt, cfg)) {
-		log_error("reload failed, keeping the running configuration");
+	if (!load_auth(rt, cfg, "reload failed, keeping the running configuration: ")) {
 		tls_ctx_free(accept);
 		tls_ctx_free(connect);
 		config_free(cfg);
@@ -414,7 +406,7 @@ void runtime_free(struct runtime *rt)
 		unlink(rt->cfg->pidfile);
 	iobuf_pool_clear(&rt->bufs);
 	pktbuf_free(&rt->scratch);
-	authfile_free(rt->authfile);
+	authfiles_free(&rt->auth);
 	swap_tls(rt, NULL, NULL);
 	config_free(rt->cfg);
 	if (rt->base)

@@ -26,8 +26,8 @@ static const char *login_secret(struct server *s)
 	struct pool *p = s->pool;
 	if (p->password)
 		return p->password;
-	if (s->rt->authfile)
-		return authfile_lookup(s->rt->authfile, p->user);
+	if (s->rt->auth.users)
+		return authfile_lookup(s->rt->auth.users, p->user);
 	return NULL;
 }
 

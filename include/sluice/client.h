@@ -43,7 +43,8 @@ enum admin_wait {
 enum login_step {
 	LOGIN_STARTUP = 0, /* expecting SSLRequest/GSSENCRequest/CancelRequest/StartupMessage */
 	LOGIN_TLS,         /* TLS handshake after SSLRequest, or a direct TLS ClientHello */
-	LOGIN_PASSWORD,    /* sent AuthenticationCleartextPassword or MD5Password */
+	LOGIN_CLEARTEXT,   /* sent AuthenticationCleartextPassword */
+	LOGIN_MD5,         /* sent AuthenticationMD5Password */
 	LOGIN_SASL_INIT,   /* sent AuthenticationSASL */
 	LOGIN_SASL_FINAL,  /* sent AuthenticationSASLContinue */
 };

@@ -1,7 +1,10 @@
 /*
  * clientauth: authenticating a client after its StartupMessage, per
  * auth_type against auth_file: trust, plain (cleartext), md5 (SCRAM when the
- * stored secret is a SCRAM secret) and scram-sha-256. Unknown users, empty
+ * stored secret is a SCRAM secret) and scram-sha-256; under auth_type = hba
+ * per the first matching rule of auth_hba_file, which may also say reject,
+ * peer (with an auth_ident_file map) or cert, and refuses a client no rule
+ * matches with PostgreSQL's 28000 "no pg_hba.conf entry". Unknown users, empty
  * passwords and secrets the method cannot use go through the same exchange
  * against a mock secret (under SCRAM, a salt fixed per user name, as
  * PostgreSQL does) and fail with the same 28P01 message as a wrong password,

@@ -25,6 +25,8 @@ enum auth_type {
 	AUTH_TYPE_PLAIN, /* "plain": cleartext password against auth_file */
 	AUTH_TYPE_MD5,   /* md5; a SCRAM secret in auth_file switches to SCRAM */
 	AUTH_TYPE_SCRAM, /* "scram-sha-256" */
+	AUTH_TYPE_HBA,   /* "hba": each client's method from auth_hba_file */
+	AUTH_TYPE_CERT,  /* "cert": a TLS client certificate whose CN is the user */
 };
 
 /* client_tls_sslmode / server_tls_sslmode, libpq's words, weakest first. */
@@ -84,6 +86,8 @@ struct config {
 
 	enum auth_type auth_type; /* md5 */
 	char *auth_file;          /* NULL when unset */
+	char *auth_hba_file;      /* NULL when unset; required by auth_type = hba */
+	char *auth_ident_file;    /* NULL when unset: map= then allows nobody */
 
 	enum pool_mode pool_mode;    /* session */
 	int max_client_conn;         /* 100 */
@@ -165,8 +169,10 @@ struct config {
  * Parse `path` into a newly allocated config. On failure returns NULL and
  * writes "file:line: key: reason" (or "file: reason") into err. A file is
  * refused when it lacks the global section ([sluice] or [pgbouncer]) or the
- * [databases] section (which may be empty), or holds a NUL byte. Unknown
- * keys are logged as warnings and ignored. The caller frees with config_free.
+ * [databases] section (which may be empty), or holds a NUL byte, and when
+ * auth_type = hba has no auth_hba_file (at the auth_type line). Unknown
+ * keys are logged as warnings and ignored. The files the keys name are not
+ * read here. The caller frees with config_free.
  */
 struct config *config_load(const char *path, char *err, size_t errlen);
 
@@ -196,7 +202,8 @@ void config_foreach_key(const struct config *cfg, config_key_fn fn, void *arg);
 
 /*
  * Set one global key at run time (admin SET). Fails with a reason in err when
- * the key is unknown, not reloadable, or the value is invalid.
+ * the key is unknown, not reloadable, the value is invalid, or it would leave
+ * auth_type = hba without auth_hba_file; cfg is then unchanged.
  */
 bool config_set_key(struct config *cfg, const char *key, const char *value, char *err,
 		    size_t errlen) __attribute__((warn_unused_result));

@@ -1,6 +1,6 @@
 /*
  * runtime: the one top-level object every module hangs off: the event loop,
- * the current config and auth_file, the pools, the buffer free list, the
+ * the current config and authentication files, the pools, the buffer free list, the
  * periodic janitor, signals and the shutdown sequence.
  */
 #ifndef SLUICE_RUNTIME_H
@@ -10,12 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sluice/authfiles.h"
 #include "sluice/config.h"
 #include "sluice/iobuf.h"
 #include "sluice/list.h"
 #include "sluice/proto.h"
 
-struct authfile;
 struct dns;
 struct listener;
 struct client;
@@ -32,7 +32,7 @@ struct runtime {
 	struct event_base *base;
 	struct config *cfg;
 	char *config_path;
-	struct authfile *authfile;          /* NULL when auth_file is unset */
+	struct authfiles auth;              /* auth_file, auth_hba_file, auth_ident_file */
 	struct dns *dns;                    /* host names of [databases] entries */
 	struct prepared_registry *prepared; /* named prepared statements of every pool */
 	struct tls_ctx *tls_accept;  /* TLS for clients, NULL when client_tls_sslmode=disable */
@@ -81,7 +81,8 @@ void runtime_free(struct runtime *rt);
 
 /* Schedule the reaper to free closed objects after the current callback. */
 void runtime_schedule_reap(struct runtime *rt);
-/* Re-read the config file (SIGHUP, admin RELOAD). False keeps the old config. */
+/* Re-read the config file and the authentication files it names (SIGHUP,
+ * admin RELOAD). False keeps the old config and files, and logs why. */
 bool runtime_reload(struct runtime *rt);
 /* Rebuild the TLS contexts from rt->cfg (after an admin SET of a TLS key). False
  * (logged, err set) keeps the old ones. */

@@ -162,6 +162,19 @@ def seeds():
     yield "config", "bad_value", b"[sluice]\nlisten_port = sixty\n"
     yield "config", "unknown_section", b"[nowhere]\nkey = value\n[databases]\n[sluice]\nunknown_key = 1\n"
 
+    yield "hba", "rules", (
+        "# TYPE DATABASE USER ADDRESS METHOD\n"
+        "local all all peer map=os\n"
+        "host sameuser,\"my db\" alice,bob 10.0.0.0/8 md5\n"
+        "hostssl all all ::1/128 cert map=certs\n"
+        "hostnossl appdb all 192.168.0.0 255.255.0.0 scram-sha-256\n"
+        "host all all \\\n  0.0.0.0/0 reject\n").encode()
+    yield "hba", "at_file", b"local all @users.txt trust\nhost replication all all password\n"
+    yield "hba", "ident", (
+        "# MAP SYSTEM DATABASE\nos root postgres\nos /^(.*)@example\\.com$ \\1\n"
+        "m alice all\n").encode()
+    yield "hba", "bad_method", b"local all all trust\nhost all all 1.2.3.4/33 ldap\n"
+
 
 def main():
     for target, name, data in seeds():

@@ -5,6 +5,8 @@ test_admin_*.py, test_http.py, test_metrics.py and test_exporter.py.
 - admin_config(): config overrides that name an admin user and a stats user;
 - console(): a psycopg connection to the console (simple query protocol only,
   which psycopg uses for a query without parameters), tracked for teardown;
+- refused_reload(): a reload that must fail, by SIGHUP or the console's RELOAD,
+  waited for until the log says why;
 - show()/show_desc()/pool_row(): SHOW results as dicts, with column types;
 - http(): one raw HTTP/1.1 request on a socket, returning (status, headers, body);
 - prom_parse(): the Prometheus text format into {(name, labels): value}.
@@ -13,12 +15,15 @@ test_admin_*.py, test_http.py, test_metrics.py and test_exporter.py.
 import os
 import re
 import shutil
+import signal
 import socket
 import time
 
 import psycopg
+import pytest
 
 import pgwire
+from cluster import wait_for
 from pooler import SLACK
 
 ADMIN = "sluice_admin"
@@ -67,6 +72,20 @@ def console(s, user=ADMIN, dbname="sluice", main_port=False, **kw):
     )
     s.conns.append(conn)
     return conn
+
+
+def refused_reload(s, how, admin, want):
+    """Ask for a reload that must fail, by SIGHUP (how == "sighup") or the
+    console's RELOAD (which answers with an error), and wait for the log line
+    `want` after it. Returns the log text written since the request."""
+    log_from = len(s.log_text())
+    if how == "sighup":
+        s.signal(signal.SIGHUP)
+    else:
+        with pytest.raises(psycopg.Error, match="reload failed"):
+            admin.execute("RELOAD")
+    wait_for(lambda: want in s.log_text()[log_from:], timeout=5 * SLACK, what=f"the log line {want!r}")
+    return s.log_text()[log_from:]
 
 
 def show_desc(conn, item):

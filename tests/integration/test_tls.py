@@ -23,11 +23,11 @@ from pooler import SLACK
 pytestmark = pytest.mark.sluice_only
 
 
-def tls_sluice(sluice, pg_ssl, certs, mode="require", server_mode="verify-full", **config):
+def tls_sluice(sluice, pg_ssl, certs, mode="require", server_mode="verify-full", start=True, **config):
     cfg = certs.sluice_settings(mode=mode, server_mode=server_mode)
     cfg.update(admin_config())
     cfg.update(config)
-    return sluice(config=cfg, pg_cluster=pg_ssl)
+    return sluice(config=cfg, pg_cluster=pg_ssl, start=start)
 
 
 def backend_ssl(conn):
@@ -444,3 +444,55 @@ def test_many_tls_clients_at_once(sluice, pg_ssl, certs):
     for t in threads:
         t.join(120 * SLACK)
     assert errors == [], errors[:3]
+
+
+# ---------------------------------------------------------------- certificates as credentials
+
+
+def test_auth_type_cert(sluice, pg_ssl, certs):
+    """auth_type = cert: the verified certificate's common name is the user."""
+    s = tls_sluice(sluice, pg_ssl, certs, mode="require", auth_type="cert")
+    crt, key = certs.client("u_app")
+    with s.connect(sslmode="require", sslcert=crt, sslkey=key) as c:
+        assert c.execute("select current_user").fetchone() == ("u_app",)
+    # a good certificate for someone else
+    with pytest.raises(psycopg.OperationalError) as e:
+        s.connect(user="u_trust", sslmode="require", sslcert=crt, sslkey=key)
+    assert 'certificate authentication failed for user "u_trust"' in str(e.value)
+    # no certificate (require asks for one but does not insist)
+    with pytest.raises(psycopg.OperationalError) as e:
+        s.connect(sslmode="require")
+    assert "connection requires a valid client certificate" in str(e.value)
+    # plain text over the unix socket: no certificate at all
+    with pytest.raises(psycopg.OperationalError) as e:
+        psycopg.connect(host=s.dir, port=s.port, user="u_app", dbname="testdb")
+    assert "the connection does not use TLS" in str(e.value)
+
+
+def test_hostssl_hostnossl_and_cert_rules(sluice, pg_ssl, certs):
+    s = tls_sluice(sluice, pg_ssl, certs, mode="prefer", auth_type="hba", start=False)
+    hba = os.path.join(s.dir, "hba.conf")
+    ident = os.path.join(s.dir, "ident.conf")
+    with open(hba, "w") as f:
+        f.write("hostssl all u_trust 127.0.0.1/32 cert map=certs\n"
+                "hostssl all all 127.0.0.1/32 trust\n"
+                "hostnossl all all 127.0.0.1/32 reject\n")
+    with open(ident, "w") as f:
+        f.write("certs  /^(.*)-cert$  \\1\n")
+    s.overrides.update(auth_hba_file=hba, auth_ident_file=ident)
+    s.write_config()
+    s.start()
+    with s.connect(sslmode="require") as c:
+        assert c.execute("select 9").fetchone() == (9,)
+    with pytest.raises(psycopg.OperationalError) as e:
+        s.connect(sslmode="disable")
+    assert ('pg_hba.conf rejects connection for host "127.0.0.1", user "u_app", database "testdb", '
+            "no encryption") in str(e.value)
+    # cert with a map: CN "u_trust-cert" may log in as u_trust, CN "u_app" may not
+    crt, key = certs.client("u_trust-cert")
+    with s.connect(user="u_trust", sslmode="require", sslcert=crt, sslkey=key) as c:
+        assert c.execute("select current_user").fetchone() == ("u_trust",)
+    crt, key = certs.client("u_app")
+    with pytest.raises(psycopg.OperationalError) as e:
+        s.connect(user="u_trust", sslmode="require", sslcert=crt, sslkey=key)
+    assert 'certificate authentication failed for user "u_trust"' in str(e.value)

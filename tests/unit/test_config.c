@@ -122,6 +122,7 @@ static void test_defaults(void)
 	CHECK(cfg->listen_backlog == 128);
 	CHECK(cfg->auth_type == AUTH_TYPE_MD5);
 	CHECK(cfg->auth_file == NULL);
+	CHECK(cfg->auth_hba_file == NULL && cfg->auth_ident_file == NULL);
 	CHECK(cfg->pool_mode == POOL_MODE_SESSION);
 	CHECK(cfg->max_client_conn == 100);
 	CHECK(cfg->default_pool_size == 20);
@@ -174,9 +175,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 73);
+	CHECK(c.n == 75);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 73 - 10);
+	CHECK(c.reloadable == 75 - 10);
 	config_free(cfg);
 }
 
@@ -192,6 +193,8 @@ static const char every_key_ini[] =
 	"listen_backlog = 512\n"
 	"auth_type = scram-sha-256\n"
 	"auth_file = /etc/sluice/userlist.txt\n"
+	"auth_hba_file = /etc/sluice/hba.conf\n"
+	"auth_ident_file = /etc/sluice/ident.conf\n"
 	"pool_mode = transaction\n"
 	"max_client_conn = 5000\n"
 	"default_pool_size = 50\n"
@@ -277,6 +280,8 @@ static void test_every_key(void)
 	CHECK(cfg->listen_backlog == 512);
 	CHECK(cfg->auth_type == AUTH_TYPE_SCRAM);
 	CHECK_STR(cfg->auth_file, "/etc/sluice/userlist.txt");
+	CHECK_STR(cfg->auth_hba_file, "/etc/sluice/hba.conf");
+	CHECK_STR(cfg->auth_ident_file, "/etc/sluice/ident.conf");
 	CHECK(cfg->pool_mode == POOL_MODE_TRANSACTION);
 	CHECK(cfg->max_client_conn == 5000);
 	CHECK(cfg->default_pool_size == 50);
@@ -339,7 +344,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 73 && c.differing == 73);
+	CHECK(c.n == 75 && c.differing == 75);
 	config_free(cfg);
 }
 
@@ -431,10 +436,13 @@ static const struct {
 	{ "[sluice]\nstats_period = 0\n", ":2: stats_period: must be at least 1 s" },
 	{ "[sluice]\npool_mode = sometimes\n",
 	  ":2: pool_mode: invalid value 'sometimes' (one of: session, transaction, statement)" },
-	{ "[sluice]\nauth_type = hba\n",
-	  ":2: auth_type: 'hba' is not supported (one of: trust, plain, md5, scram-sha-256)" },
-	{ "[sluice]\nauth_type = cert\n",
-	  ":2: auth_type: 'cert' is not supported (one of: trust, plain, md5, scram-sha-256)" },
+	/* hba needs its file; the error is at the auth_type line, after the whole file */
+	{ "[databases]\n[sluice]\nlisten_port = 6500\nauth_type = hba\nverbose = 1\n",
+	  ":4: auth_type: hba needs auth_hba_file" },
+	{ "[databases]\n[sluice]\nauth_type = hba\nauth_hba_file =\n",
+	  ":3: auth_type: hba needs auth_hba_file" },
+	{ "[sluice]\nauth_type = pam\n", ":2: auth_type: 'pam' is not supported (one of: trust, "
+					 "plain, md5, scram-sha-256, hba, cert)" },
 	{ "[sluice]\nunix_socket_mode = 0789\n",
 	  ":2: unix_socket_mode: invalid octal mode '0789'" },
 	{ "[sluice]\nunix_socket_mode = 01777\n",
@@ -687,6 +695,18 @@ static void test_value_syntax(void)
 	CHECK(cfg->admin_users[0] == NULL);
 	CHECK(config_set_key(cfg, "auth_file", "", err, sizeof(err)));
 	CHECK(cfg->auth_file == NULL);
+	/* hba without its file is refused, and the key keeps its value */
+	CHECK(!config_set_key(cfg, "auth_type", "hba", err, sizeof(err)));
+	CHECK_STR(err, "auth_type: hba needs auth_hba_file");
+	CHECK(cfg->auth_type == AUTH_TYPE_PLAIN);
+	CHECK(config_set_key(cfg, "auth_hba_file", "/etc/hba.conf", err, sizeof(err)));
+	CHECK(config_set_key(cfg, "auth_type", "hba", err, sizeof(err)));
+	CHECK(cfg->auth_type == AUTH_TYPE_HBA);
+	CHECK(!config_set_key(cfg, "auth_hba_file", "", err, sizeof(err)));
+	CHECK_STR(err, "auth_type: hba needs auth_hba_file");
+	CHECK_STR(cfg->auth_hba_file, "/etc/hba.conf");
+	CHECK(config_set_key(cfg, "auth_ident_file", "/etc/ident.conf", err, sizeof(err)));
+	CHECK_STR(shown(cfg, "auth_ident_file"), "/etc/ident.conf");
 	CHECK(config_parse_pool_mode("transaction") == POOL_MODE_TRANSACTION);
 	CHECK(config_parse_pool_mode("nope") == POOL_MODE_UNSET);
 	CHECK_STR(config_pool_mode_str(POOL_MODE_SESSION), "session");
