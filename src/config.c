@@ -67,6 +67,15 @@ static const struct enum_word auth_type_words[] = {
 	{ "ldap", WORD_UNSUPPORTED }, { NULL, 0 },
 };
 
+/*
+ * PgBouncer's default (1.25): no row for an unknown role or one that may not
+ * log in, and a NULL password once VALID UNTIL has passed, so an expired
+ * role cannot log in through sluice any more than into PostgreSQL.
+ */
+#define CONFIG_DEFAULT_AUTH_QUERY                                                     \
+	"SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword " \
+	"END FROM pg_authid WHERE rolname=$1 AND rolcanlogin"
+
 /* The global keys, in the order SHOW CONFIG lists them. */
 static const struct key_def global_keys[] = {
 	K_STR(listen_addr, "127.0.0.1", RESTART),
@@ -77,6 +86,9 @@ static const struct key_def global_keys[] = {
 
 	K_ENUM(auth_type, "md5", RELOAD, auth_type_words),
 	K_OPTSTR(auth_file, RELOAD),
+	K_OPTSTR(auth_user, RELOAD),
+	K_STR(auth_query, CONFIG_DEFAULT_AUTH_QUERY, RELOAD),
+	K_OPTSTR(auth_dbname, RELOAD),
 
 	K_ENUM(pool_mode, "session", RELOAD, pool_mode_words),
 	K_INT(max_client_conn, "100", RELOAD, 1, INT_MAX),
@@ -154,6 +166,9 @@ static const struct key_def db_fields[] = {
 	FIELD(config_db, "datestyle", datestyle, T_OPTSTR, 0, 0, NULL),
 	FIELD(config_db, "timezone", timezone, T_OPTSTR, 0, 0, NULL),
 	FIELD(config_db, "application_name", application_name, T_OPTSTR, 0, 0, NULL),
+	FIELD(config_db, "auth_user", auth_user, T_OPTSTR, 0, 0, NULL),
+	FIELD(config_db, "auth_query", auth_query, T_OPTSTR, 0, 0, NULL),
+	FIELD(config_db, "auth_dbname", auth_dbname, T_OPTSTR, 0, 0, NULL),
 };
 
 /* Keys of a [users] entry. */
@@ -168,11 +183,8 @@ static const struct key_def user_fields[] = {
  * pgbouncer.ini loads. A trailing '*' matches any suffix.
  */
 static const char *const ignored_keys[] = {
-	"auth_dbname",
 	"auth_hba_file",
 	"auth_ident_file",
-	"auth_query",
-	"auth_user",
 	"autodb_idle_timeout",
 	"cancel_wait_timeout",
 	"client_tls*",
@@ -659,6 +671,21 @@ const struct config_user *config_find_user(const struct config *cfg, const char 
 		if (strcmp(cfg->users[i].name, name) == 0)
 			return &cfg->users[i];
 	return NULL;
+}
+
+/* An entry's own keys win over the global ones, each on its own. */
+bool config_auth_lookup(const struct config *cfg, const struct config_db *db,
+			struct config_auth_lookup *out)
+{
+	const char *user = db->auth_user ? db->auth_user : cfg->auth_user;
+	const char *query = db->auth_query ? db->auth_query : cfg->auth_query;
+
+	if (user == NULL || query == NULL || query[0] == '\0')
+		return false;
+	out->user = user;
+	out->query = query;
+	out->dbname = db->auth_dbname ? db->auth_dbname : cfg->auth_dbname;
+	return true;
 }
 
 /* Case-sensitive, as user names are; a NULL list holds nothing. */
