@@ -16,6 +16,7 @@
 #include "sluice/proto.h"
 
 struct authfile;
+struct authquery;
 struct dns;
 struct listener;
 struct client;
@@ -33,6 +34,7 @@ struct runtime {
 	char *config_path;
 	struct authfile *authfile;          /* NULL when auth_file is unset */
 	struct dns *dns;                    /* host names of [databases] entries */
+	struct authquery *authq;            /* auth_query look-ups and their connections */
 	struct prepared_registry *prepared; /* named prepared statements of every pool */
 	struct iobuf_pool bufs;
 
