@@ -165,17 +165,9 @@ bool authquery_target_for(const struct config *cfg, const struct authfile *af, c
 /* Look-ups and their waiters                                                 */
 /* ------------------------------------------------------------------------ */
 
-static void wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 static void req_free(struct aq_req *r)
 {
-	wipe_free(r->secret);
+	str_wipe_free(r->secret);
 	free(r->user);
 	free(r->query);
 	free(r);
@@ -686,7 +678,7 @@ static void target_free(struct aq_target *t)
 	list_del(&t->node);
 	event_free(t->ev_timer);
 	event_free(t->ev_kick);
-	wipe_free(t->password);
+	str_wipe_free(t->password);
 	free(t->host);
 	free(t->dbname);
 	free(t->user);
@@ -738,7 +730,7 @@ struct authquery_wait *authquery_lookup(struct authquery *aq, const struct authq
 {
 	struct aq_target *t = target_get(aq, k);
 	if (!str_eq(t->password, k->password)) { /* takes effect at the next connect */
-		wipe_free(t->password);
+		str_wipe_free(t->password);
 		t->password = xstrdup_null(k->password);
 	}
 	t->pw_source = k->pw_source;

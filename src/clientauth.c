@@ -1,10 +1,14 @@
 /*
  * clientauth: the authentication exchange with a client. Owns the client's
- * copy of its stored secret and its SCRAM server state while CL_LOGIN lasts;
- * both are dropped as soon as the exchange ends. A client that cannot log in
- * (unknown user, empty password, a secret the method cannot use) goes
- * through the same steps against a mock secret and fails where a wrong
- * password fails, with the same message, in the same time.
+ * copy of its stored secret, its SCRAM server state and its auth_query
+ * look-up while CL_LOGIN lasts; all are dropped as soon as the exchange
+ * ends. A user missing from auth_file whose database has an auth_query is
+ * looked up first (LOGIN_LOOKUP), and the exchange then runs against that
+ * secret as if it came from auth_file. A client that cannot log in
+ * (unknown user, empty or expired password, a secret the method cannot use)
+ * goes through the same steps against a mock secret and fails where a wrong
+ * password fails, with the same message, in the same time. A look-up that
+ * cannot be done lets nobody in.
  */
 #include "sluice/clientauth.h"
 
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "sluice/auth.h"
+#include "sluice/authquery.h"
 #include "sluice/client.h"
 #include "sluice/log.h"
 #include "sluice/proto.h"
@@ -30,11 +35,13 @@
 
 void clientauth_reset(struct client *c)
 {
-	if (c->secret) {
-		explicit_bzero(c->secret, strlen(c->secret));
-		free(c->secret);
-		c->secret = NULL;
+	if (c->lookup) {
+		authquery_cancel(c->lookup);
+		c->lookup = NULL;
 	}
+	str_wipe_free(c->secret);
+	c->secret = NULL;
+	c->secret_looked_up = false;
 	if (c->scram) {
 		explicit_bzero(c->scram, sizeof(*c->scram));
 		free(c->scram);
@@ -80,33 +87,44 @@ static void begin_scram(struct client *c)
 /*
  * Take the user's secret from the auth_file as it is now. Called at the start
  * and again before each check: a reload in between replaces the file, and
- * the check must agree with the file it runs against.
+ * the check must agree with the file it runs against. A secret auth_query
+ * gave stands for the whole exchange.
  */
 static void take_secret(struct client *c)
 {
+	if (c->secret_looked_up)
+		return;
 	const char *secret = authfile_lookup(c->rt->authfile, c->user);
-
-	if (c->secret) {
-		explicit_bzero(c->secret, strlen(c->secret));
-		free(c->secret);
-	}
+	str_wipe_free(c->secret);
 	c->user_known = secret != NULL;
 	c->secret = xstrdup_null(secret);
 }
 
-void clientauth_begin(struct client *c)
+/* Authentication succeeded: pass on what logging in to PostgreSQL as this
+ * user needs (SCRAM keys from the proof, the secret auth_query gave). */
+static void succeed(struct client *c, const struct scram_secret *keys, const uint8_t *client_key)
 {
-	const struct config *cfg = c->rt->cfg;
-	take_secret(c);
+	char *looked_up = c->secret_looked_up ? c->secret : NULL;
+	struct auth_proof proof = { keys, client_key, looked_up };
 
-	switch (cfg->auth_type) {
+	if (looked_up != NULL)
+		c->secret = NULL; /* kept past the reset, for the pool */
+	clientauth_reset(c);
+	client_authenticated(c, &proof);
+	str_wipe_free(looked_up);
+}
+
+/* Ask for the password the configured method wants (trust: none). */
+static void begin_method(struct client *c)
+{
+	switch (c->rt->cfg->auth_type) {
 	case AUTH_TYPE_TRUST:
-		if (c->rt->authfile && !c->user_known) {
+		/* with an auth_file or auth_query, a user must exist in one of them */
+		if ((c->rt->authfile || c->secret_looked_up) && !c->user_known) {
 			auth_failed(c);
 			return;
 		}
-		clientauth_reset(c);
-		client_authenticated(c, NULL, NULL);
+		succeed(c, NULL, NULL);
 		return;
 	case AUTH_TYPE_PLAIN:
 		send_request(c, AUTH_CLEARTEXT, NULL, 0, LOGIN_PASSWORD);
@@ -126,6 +144,52 @@ void clientauth_begin(struct client *c)
 		begin_scram(c);
 		return;
 	}
+}
+
+/* authquery_done_fn: the look-up answered. No such user, or no usable
+ * secret, goes on against the mock secret and fails as a wrong password. */
+static void lookup_done(void *arg, enum authquery_result r, const char *secret)
+{
+	struct client *c = arg;
+
+	c->lookup = NULL;
+	if (c->state != CL_LOGIN)
+		return; /* cannot happen: closing a client cancels its look-up */
+	if (r == AUTHQUERY_FAILED) {
+		client_close(c, CLOSE_ERROR, "08006", "authentication lookup failed");
+		return;
+	}
+	c->secret_looked_up = true;
+	c->user_known = r == AUTHQUERY_FOUND;
+	c->secret = xstrdup_null(secret);
+	begin_method(c);
+	if (c->state == CL_LOGIN && c->step != LOGIN_LOOKUP)
+		client_login_resume(c);
+}
+
+/*
+ * A user missing from auth_file is looked up when its database has an
+ * auth_query (and an auth_user); console logins never are. The client
+ * waits in LOGIN_LOOKUP; client_login_timeout still applies.
+ */
+static bool begin_lookup(struct client *c)
+{
+	struct authquery_target t;
+
+	if (client_wants_console(c) ||
+	    !authquery_target_for(c->rt->cfg, c->rt->authfile, c->dbname, &t))
+		return false;
+	c->step = LOGIN_LOOKUP;
+	c->lookup = authquery_lookup(c->rt->authq, &t, c->user, lookup_done, c);
+	return true;
+}
+
+void clientauth_begin(struct client *c)
+{
+	take_secret(c);
+	if (!c->user_known && begin_lookup(c))
+		return;
+	begin_method(c);
 }
 
 /* A cleartext password checked against any kind of stored secret. */
@@ -179,8 +243,7 @@ static void password_message(struct client *c, const uint8_t *body, uint32_t len
 		auth_failed(c);
 		return;
 	}
-	clientauth_reset(c);
-	client_authenticated(c, NULL, NULL);
+	succeed(c, NULL, NULL);
 }
 
 /*
@@ -197,7 +260,10 @@ static bool scram_secret_for(struct client *c, struct scram_secret *out, bool *r
 	take_secret(c);
 	if (!auth_mock_scram_secret(c->user, &mock))
 		return false;
-	*real = c->user_known && authfile_scram_secret(c->rt->authfile, c->user, out);
+	if (c->secret_looked_up)
+		*real = c->user_known && auth_scram_secret_of(c->user, c->secret, out);
+	else
+		*real = c->user_known && authfile_scram_secret(c->rt->authfile, c->user, out);
 	if (!*real)
 		*out = mock;
 	explicit_bzero(&mock, sizeof(mock));
@@ -252,8 +318,7 @@ static void sasl_final(struct client *c, const uint8_t *body, uint32_t len)
 	struct scram_secret keys = c->scram->secret;
 	uint8_t client_key[SCRAM_KEY_LEN];
 	memcpy(client_key, c->scram->client_key, sizeof(client_key));
-	clientauth_reset(c);
-	client_authenticated(c, stored_scram ? &keys : NULL, stored_scram ? client_key : NULL);
+	succeed(c, stored_scram ? &keys : NULL, stored_scram ? client_key : NULL);
 	explicit_bzero(client_key, sizeof(client_key));
 	explicit_bzero(&keys, sizeof(keys));
 }
@@ -271,6 +336,7 @@ void clientauth_message(struct client *c, const uint8_t *body, uint32_t len)
 		sasl_final(c, body, len);
 		return;
 	case LOGIN_STARTUP:
+	case LOGIN_LOOKUP:
 		break;
 	}
 	client_close(c, CLOSE_ERROR, "08P01", "unexpected authentication message");
