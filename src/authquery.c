@@ -27,6 +27,9 @@
 
 #define DEFAULT_UNIX_DIR "/var/run/postgresql"
 
+/* How much longer than internal_query_timeout PostgreSQL lets a look-up run. */
+#define STATEMENT_TIMEOUT_MARGIN_MS 1000
+
 enum target_state {
 	TG_DOWN = 0, /* no connection; the next look-up makes one */
 	TG_RESOLVE,  /* resolving the host name (dns module) */
@@ -344,15 +347,23 @@ static void on_notice(void *arg, const char *message)
 	log_debug("%s: server notice: %.*s", t->label, (int)strcspn(message, "\n"), message);
 }
 
-/* Start libpq's non-blocking connect; hostaddr (numeric, or NULL for a unix
- * socket) keeps libpq from resolving a name itself, which would block. */
+/*
+ * Start libpq's non-blocking connect; hostaddr (numeric, or NULL for a unix
+ * socket) keeps libpq from resolving a name itself, which would block. The
+ * session's statement_timeout is internal_query_timeout and a second: sluice
+ * gives up first and closes the connection, and PostgreSQL then stops the
+ * query instead of running it on (libpq 15 cancels only with a blocking call).
+ */
 static void start_pq(struct aq_target *t, const char *hostaddr)
 {
-	char port[16], error[512];
-	const char *keys[10], *values[10];
+	char port[16], options[64], error[512];
+	const char *keys[12], *values[12];
 	int n = 0;
 
 	snprintf(port, sizeof(port), "%d", t->port);
+	snprintf(options, sizeof(options), "-c statement_timeout=%lld",
+		 (long long)(t->aq->rt->cfg->internal_query_timeout / 1000 +
+			     STATEMENT_TIMEOUT_MARGIN_MS));
 #define KV(k, v) (keys[n] = (k), values[n] = (v), n++)
 	KV("host", t->host && t->host[0] ? t->host : DEFAULT_UNIX_DIR);
 	if (hostaddr != NULL)
@@ -363,6 +374,7 @@ static void start_pq(struct aq_target *t, const char *hostaddr)
 	if (t->password != NULL)
 		KV("password", t->password);
 	KV("application_name", "sluice auth_query");
+	KV("options", options);
 	KV("gssencmode", "disable"); /* no Kerberos credential cache look-up on the loop */
 	KV(NULL, NULL);
 #undef KV
@@ -477,15 +489,15 @@ static void send_next(struct aq_target *t)
  * secret is wiped from libpq's result once copied. */
 static void take_result(struct aq_target *t, struct aq_req *r, PGresult *res)
 {
-	const char *state;
+	const char *state, *message;
 	switch (PQresultStatus(res)) {
 	case PGRES_TUPLES_OK:
 		break;
 	case PGRES_FATAL_ERROR:
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		log_warn("%s: auth_query for user \"%s\" failed: %s %.*s", t->label, r->user,
-			 state ? state : "", (int)strcspn(PQresultErrorMessage(res), "\n"),
-			 PQresultErrorMessage(res));
+		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		log_warn("%s: auth_query for user \"%s\" failed: %s %s", t->label, r->user,
+			 state ? state : "", message ? message : "(no message)");
 		req_answer(r, AUTHQUERY_FAILED, NULL);
 		return;
 	default:
