@@ -381,30 +381,37 @@ const char *authfile_lookup(const struct authfile *af, const char *user)
 	return e ? e->secret : NULL;
 }
 
-/* The entry's SCRAM secret into a new allocation, or NULL (md5, empty, no memory). */
-static struct scram_secret *entry_derive(const struct authentry *e)
+bool auth_scram_secret_of(const char *user, const char *secret, struct scram_secret *out)
 {
 	uint8_t salt[AUTH_SCRAM_SALT_LEN];
-	struct scram_secret *sec;
+	struct scram_secret sec;
 	bool ok = false;
 
-	if ((sec = calloc(1, sizeof(*sec))) == NULL)
-		return NULL;
-	switch (auth_secret_kind(e->secret)) {
+	switch (auth_secret_kind(secret)) {
 	case SECRET_SCRAM:
-		ok = scram_parse_secret(e->secret, sec);
+		ok = scram_parse_secret(secret, &sec);
 		break;
 	case SECRET_PLAIN:
-		ok = auth_secret_usable(e->user, e->secret) && auth_mock_salt(e->user, salt) &&
-		     scram_secret_from_password(e->secret, salt, sizeof(salt),
-						AUTH_SCRAM_ITERATIONS, sec);
+		ok = auth_secret_usable(user, secret) && auth_mock_salt(user, salt) &&
+		     scram_secret_from_password(secret, salt, sizeof(salt), AUTH_SCRAM_ITERATIONS,
+						&sec);
 		break;
 	case SECRET_MD5:
 		break;
 	}
-	if (!ok) {
-		OPENSSL_cleanse(sec, sizeof(*sec));
-		free(sec);
+	if (ok)
+		*out = sec;
+	OPENSSL_cleanse(&sec, sizeof(sec));
+	return ok;
+}
+
+/* The entry's SCRAM secret into a new allocation, or NULL (md5, empty, no memory). */
+static struct scram_secret *entry_derive(const struct authentry *e)
+{
+	struct scram_secret *sec = calloc(1, sizeof(*sec));
+
+	if (sec != NULL && !auth_scram_secret_of(e->user, e->secret, sec)) {
+		free(sec); /* untouched: nothing to wipe */
 		return NULL;
 	}
 	return sec;

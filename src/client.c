@@ -216,6 +216,7 @@ void client_close(struct client *c, enum close_how how, const char *sqlstate, co
 		     (long long)((util_now() - c->connect_time) / 1000000));
 	if (c->server)
 		server_unlink(c->server, true);
+	clientauth_reset(c); /* also drops an auth_query look-up still waited for */
 	conn_read_stop(&c->conn);
 	conn_write_stop(&c->conn);
 	if (c->pool)
@@ -537,7 +538,7 @@ static void login_process(struct client *c)
 		http_process(c);
 		return;
 	}
-	while (c->state == CL_LOGIN && c->conn.in != NULL) {
+	while (c->state == CL_LOGIN && c->step != LOGIN_LOOKUP && c->conn.in != NULL) {
 		bool more = c->step == LOGIN_STARTUP ? login_startup_step(c) : login_auth_step(c);
 		if (!more)
 			break;
@@ -545,6 +546,15 @@ static void login_process(struct client *c)
 	/* a client waiting for its next log-in message holds no buffer */
 	if (c->state == CL_LOGIN || c->state == CL_WAIT_LOGIN)
 		conn_release_buffer(&c->conn, &c->rt->bufs);
+}
+
+void client_login_resume(struct client *c)
+{
+	if (c->state != CL_LOGIN)
+		return;
+	conn_read_start(&c->conn);
+	if (c->conn.in != NULL)
+		login_process(c);
 }
 
 /* --- welcome --- */
@@ -835,11 +845,15 @@ static void client_on_write(evutil_socket_t fd, short what, void *arg)
 
 /* --- after authentication --- */
 
-void client_authenticated(struct client *c, const struct scram_secret *scram_keys,
-			  const uint8_t *client_key)
+bool client_wants_console(const struct client *c)
+{
+	return c->via_admin_port || admin_is_console_db(c->dbname);
+}
+
+void client_authenticated(struct client *c, const struct auth_proof *proof)
 {
 	struct runtime *rt = c->rt;
-	if (c->via_admin_port || admin_is_console_db(c->dbname)) {
+	if (client_wants_console(c)) {
 		admin_login(c);
 		return;
 	}
@@ -859,11 +873,13 @@ void client_authenticated(struct client *c, const struct scram_secret *scram_key
 	}
 	const char *login_user = db->user ? db->user : c->user;
 	struct pool *p = pool_get(rt, c->dbname, login_user);
-	if (scram_keys && client_key && db->user == NULL) {
-		p->scram_keys = *scram_keys;
-		memcpy(p->scram_client_key, client_key, SCRAM_KEY_LEN);
+	if (proof->scram_keys && proof->client_key && db->user == NULL) {
+		p->scram_keys = *proof->scram_keys;
+		memcpy(p->scram_client_key, proof->client_key, SCRAM_KEY_LEN);
 		p->have_scram_keys = true;
 	}
+	if (proof->lookup_secret && db->user == NULL)
+		pool_set_lookup_secret(p, proof->lookup_secret);
 	c->pool = p;
 	c->prepared_on = p->mode != POOL_MODE_SESSION && rt->cfg->max_prepared_statements > 0;
 	p->n_clients++;

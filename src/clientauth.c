@@ -2,12 +2,15 @@
  * clientauth: the authentication exchange with a client. The method is
  * auth_type's, or under auth_type = hba the first matching rule's of
  * auth_hba_file; each method is a small begin function in one table. Owns
- * the client's copy of its stored secret and its SCRAM server state while
- * CL_LOGIN lasts; both are dropped as soon as the exchange ends. A client
- * that cannot log in with a password (unknown user, empty password, a
- * secret the method cannot use) goes through the same steps against a mock
- * secret and fails where a wrong password fails, with the same message, in
- * the same time.
+ * the client's copy of its stored secret, its SCRAM server state and its
+ * auth_query look-up while CL_LOGIN lasts; all are dropped as soon as the
+ * exchange ends. A user missing from auth_file whose database has an
+ * auth_query is looked up first (LOGIN_LOOKUP), and the exchange then runs
+ * against that secret as if it came from auth_file. A client that cannot log
+ * in with a password (unknown user, empty or expired password, a secret the
+ * method cannot use) goes through the same steps against a mock secret and
+ * fails where a wrong password fails, with the same message, in the same
+ * time. A look-up that cannot be done lets nobody in.
  */
 #include "sluice/clientauth.h"
 
@@ -21,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "sluice/auth.h"
+#include "sluice/authquery.h"
 #include "sluice/client.h"
 #include "sluice/hba.h"
 #include "sluice/ident.h"
@@ -40,11 +44,13 @@
 
 void clientauth_reset(struct client *c)
 {
-	if (c->secret) {
-		explicit_bzero(c->secret, strlen(c->secret));
-		free(c->secret);
-		c->secret = NULL;
+	if (c->lookup) {
+		authquery_cancel(c->lookup);
+		c->lookup = NULL;
 	}
+	str_wipe_free(c->secret);
+	c->secret = NULL;
+	c->secret_looked_up = false;
 	if (c->scram) {
 		explicit_bzero(c->scram, sizeof(*c->scram));
 		free(c->scram);
@@ -106,18 +112,31 @@ static bool setup_binding(struct client *c, bool selected)
 /*
  * Take the user's secret from the auth_file as it is now. Called at the start
  * and again before each check: a reload in between replaces the file, and
- * the check must agree with the file it runs against.
+ * the check must agree with the file it runs against. A secret auth_query
+ * gave stands for the whole exchange.
  */
 static void take_secret(struct client *c)
 {
+	if (c->secret_looked_up)
+		return;
 	const char *secret = authfile_lookup(c->rt->auth.users, c->user);
-
-	if (c->secret) {
-		explicit_bzero(c->secret, strlen(c->secret));
-		free(c->secret);
-	}
+	str_wipe_free(c->secret);
 	c->user_known = secret != NULL;
 	c->secret = xstrdup_null(secret);
+}
+
+/* Authentication succeeded: pass on what logging in to PostgreSQL as this
+ * user needs (SCRAM keys from the proof, the secret auth_query gave). */
+static void succeed(struct client *c, const struct scram_secret *keys, const uint8_t *client_key)
+{
+	char *looked_up = c->secret_looked_up ? c->secret : NULL;
+	struct auth_proof proof = { keys, client_key, looked_up };
+
+	if (looked_up != NULL)
+		c->secret = NULL; /* kept past the reset, for the pool */
+	clientauth_reset(c);
+	client_authenticated(c, &proof);
+	str_wipe_free(looked_up);
 }
 
 /* Whether c's connection is encrypted: hostssl and hostnossl rules, cert, the refusal text. */
@@ -126,10 +145,11 @@ static bool client_tls(const struct client *c)
 	return conn_is_tls(&c->conn);
 }
 
-/* May c log in without a password? With an auth_file, only as a user it lists. */
+/* May c log in without a password? With an auth_file or auth_query, only as a user
+ * one of them knows. */
 static bool user_listed(const struct client *c)
 {
-	return c->rt->auth.users == NULL || c->user_known;
+	return (c->rt->auth.users == NULL && !c->secret_looked_up) || c->user_known;
 }
 
 /* PostgreSQL's refusal of a connection by pg_hba.conf (28000), `what` first. */
@@ -163,8 +183,7 @@ static void begin_trust(struct client *c, const struct hba_verdict *v)
 		auth_failed(c);
 		return;
 	}
-	clientauth_reset(c);
-	client_authenticated(c, NULL, NULL);
+	succeed(c, NULL, NULL);
 }
 
 static void begin_reject(struct client *c, const struct hba_verdict *v)
@@ -222,8 +241,7 @@ static void begin_cert(struct client *c, const struct hba_verdict *v)
 		method_failed(c, "certificate authentication failed for user \"%s\"", c->user);
 		return;
 	}
-	clientauth_reset(c);
-	client_authenticated(c, NULL, NULL);
+	succeed(c, NULL, NULL);
 }
 
 /*
@@ -264,13 +282,12 @@ static void begin_peer(struct client *c, const struct hba_verdict *v)
 		method_failed(c, "Peer authentication failed for user \"%s\"", c->user);
 		return;
 	}
-	clientauth_reset(c);
-	client_authenticated(c, NULL, NULL);
+	succeed(c, NULL, NULL);
 }
 
 typedef void method_fn(struct client *c, const struct hba_verdict *v);
 
-static method_fn *const begin_method[] = {
+static method_fn *const method_begin[] = {
 	[HBA_TRUST] = begin_trust,         [HBA_REJECT] = begin_reject,
 	[HBA_PASSWORD] = begin_cleartext,  [HBA_MD5] = begin_md5,
 	[HBA_SCRAM] = begin_scram_sha_256, [HBA_CERT] = begin_cert,
@@ -322,15 +339,63 @@ static const struct hba_verdict *pick_method(const struct client *c)
 	return v;
 }
 
-void clientauth_begin(struct client *c)
+/* Run the method auth_type or the first matching hba rule gives. */
+static void begin_method(struct client *c)
 {
-	take_secret(c);
 	const struct hba_verdict *v = pick_method(c);
 	if (v == NULL) {
 		hba_refuse(c, "no pg_hba.conf entry");
 		return;
 	}
-	begin_method[v->method](c, v);
+	method_begin[v->method](c, v);
+}
+
+/* authquery_done_fn: the look-up answered. No such user, or no usable
+ * secret, goes on against the mock secret and fails as a wrong password. */
+static void lookup_done(void *arg, enum authquery_result r, const char *secret)
+{
+	struct client *c = arg;
+
+	c->lookup = NULL;
+	if (c->state != CL_LOGIN)
+		return; /* cannot happen: closing a client cancels its look-up */
+	if (r == AUTHQUERY_FAILED) {
+		client_close(c, CLOSE_ERROR, "08006", "authentication lookup failed");
+		return;
+	}
+	c->secret_looked_up = true;
+	c->user_known = r == AUTHQUERY_FOUND;
+	c->secret = xstrdup_null(secret);
+	begin_method(c);
+	if (c->state == CL_LOGIN && c->step != LOGIN_LOOKUP)
+		client_login_resume(c);
+}
+
+/*
+ * A user missing from auth_file is looked up when its database has an
+ * auth_query (and an auth_user); console logins never are. The client
+ * waits in LOGIN_LOOKUP; client_login_timeout still applies.
+ */
+static bool begin_lookup(struct client *c)
+{
+	struct authquery_target t;
+
+	if (client_wants_console(c) ||
+	    !authquery_target_for(c->rt->cfg, c->rt->auth.users, c->dbname, &t))
+		return false;
+	c->step = LOGIN_LOOKUP;
+	c->lookup = authquery_lookup(c->rt->authq, &t, c->user, lookup_done, c);
+	return true;
+}
+
+/* A user no file knows is looked up first, unless the rule refuses it anyway. */
+void clientauth_begin(struct client *c)
+{
+	take_secret(c);
+	const struct hba_verdict *v = pick_method(c);
+	if (v != NULL && v->method != HBA_REJECT && !c->user_known && begin_lookup(c))
+		return;
+	begin_method(c);
 }
 
 /* A cleartext password checked against any kind of stored secret. */
@@ -385,8 +450,7 @@ static void password_message(struct client *c, const uint8_t *body, uint32_t len
 		auth_failed(c);
 		return;
 	}
-	clientauth_reset(c);
-	client_authenticated(c, NULL, NULL);
+	succeed(c, NULL, NULL);
 }
 
 /*
@@ -403,7 +467,10 @@ static bool scram_secret_for(struct client *c, struct scram_secret *out, bool *r
 	take_secret(c);
 	if (!auth_mock_scram_secret(c->user, &mock))
 		return false;
-	*real = c->user_known && authfile_scram_secret(c->rt->auth.users, c->user, out);
+	if (c->secret_looked_up)
+		*real = c->user_known && auth_scram_secret_of(c->user, c->secret, out);
+	else
+		*real = c->user_known && authfile_scram_secret(c->rt->auth.users, c->user, out);
 	if (!*real)
 		*out = mock;
 	explicit_bzero(&mock, sizeof(mock));
@@ -460,8 +527,7 @@ static void sasl_final(struct client *c, const uint8_t *body, uint32_t len)
 	struct scram_secret keys = c->scram->secret;
 	uint8_t client_key[SCRAM_KEY_LEN];
 	memcpy(client_key, c->scram->client_key, sizeof(client_key));
-	clientauth_reset(c);
-	client_authenticated(c, stored_scram ? &keys : NULL, stored_scram ? client_key : NULL);
+	succeed(c, stored_scram ? &keys : NULL, stored_scram ? client_key : NULL);
 	explicit_bzero(client_key, sizeof(client_key));
 	explicit_bzero(&keys, sizeof(keys));
 }
@@ -481,6 +547,7 @@ void clientauth_message(struct client *c, const uint8_t *body, uint32_t len)
 		return;
 	case LOGIN_STARTUP:
 	case LOGIN_TLS:
+	case LOGIN_LOOKUP:
 		break;
 	}
 	client_close(c, CLOSE_ERROR, "08P01", "unexpected authentication message");

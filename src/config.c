@@ -76,6 +76,14 @@ static const struct enum_word sslmode_words[] = {
 	{ "verify-full", SSLMODE_VERIFY_FULL },
 	{ NULL, 0 },
 };
+/*
+ * PgBouncer's default (1.25): no row for an unknown role or one that may not
+ * log in, and a NULL password once VALID UNTIL has passed, so an expired
+ * role cannot log in through sluice any more than into PostgreSQL.
+ */
+#define CONFIG_DEFAULT_AUTH_QUERY                                                     \
+	"SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword " \
+	"END FROM pg_authid WHERE rolname=$1 AND rolcanlogin"
 
 /* The global keys, in the order SHOW CONFIG lists them. */
 static const struct key_def global_keys[] = {
@@ -89,6 +97,9 @@ static const struct key_def global_keys[] = {
 	K_OPTSTR(auth_file, RELOAD),
 	K_OPTSTR(auth_hba_file, RELOAD),
 	K_OPTSTR(auth_ident_file, RELOAD),
+	K_OPTSTR(auth_user, RELOAD),
+	K_STR(auth_query, CONFIG_DEFAULT_AUTH_QUERY, RELOAD),
+	K_OPTSTR(auth_dbname, RELOAD),
 
 	K_ENUM(pool_mode, "session", RELOAD, pool_mode_words),
 	K_INT(max_client_conn, "100", RELOAD, 1, INT_MAX),
@@ -183,6 +194,9 @@ static const struct key_def db_fields[] = {
 	FIELD(config_db, "datestyle", datestyle, T_OPTSTR, 0, 0, NULL),
 	FIELD(config_db, "timezone", timezone, T_OPTSTR, 0, 0, NULL),
 	FIELD(config_db, "application_name", application_name, T_OPTSTR, 0, 0, NULL),
+	FIELD(config_db, "auth_user", auth_user, T_OPTSTR, 0, 0, NULL),
+	FIELD(config_db, "auth_query", auth_query, T_OPTSTR, 0, 0, NULL),
+	FIELD(config_db, "auth_dbname", auth_dbname, T_OPTSTR, 0, 0, NULL),
 };
 
 /* Keys of a [users] entry. */
@@ -197,9 +211,6 @@ static const struct key_def user_fields[] = {
  * pgbouncer.ini loads. A trailing '*' matches any suffix.
  */
 static const char *const ignored_keys[] = {
-	"auth_dbname",
-	"auth_query",
-	"auth_user",
 	"autodb_idle_timeout",
 	"cancel_wait_timeout",
 	"conffile",
@@ -684,12 +695,35 @@ const struct config_db *config_find_db(const struct config *cfg, const char *nam
 }
 
 /* Case-sensitive; the result lives as long as cfg. */
+const char *config_sslmode_str(enum tls_sslmode m)
+{
+	for (const struct enum_word *w = sslmode_words; w->word; w++)
+		if (w->value == (int)m)
+			return w->word;
+	return "?";
+}
+
 const struct config_user *config_find_user(const struct config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_users; i++)
 		if (strcmp(cfg->users[i].name, name) == 0)
 			return &cfg->users[i];
 	return NULL;
+}
+
+/* An entry's own keys win over the global ones, each on its own. */
+bool config_auth_lookup(const struct config *cfg, const struct config_db *db,
+			struct config_auth_lookup *out)
+{
+	const char *user = db->auth_user ? db->auth_user : cfg->auth_user;
+	const char *query = db->auth_query ? db->auth_query : cfg->auth_query;
+
+	if (user == NULL || query == NULL || query[0] == '\0')
+		return false;
+	out->user = user;
+	out->query = query;
+	out->dbname = db->auth_dbname ? db->auth_dbname : cfg->auth_dbname;
+	return true;
 }
 
 /* Case-sensitive, as user names are; a NULL list holds nothing. */

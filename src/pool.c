@@ -78,6 +78,14 @@ struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user)
 	return p;
 }
 
+void pool_set_lookup_secret(struct pool *p, const char *secret)
+{
+	if (str_eq(p->lookup_secret, secret))
+		return;
+	str_wipe_free(p->lookup_secret);
+	p->lookup_secret = xstrdup_null(secret);
+}
+
 void pool_free(struct pool *p)
 {
 	list_del(&p->node);
@@ -90,6 +98,7 @@ void pool_free(struct pool *p)
 	param_set_free(&p->defaults);
 	explicit_bzero(&p->scram_keys, sizeof(p->scram_keys));
 	explicit_bzero(p->scram_client_key, sizeof(p->scram_client_key));
+	pool_set_lookup_secret(p, NULL);
 	free(p->db_name);
 	free(p->user);
 	free(p->host);

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "sluice/admin.h"
+#include "sluice/auth.h"
+#include "sluice/authquery.h"
 #include "sluice/cancel.h"
 #include "sluice/client.h"
 #include "sluice/dns.h"
@@ -87,6 +89,7 @@ struct runtime *runtime_new(struct config *cfg, const char *config_path)
 	event_config_free(ec);
 	if (rt->base)
 		rt->dns = dns_new(rt->base, cfg->resolv_conf);
+	rt->authq = authquery_new(rt);
 	char err[512];
 	if (rt->dns == NULL || !load_auth(rt, cfg, "") ||
 	    !runtime_reload_tls(rt, err, sizeof(err))) {
@@ -156,6 +159,7 @@ static void janitor(evutil_socket_t fd, short what, void *arg)
 	list_for_each_safe (it, tmp, &rt->pools)
 		pool_janitor(list_entry(it, struct pool, node), now);
 	admin_janitor(rt);
+	authquery_janitor(rt->authq, now);
 	if (rt->phase == RUN_DRAINING)
 		runtime_check_drained(rt);
 }
@@ -397,6 +401,7 @@ void runtime_free(struct runtime *rt)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
+	authquery_free(rt->authq); /* before dns_free: it cancels its own name look-ups */
 	dns_free(rt->dns); /* after the servers cancelled their lookups and the timers are gone */
 	while (!list_empty(&rt->pools))
 		pool_free(list_entry(rt->pools.next, struct pool, node));

@@ -1,7 +1,8 @@
 /*
  * serverlogin: the start-up and authentication exchange with PostgreSQL.
  * Which credential is used: the [databases] entry's password, else the
- * auth_file secret of the login user, else SCRAM keys a client proved.
+ * auth_file secret of the login user, else the secret auth_query gave for
+ * it, else SCRAM keys a client proved.
  */
 #include "sluice/serverlogin.h"
 
@@ -20,15 +21,15 @@
 
 #define slog(s, lvl, ...) log_at(lvl, (s)->prefix, __VA_ARGS__)
 
-/* The stored secret for logging in as the pool's user, or NULL. */
+/* The stored secret for logging in as the pool's user, or NULL: the
+ * database entry's password, the auth_file's, else auth_query's. */
 static const char *login_secret(struct server *s)
 {
 	struct pool *p = s->pool;
-	if (p->password)
-		return p->password;
-	if (s->rt->auth.users)
-		return authfile_lookup(s->rt->auth.users, p->user);
-	return NULL;
+	const char *secret = p->password;
+	if (secret == NULL)
+		secret = authfile_lookup(s->rt->auth.users, p->user);
+	return secret ? secret : p->lookup_secret;
 }
 
 static bool send_out(struct server *s)

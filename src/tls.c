@@ -238,20 +238,14 @@ static SSL_CTX *new_ssl_ctx(const SSL_METHOD *method, const char *proto_key, con
 	return ssl;
 }
 
-static const char *const sslmode_names[] = {
-	[SSLMODE_DISABLE] = "disable",     [SSLMODE_ALLOW] = "allow",
-	[SSLMODE_PREFER] = "prefer",       [SSLMODE_REQUIRE] = "require",
-	[SSLMODE_VERIFY_CA] = "verify-ca", [SSLMODE_VERIFY_FULL] = "verify-full",
-};
-
 static bool setup_accept(SSL_CTX *ssl, const struct config *cfg, char *err, size_t errlen)
 {
 	enum tls_sslmode mode = cfg->client_tls_sslmode;
 	if (cfg->client_tls_cert_file == NULL || cfg->client_tls_key_file == NULL)
-		return fail(err, errlen, "client_tls_sslmode", sslmode_names[mode],
+		return fail(err, errlen, "client_tls_sslmode", config_sslmode_str(mode),
 			    "needs client_tls_cert_file and client_tls_key_file");
 	if (mode >= SSLMODE_VERIFY_CA && cfg->client_tls_ca_file == NULL)
-		return fail(err, errlen, "client_tls_sslmode", sslmode_names[mode],
+		return fail(err, errlen, "client_tls_sslmode", config_sslmode_str(mode),
 			    "needs client_tls_ca_file to verify client certificates");
 	if (!set_identity(ssl, "client_tls_cert_file", cfg->client_tls_cert_file,
 			  "client_tls_key_file", cfg->client_tls_key_file, err, errlen) ||

@@ -103,3 +103,11 @@ bool str_eq(const char *a, const char *b)
 		return a == b;
 	return strcmp(a, b) == 0;
 }
+
+void str_wipe_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}

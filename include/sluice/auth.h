@@ -86,6 +86,16 @@ bool auth_mock_scram_secret(const char *user, struct scram_secret *out)
  */
 void auth_mock_md5_secret(const char *user, char out[36]);
 
+/*
+ * The SCRAM secret a client of `user` whose stored secret is `secret` is
+ * verified against: the SCRAM secret itself, or for a cleartext password one
+ * derived with auth_mock_salt(user) and AUTH_SCRAM_ITERATIONS (one PBKDF2),
+ * so a cleartext password keeps one salt. False, *out untouched, for an md5
+ * secret, an unusable secret (auth_secret_usable) or an OpenSSL failure.
+ */
+bool auth_scram_secret_of(const char *user, const char *secret, struct scram_secret *out)
+	__attribute__((warn_unused_result));
+
 struct authfile;
 
 /*

@@ -21,6 +21,7 @@ struct pool;
 struct server;
 struct scram_server;
 struct prepared_client;
+struct authquery_wait;
 
 enum client_state {
 	CL_LOGIN = 0,  /* reading start-up packet, negotiating, authenticating */
@@ -43,6 +44,8 @@ enum admin_wait {
 enum login_step {
 	LOGIN_STARTUP = 0, /* expecting SSLRequest/GSSENCRequest/CancelRequest/StartupMessage */
 	LOGIN_TLS,         /* TLS handshake after SSLRequest, or a direct TLS ClientHello */
+	LOGIN_LOOKUP,      /* not in auth_file: waiting for auth_query's answer; input is not
+			    * processed (read only to notice a hang-up) */
 	LOGIN_CLEARTEXT,   /* sent AuthenticationCleartextPassword */
 	LOGIN_MD5,         /* sent AuthenticationMD5Password */
 	LOGIN_SASL_INIT,   /* sent AuthenticationSASL */
@@ -74,6 +77,8 @@ struct client {
 	/* authentication in progress */
 	char *secret; /* stored secret for the user (copy), or NULL */
 	bool user_known;
+	bool secret_looked_up;         /* secret came from auth_query, not auth_file */
+	struct authquery_wait *lookup; /* the auth_query look-up waited for (LOGIN_LOOKUP) */
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
 
@@ -143,15 +148,28 @@ void client_free(struct client *c);
 /* Send a generated message (in rt->scratch) to the client, queueing what does not fit. */
 bool client_send_scratch(struct client *c) __attribute__((warn_unused_result));
 
+/* What a successful authentication leaves for logging in to PostgreSQL as the user. */
+struct scram_secret;
+struct auth_proof {
+	const struct scram_secret *scram_keys; /* with client_key: the client proved a stored */
+	const uint8_t *client_key;             /* SCRAM secret; the pool may log in with them */
+	const char *lookup_secret;             /* the secret auth_query gave, or NULL */
+};
+
 /*
  * Authentication succeeded: find the database, join (or create) the pool and
- * welcome the client, or wait for the pool to learn its parameters.
- * `scram_keys`/`client_key` are non-NULL when the client proved a SCRAM
- * secret, so the pool can log in to PostgreSQL with the same keys.
+ * welcome the client, or wait for the pool to learn its parameters. `proof`
+ * (never NULL; its pointers may be) is copied into the pool when the pool
+ * logs in as the client's own user.
  */
-struct scram_secret;
-void client_authenticated(struct client *c, const struct scram_secret *scram_keys,
-			  const uint8_t *client_key);
+void client_authenticated(struct client *c, const struct auth_proof *proof);
+
+/* A console login (admin port, or the database sluice / pgbouncer): no pool. */
+bool client_wants_console(const struct client *c);
+
+/* Authentication goes on after a pause (LOGIN_LOOKUP): read again and take
+ * what the client sent meanwhile. */
+void client_login_resume(struct client *c);
 
 /* Janitor: query_timeout, idle_transaction_timeout, client_idle_timeout of a linked client. */
 void client_active_timeouts(struct client *c, usec_t now);

@@ -57,7 +57,10 @@ struct config_db {
 	char *datestyle;
 	char *timezone;
 	char *application_name;
-	int line; /* line in the config file, for messages */
+	char *auth_user;   /* NULL: the global auth_user */
+	char *auth_query;  /* NULL: the global auth_query */
+	char *auth_dbname; /* NULL: the global auth_dbname */
+	int line;          /* line in the config file, for messages */
 };
 
 /* One entry of [users]. Integer fields are -1 when not given (inherit). */
@@ -88,6 +91,9 @@ struct config {
 	char *auth_file;          /* NULL when unset */
 	char *auth_hba_file;      /* NULL when unset; required by auth_type = hba */
 	char *auth_ident_file;    /* NULL when unset: map= then allows nobody */
+	char *auth_user;          /* NULL: no auth_query look-ups */
+	char *auth_query;         /* PgBouncer's default; "" = no look-ups */
+	char *auth_dbname;        /* NULL: the client's own database */
 
 	enum pool_mode pool_mode;    /* session */
 	int max_client_conn;         /* 100 */
@@ -185,8 +191,25 @@ const struct config_db *config_find_db(const struct config *cfg, const char *nam
 /* Find the [users] entry for `name`, or NULL. */
 const struct config_user *config_find_user(const struct config *cfg, const char *name);
 
+/*
+ * How users missing from auth_file are looked up for clients of database
+ * entry `db`: its own auth_user / auth_query / auth_dbname, else the global
+ * ones. False (out untouched) when no look-up applies: no auth_user, or an
+ * empty auth_query. The strings live as long as cfg.
+ */
+struct config_auth_lookup {
+	const char *user;   /* the role sluice logs in as to run the query */
+	const char *query;  /* SQL with $1 = the client's user name */
+	const char *dbname; /* a [databases] entry name, or NULL: db itself */
+};
+bool config_auth_lookup(const struct config *cfg, const struct config_db *db,
+			struct config_auth_lookup *out) __attribute__((warn_unused_result));
+
 /* True when `name` is in the NULL-terminated list. */
 bool config_list_has(char *const *list, const char *name);
+
+/* libpq's word for a TLS mode ("disable" .. "verify-full"). */
+const char *config_sslmode_str(enum tls_sslmode m);
 
 /* Parse a pool_mode word; returns POOL_MODE_UNSET when unknown. */
 enum pool_mode config_parse_pool_mode(const char *s);

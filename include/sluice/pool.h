@@ -31,7 +31,8 @@ struct pool {
 	char *host;
 	int port;
 	char *dbname;
-	char *password; /* from the [databases] entry, or NULL */
+	char *password;      /* from the [databases] entry, or NULL */
+	char *lookup_secret; /* the user's secret as auth_query last gave it, or NULL; wiped */
 	char *connect_query;
 	int generation;
 	bool db_removed; /* the entry is gone after a reload */
@@ -85,6 +86,11 @@ struct pool {
 /* Find or create the pool for database name `db_name` (its [databases] entry, or "*",
  * is looked up by name, also on reload) and login user. Never NULL. */
 struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user);
+
+/* Keep the user's secret from its latest auth_query look-up (copied), for
+ * logging in to PostgreSQL when auth_file has none: an md5 secret answers md5
+ * as the stored hash does. Never shown nor logged. */
+void pool_set_lookup_secret(struct pool *p, const char *secret);
 
 /* Re-resolve limits and target from a new config (reload). */
 void pool_apply_config(struct pool *p, const struct config *cfg);

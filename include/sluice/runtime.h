@@ -16,6 +16,8 @@
 #include "sluice/list.h"
 #include "sluice/proto.h"
 
+struct authfile;
+struct authquery;
 struct dns;
 struct listener;
 struct client;
@@ -34,6 +36,7 @@ struct runtime {
 	char *config_path;
 	struct authfiles auth;              /* auth_file, auth_hba_file, auth_ident_file */
 	struct dns *dns;                    /* host names of [databases] entries */
+	struct authquery *authq;            /* auth_query look-ups and their connections */
 	struct prepared_registry *prepared; /* named prepared statements of every pool */
 	struct tls_ctx *tls_accept;  /* TLS for clients, NULL when client_tls_sslmode=disable */
 	struct tls_ctx *tls_connect; /* TLS to servers, NULL when server_tls_sslmode=disable */

@@ -1,8 +1,8 @@
 /*
  * serverlogin: logging in to PostgreSQL on a new server connection: the
  * StartupMessage, answering trust / cleartext / md5 / SCRAM-SHA-256 with the
- * password from the [databases] entry or auth_file (or SCRAM keys learnt
- * from a client), collecting ParameterStatus and BackendKeyData.
+ * password from the [databases] entry or auth_file (or the secret auth_query
+ * gave, or SCRAM keys learnt from a client), collecting ParameterStatus and BackendKeyData.
  */
 #ifndef SLUICE_SERVERLOGIN_H
 #define SLUICE_SERVERLOGIN_H

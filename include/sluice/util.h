@@ -38,5 +38,7 @@ char *xstrdup_null(const char *s);
 void str_replace(char **dst, const char *src);
 /* NULL-safe equality. */
 bool str_eq(const char *a, const char *b);
+/* Overwrite a secret string with zeros, then free it; NULL is allowed. */
+void str_wipe_free(char *s);
 
 #endif

@@ -382,6 +382,27 @@ static void test_authfile_scram(void)
 	authfile_free(af2);
 }
 
+/* A secret that did not come from auth_file (auth_query): the same rules, no file. */
+static void test_scram_secret_of(void)
+{
+	char md5[36], empty_md5[36];
+	struct scram_secret got, want, untouched;
+
+	want = derived_for("alice", "Alice-pw");
+	CHECK(auth_scram_secret_of("alice", "Alice-pw", &got) && same_secret(&got, &want));
+	CHECK(scram_parse_secret(PG_SCRAM, &want));
+	CHECK(auth_scram_secret_of("dave", PG_SCRAM, &got) && same_secret(&got, &want));
+	auth_md5_secret("erin", "pw", md5);
+	auth_md5_secret("erin", "", empty_md5);
+	const char *const none[] = { md5, empty_md5, "", NULL };
+	memset(&untouched, 0x5a, sizeof(untouched));
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		got = untouched;
+		CHECK(!auth_scram_secret_of("erin", none[i], &got));
+		CHECK(memcmp(&got, &untouched, sizeof(got)) == 0);
+	}
+}
+
 int main(void)
 {
 	test_secret_kind();
@@ -393,5 +414,6 @@ int main(void)
 	test_authfile_errors();
 	test_authfile_many();
 	test_authfile_scram();
+	test_scram_secret_of();
 	UNIT_DONE();
 }

@@ -123,6 +123,11 @@ static void test_defaults(void)
 	CHECK(cfg->auth_type == AUTH_TYPE_MD5);
 	CHECK(cfg->auth_file == NULL);
 	CHECK(cfg->auth_hba_file == NULL && cfg->auth_ident_file == NULL);
+	CHECK(cfg->auth_user == NULL && cfg->auth_dbname == NULL);
+	/* PgBouncer 1.25's: an expired role (VALID UNTIL passed) gets a NULL password */
+	CHECK_STR(cfg->auth_query, "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL "
+				   "ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND "
+				   "rolcanlogin");
 	CHECK(cfg->pool_mode == POOL_MODE_SESSION);
 	CHECK(cfg->max_client_conn == 100);
 	CHECK(cfg->default_pool_size == 20);
@@ -175,9 +180,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 75);
+	CHECK(c.n == 78);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 75 - 10);
+	CHECK(c.reloadable == 78 - 10);
 	config_free(cfg);
 }
 
@@ -195,6 +200,9 @@ static const char every_key_ini[] =
 	"auth_file = /etc/sluice/userlist.txt\n"
 	"auth_hba_file = /etc/sluice/hba.conf\n"
 	"auth_ident_file = /etc/sluice/ident.conf\n"
+	"auth_user = pgbouncer\n"
+	"auth_query = SELECT uname, phash FROM pgbouncer.user_lookup($1)\n"
+	"auth_dbname = authdb\n"
 	"pool_mode = transaction\n"
 	"max_client_conn = 5000\n"
 	"default_pool_size = 50\n"
@@ -282,6 +290,9 @@ static void test_every_key(void)
 	CHECK_STR(cfg->auth_file, "/etc/sluice/userlist.txt");
 	CHECK_STR(cfg->auth_hba_file, "/etc/sluice/hba.conf");
 	CHECK_STR(cfg->auth_ident_file, "/etc/sluice/ident.conf");
+	CHECK_STR(cfg->auth_user, "pgbouncer");
+	CHECK_STR(cfg->auth_query, "SELECT uname, phash FROM pgbouncer.user_lookup($1)");
+	CHECK_STR(cfg->auth_dbname, "authdb");
 	CHECK(cfg->pool_mode == POOL_MODE_TRANSACTION);
 	CHECK(cfg->max_client_conn == 5000);
 	CHECK(cfg->default_pool_size == 50);
@@ -344,7 +355,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 75 && c.differing == 75);
+	CHECK(c.n == 78 && c.differing == 78);
 	config_free(cfg);
 }
 
@@ -459,7 +470,9 @@ static const struct {
 	  ":3: server_tls_sslmode: invalid value 'verify' (one of: disable, allow, prefer, "
 	  "require, verify-ca, verify-full)" },
 	{ "[databases]\nfoo = host=x bogus=1\n", ":2: foo: unknown parameter 'bogus'" },
-	{ "[databases]\nfoo = host=x auth_user=y\n", ":2: foo: unknown parameter 'auth_user'" },
+	{ "[databases]\nfoo = host=x auth_users=y\n", ":2: foo: unknown parameter 'auth_users'" },
+	{ "[databases]\nfoo = auth_query='SELECT 1\n",
+	  ":2: foo: unterminated quoted value for 'auth_query'" },
 	{ "[databases]\nfoo = port=0\n", ":2: foo: port: 0 out of range 1..65535" },
 	{ "[databases]\nfoo = pool_size=big\n", ":2: foo: pool_size: invalid integer 'big'" },
 	{ "[databases]\nfoo = pool_mode=weird\n",
@@ -721,7 +734,8 @@ static const char dbs_ini[] =
 	"full = host=db.example.com port=5433 dbname=real user=app password='pa ss''wd' "
 	"pool_size=7 min_pool_size=2 reserve_pool=1 pool_mode=statement max_db_connections=9 "
 	"connect_query='SELECT ''a''; SELECT 2' client_encoding=UTF8 datestyle='ISO, MDY' "
-	"timezone=UTC application_name=sluice-app\n"
+	"timezone=UTC application_name=sluice-app auth_user=lookup auth_dbname=authdb "
+	"auth_query='SELECT u, p FROM f($1) WHERE x = ''y'''\n"
 	"  indented = host=/var/run/postgresql reserve_pool_size=4\n"
 	"empty =\n"
 	"dup = dbname=first\n"
@@ -769,6 +783,9 @@ static void test_databases(void)
 	CHECK_STR(db->datestyle, "ISO, MDY");
 	CHECK_STR(db->timezone, "UTC");
 	CHECK_STR(db->application_name, "sluice-app");
+	CHECK_STR(db->auth_user, "lookup");
+	CHECK_STR(db->auth_query, "SELECT u, p FROM f($1) WHERE x = 'y'");
+	CHECK_STR(db->auth_dbname, "authdb");
 
 	/* indentation is not a continuation line */
 	db = config_find_db(cfg, "indented");
@@ -783,6 +800,7 @@ static void test_databases(void)
 	CHECK(db->pool_size == -1 && db->min_pool_size == -1 && db->reserve_pool == -1);
 	CHECK(db->max_db_connections == -1 && db->pool_mode == POOL_MODE_UNSET);
 	CHECK(db->connect_query == NULL && db->application_name == NULL);
+	CHECK(db->auth_user == NULL && db->auth_query == NULL && db->auth_dbname == NULL);
 
 	db = config_find_db(cfg, "dup");
 	CHECK(db != NULL && db->line == 7);
@@ -809,6 +827,53 @@ static void test_databases(void)
 	/* without "*", unknown databases are not found */
 	cfg = load_text("[databases]\nonly = host=x\n[sluice]\n", err, sizeof(err));
 	CHECK(cfg != NULL && config_find_db(cfg, "other") == NULL);
+	config_free(cfg);
+}
+
+/* ---- auth_query: an entry's own keys over the global ones ------------------ */
+
+static void test_auth_lookup(void)
+{
+	char err[512];
+	struct config_auth_lookup l;
+	struct config *cfg =
+		load_text("[databases]\n"
+			  "plain = host=x\n"
+			  "own = auth_user=dbuser auth_query='SELECT 1, 2' auth_dbname=x\n"
+			  "half = auth_dbname=other\n"
+			  "[sluice]\n"
+			  "auth_user = globaluser\n"
+			  "auth_dbname = globaldb\n",
+			  err, sizeof(err));
+
+	CHECK(cfg != NULL);
+	if (cfg == NULL)
+		return;
+	CHECK(config_auth_lookup(cfg, config_find_db(cfg, "plain"), &l));
+	CHECK_STR(l.user, "globaluser");
+	CHECK_STR(l.query, cfg->auth_query);
+	CHECK_STR(l.dbname, "globaldb");
+	CHECK(config_auth_lookup(cfg, config_find_db(cfg, "own"), &l));
+	CHECK_STR(l.user, "dbuser");
+	CHECK_STR(l.query, "SELECT 1, 2");
+	CHECK_STR(l.dbname, "x");
+	CHECK(config_auth_lookup(cfg, config_find_db(cfg, "half"), &l));
+	CHECK_STR(l.user, "globaluser");
+	CHECK_STR(l.dbname, "other");
+	config_free(cfg);
+
+	/* no auth_user anywhere, or an empty auth_query: no look-ups */
+	cfg = load_text("[databases]\nplain = host=x\nown = auth_user=u\n[sluice]\n", err,
+			sizeof(err));
+	CHECK(cfg != NULL);
+	if (cfg == NULL)
+		return;
+	CHECK(!config_auth_lookup(cfg, config_find_db(cfg, "plain"), &l));
+	CHECK(config_auth_lookup(cfg, config_find_db(cfg, "own"), &l));
+	CHECK_STR(l.user, "u");
+	CHECK(l.dbname == NULL);
+	CHECK(config_set_key(cfg, "auth_query", "", err, sizeof(err)));
+	CHECK(!config_auth_lookup(cfg, config_find_db(cfg, "own"), &l));
 	config_free(cfg);
 }
 
@@ -1001,6 +1066,7 @@ int main(void)
 	test_sections();
 	test_value_syntax();
 	test_databases();
+	test_auth_lookup();
 	test_warnings();
 	test_set_key();
 	test_diff();
