@@ -7,8 +7,11 @@
 #      Debian, with /usr/bin/python3) against build/sluice, then its
 #      transaction-mode files again with psycopg preparing every query;
 #   4. builds build-asan/ with AddressSanitizer + UndefinedBehaviorSanitizer and
-#      runs the unit tests and the integration suite again against it; any
-#      sanitizer report fails the test that ran it;
+#      runs the unit tests and the integration suite again against it, then the
+#      integration suite once more with TLS on both sides (SLUICE_TEST_TLS=1:
+#      PostgreSQL with ssl=on, every sluice offering TLS to its clients and
+#      verifying PostgreSQL's certificate); any sanitizer report fails the test
+#      that ran it;
 #   5. builds the libFuzzer targets (build-fuzz/, clang) and runs each over its
 #      committed corpus, then fuzzes it for 10 seconds (scripts/fuzz.sh); a
 #      crash fails the step;
@@ -106,9 +109,12 @@ else
 		-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dc_args=-fno-omit-frame-pointer; then
 		step "unit tests (asan+ubsan)" meson test -C build-asan --print-errorlogs
 		step "integration tests (asan+ubsan)" integration build-asan/sluice SLUICE_SANITIZED=1
+		step "integration tests (asan+ubsan, TLS)" integration build-asan/sluice SLUICE_SANITIZED=1 \
+			SLUICE_TEST_TLS=1
 	else
 		skip "unit tests (asan+ubsan)" "build failed"
 		skip "integration tests (asan+ubsan)" "build failed"
+		skip "integration tests (asan+ubsan, TLS)" "build failed"
 	fi
 fi
 
