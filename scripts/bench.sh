@@ -17,6 +17,10 @@
 #   S7 -S -M prepared, 50 clients: named prepared statements in transaction
 #      mode (direct and sluice only: Debian 12's PgBouncer 1.18 cannot run
 #      them; it learnt them in 1.21)
+#   S8 -S, 50 clients, TLS on both sides (clients to pooler, pooler to
+#      PostgreSQL; direct: TLS to PostgreSQL) with the same certificate
+#   S9 -S -C, 20 clients, TLS: a handshake per transaction (poolers keep
+#      their TLS server connections)
 #   M1 RSS per idle client: 10,000 logged-in idle clients on each pooler
 #   P1 user-space instructions per transaction: each pooler started afresh
 #      under `valgrind --tool=callgrind`, once serving pgbench -S -c 10 for
@@ -40,12 +44,12 @@
 #   BENCH_STRACE_SECONDS=4  strace window per scenario and pooler
 #   BENCH_MEM_CLIENTS=10000 idle clients for M1 (capped by the fd limit)
 #   BENCH_CG_TX=20000       transactions for P1
-#   BENCH_SCENARIOS="S1 S2 S3 S4 S5 S6 S7 M1 P1 P2 P3"   subset to run
+#   BENCH_SCENARIOS="S1 S2 S3 S4 S5 S6 S7 S8 S9 M1 P1 P2 P3"   subset to run
 #   BENCH_JOBS=2            pgbench -j for multi-client scenarios (S4 uses >= 4)
 #   BENCH_OUT=./bench-results.txt
 #   BENCH_KEEP_TMP=1        keep the temp dir (logs, configs) for inspection
 #   SLUICE_BIN=path         use this sluice binary instead of building one
-# Default run: about 15 minutes on a 2-core machine.
+# Default run: about 20 minutes on a 2-core machine.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,7 +57,7 @@ SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 STRACE_SECS=${BENCH_STRACE_SECONDS:-4}
 MEM_CLIENTS=${BENCH_MEM_CLIENTS:-10000}
-SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5 S6 S7 M1 P1 P2 P3"}
+SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5 S6 S7 S8 S9 M1 P1 P2 P3"}
 CG_TX=${BENCH_CG_TX:-20000}
 JOBS=${BENCH_JOBS:-2}
 OUT=${BENCH_OUT:-$PWD/bench-results.txt}
@@ -69,7 +73,7 @@ die() { log "ERROR: $*"; exit 1; }
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 need=()
 for p in postgresql postgresql-contrib pgbouncer strace valgrind meson ninja-build build-essential \
-	pkg-config libevent-dev libssl-dev libinih-dev libpq-dev; do
+	pkg-config libevent-dev libssl-dev libinih-dev libpq-dev openssl; do
 	pkg_installed "$p" || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -137,6 +141,8 @@ DBUSER=bench
 DBNAME=bench
 SLUICE_PID=
 PGB_PID=
+SLUICE_TLS_PID=
+PGB_TLS_PID=
 PG_STARTED=
 BG_PIDS=()
 
@@ -160,6 +166,8 @@ cleanup() {
 	for p in "${BG_PIDS[@]}"; do stop_pid "$p" TERM; done
 	stop_pid "$SLUICE_PID" INT
 	stop_pid "$PGB_PID" TERM
+	stop_pid "$SLUICE_TLS_PID" INT
+	stop_pid "$PGB_TLS_PID" TERM
 	if [ -n "$PG_STARTED" ]; then
 		"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$T/pg" -m immediate -w stop >/dev/null 2>&1
 	fi
@@ -185,7 +193,23 @@ for _ in range(int(sys.argv[1])):
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
-read -r PGPORT SLUICE_PORT PGB_PORT <<<"$(free_ports 3)"
+read -r PGPORT SLUICE_PORT PGB_PORT SLUICE_TLS_PORT PGB_TLS_PORT <<<"$(free_ports 5)"
+
+# ---------------------------------------------------------------- certificates
+# One P-256 CA and one certificate for PostgreSQL and both poolers (S8, S9).
+C=$T/certs
+mkdir -p "$C"
+{
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$C/ca.key" \
+		-out "$C/ca.crt" -days 7 -subj "/CN=bench CA"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$C/server.key" \
+		-out "$C/server.csr" -subj "/CN=localhost"
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$C/san.ext"
+	openssl x509 -req -in "$C/server.csr" -CA "$C/ca.crt" -CAkey "$C/ca.key" -CAcreateserial \
+		-out "$C/server.crt" -days 7 -extfile "$C/san.ext"
+} >"$T/certs.log" 2>&1 || { cat "$T/certs.log" >&2; die "openssl could not make the certificates"; }
+chmod 600 "$C"/*.key
+[ "$(id -u)" -ne 0 ] || chown -R postgres: "$C"
 
 # ---------------------------------------------------------------- PostgreSQL
 log "PostgreSQL on 127.0.0.1:$PGPORT ($T/pg)"
@@ -193,7 +217,7 @@ log "PostgreSQL on 127.0.0.1:$PGPORT ($T/pg)"
 	{ cat "$T/initdb.log" >&2; die "initdb failed"; }
 PG_STARTED=1
 "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$T/pg" -l "$T/pg.log" -w -t 60 -o \
-	"-p $PGPORT -k $T -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
+	"-p $PGPORT -k $T -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$C/server.crt -c ssl_key_file=$C/server.key -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
 	start >/dev/null || { tail -n 30 "$T/pg.log" >&2; die "PostgreSQL did not start"; }
 "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT" -U "$DBUSER" -d postgres -c "CREATE DATABASE $DBNAME" >/dev/null
 log "pgbench -i -s 10"
@@ -223,9 +247,19 @@ log_connections = 0
 log_disconnections = 0
 EOF
 }
-{ common_ini sluice "$SLUICE_PORT" "$T/sluice"; echo "admin_port = 0"; } >"$T/sluice.ini"
-common_ini pgbouncer "$PGB_PORT" "$T/pgbouncer" >"$T/pgbouncer.ini"
-chmod 644 "$T/sluice.ini" "$T/pgbouncer.ini"
+# S8, S9: TLS from the clients (require) and to PostgreSQL (require), same certificate
+tls_ini() {
+	printf '%s\n' "client_tls_sslmode = require" "client_tls_cert_file = $C/server.crt" \
+		"client_tls_key_file = $C/server.key" "server_tls_sslmode = require"
+}
+# the other scenarios run without TLS on either side (PostgreSQL has ssl=on for S8, S9)
+{ common_ini sluice "$SLUICE_PORT" "$T/sluice"; echo "admin_port = 0"; echo "server_tls_sslmode = disable"; } >"$T/sluice.ini"
+{ common_ini pgbouncer "$PGB_PORT" "$T/pgbouncer"; echo "server_tls_sslmode = disable"; } >"$T/pgbouncer.ini"
+mkdir -p "$T/sluice-tls" "$T/pgbouncer-tls"
+[ "$(id -u)" -ne 0 ] || chown postgres: "$T/sluice-tls" "$T/pgbouncer-tls"
+{ common_ini sluice "$SLUICE_TLS_PORT" "$T/sluice-tls"; echo "admin_port = 0"; tls_ini; } >"$T/sluice-tls.ini"
+{ common_ini pgbouncer "$PGB_TLS_PORT" "$T/pgbouncer-tls"; tls_ini; } >"$T/pgbouncer-tls.ini"
+chmod 644 "$T/sluice.ini" "$T/pgbouncer.ini" "$T/sluice-tls.ini" "$T/pgbouncer-tls.ini"
 
 wait_ready() { # name pid port
 	local i
@@ -248,12 +282,45 @@ start_pgbouncer() {
 	PGB_PID=$!
 	wait_ready pgbouncer "$PGB_PID" "$PGB_PORT" || { tail -n 30 "$T/pgbouncer.log" >&2; die "pgbouncer did not start"; }
 }
-log "sluice on :$SLUICE_PORT, PgBouncer on :$PGB_PORT"
+start_sluice_tls() {
+	"$SLUICE" "$T/sluice-tls.ini" >>"$T/sluice-tls.log" 2>&1 &
+	SLUICE_TLS_PID=$!
+	wait_ready sluice-tls "$SLUICE_TLS_PID" "$SLUICE_TLS_PORT" ||
+		{ tail -n 30 "$T/sluice-tls.log" >&2; die "sluice (TLS) did not start"; }
+}
+start_pgbouncer_tls() {
+	"$PGBOUNCER" "${PGB_USER[@]}" "$T/pgbouncer-tls.ini" >>"$T/pgbouncer-tls.log" 2>&1 &
+	PGB_TLS_PID=$!
+	wait_ready pgbouncer-tls "$PGB_TLS_PID" "$PGB_TLS_PORT" ||
+		{ tail -n 30 "$T/pgbouncer-tls.log" >&2; die "pgbouncer (TLS) did not start"; }
+}
+export PGSSLMODE=disable # psql and pgbench outside the TLS scenarios (PostgreSQL has ssl=on)
+log "sluice on :$SLUICE_PORT, PgBouncer on :$PGB_PORT; with TLS on :$SLUICE_TLS_PORT and :$PGB_TLS_PORT"
 start_sluice
 start_pgbouncer
+if [[ " $SCENARIOS " == *" S8 "* || " $SCENARIOS " == *" S9 "* ]]; then
+	start_sluice_tls
+	start_pgbouncer_tls
+fi
 
-port_of() { case $1 in direct) echo "$PGPORT" ;; sluice) echo "$SLUICE_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; esac; }
-pid_of() { case $1 in direct) echo "" ;; sluice) echo "$SLUICE_PID" ;; pgbouncer) echo "$PGB_PID" ;; esac; }
+# The scenario being run (CUR_SCEN) picks the TLS instances and pgbench's sslmode.
+CUR_SCEN=
+tls_scen() { [ "$CUR_SCEN" = S8 ] || [ "$CUR_SCEN" = S9 ]; }
+port_of() {
+	if tls_scen; then
+		case $1 in direct) echo "$PGPORT" ;; sluice) echo "$SLUICE_TLS_PORT" ;; pgbouncer) echo "$PGB_TLS_PORT" ;; esac
+	else
+		case $1 in direct) echo "$PGPORT" ;; sluice) echo "$SLUICE_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; esac
+	fi
+}
+pid_of() {
+	if tls_scen; then
+		case $1 in direct) echo "" ;; sluice) echo "$SLUICE_TLS_PID" ;; pgbouncer) echo "$PGB_TLS_PID" ;; esac
+	else
+		case $1 in direct) echo "" ;; sluice) echo "$SLUICE_PID" ;; pgbouncer) echo "$PGB_PID" ;; esac
+	fi
+}
+sslmode() { if tls_scen; then echo require; else echo disable; fi; }
 cpu_ticks() { # utime+stime of the whole process (all threads)
 	local f
 	read -r -a f <<<"$(sed 's/^.*) //' "/proc/$1/stat")"
@@ -271,12 +338,14 @@ DESC[S4]="pgbench -S, 1000 clients";        ARGS[S4]="-S -c 1000 -j $S4J";      
 DESC[S5]="pgbench -S -C, 20 clients";       ARGS[S5]="-S -C -c 20 -j $JOBS";          CLIENTS[S5]=20
 DESC[S6]="pgbench -S -M extended, 50 cl.";  ARGS[S6]="-S -M extended -c 50 -j $JOBS"; CLIENTS[S6]=50
 DESC[S7]="pgbench -S -M prepared, 50 cl.";  ARGS[S7]="-S -M prepared -c 50 -j $JOBS"; CLIENTS[S7]=50
+DESC[S8]="-S, 50 clients, TLS both sides";  ARGS[S8]="-S -c 50 -j $JOBS";             CLIENTS[S8]=50
+DESC[S9]="-S -C, 20 clients, TLS";          ARGS[S9]="-S -C -c 20 -j $JOBS";          CLIENTS[S9]=20
 DESC[M1]="$MEM_CLIENTS idle clients"
 declare -A PMODE
 DESC[P1]="callgrind, pgbench -S -c 10";             PMODE[P1]=simple
 DESC[P2]="callgrind, -S -M extended -c 10";         PMODE[P2]=extended
 DESC[P3]="callgrind, -S -M prepared -c 10";         PMODE[P3]=prepared
-for s in S1 S2 S3 S5 S6; do TARGETS_OF[$s]="direct sluice pgbouncer"; done
+for s in S1 S2 S3 S5 S6 S8 S9; do TARGETS_OF[$s]="direct sluice pgbouncer"; done
 TARGETS_OF[S4]="sluice pgbouncer"
 TARGETS_OF[S7]="direct sluice" # PgBouncer 1.18: no named prepared statements in transaction mode
 for s in P1 P2; do TARGETS_OF[$s]="sluice pgbouncer"; done
@@ -284,9 +353,9 @@ TARGETS_OF[P3]="sluice"
 PGB_SCENARIOS=()
 for s in $SCENARIOS; do
 	case $s in
-	S[1-7]) PGB_SCENARIOS+=("$s") ;;
+	S[1-9]) PGB_SCENARIOS+=("$s") ;;
 	M1 | P[1-3]) ;;
-	*) die "unknown scenario $s (BENCH_SCENARIOS: S1..S7 M1 P1..P3)" ;;
+	*) die "unknown scenario $s (BENCH_SCENARIOS: S1..S9 M1 P1..P3)" ;;
 	esac
 done
 
@@ -312,8 +381,11 @@ check_pooler() { # target context
 	[ -n "$pid" ] || return 0
 	if ! kill -0 "$pid" 2>/dev/null; then
 		wait "$pid" 2>/dev/null && true
-		fail_run "$1 died during $2 (exit status $?)" "$T/$1.log"
-		if [ "$1" = sluice ]; then start_sluice; else start_pgbouncer; fi
+		fail_run "$1 died during $2 (exit status $?)" "$T/$1$(tls_scen && echo -tls).log"
+		case $1$(tls_scen && echo -tls) in
+		sluice) start_sluice ;; pgbouncer) start_pgbouncer ;;
+		sluice-tls) start_sluice_tls ;; pgbouncer-tls) start_pgbouncer_tls ;;
+		esac
 		return 1
 	fi
 	return 0
@@ -337,6 +409,7 @@ log_latency() { # log-prefix
 
 run_pgbench() { # scenario target round
 	local s=$1 t=$2 r=$3 port pid out lp rc cpu0 cpu1 tx tps lat p99 cpu
+	CUR_SCEN=$s
 	port=$(port_of "$t")
 	pid=$(pid_of "$t")
 	out=$T/run-$s-$t-$r.out
@@ -347,7 +420,7 @@ run_pgbench() { # scenario target round
 	[ -z "$pid" ] || cpu0=$(cpu_ticks "$pid")
 	rc=0
 	# shellcheck disable=SC2086
-	"$PGBENCH" -n -T "$SECS" ${ARGS[$s]} --log --log-prefix="$lp" \
+	PGSSLMODE=$(sslmode) "$PGBENCH" -n -T "$SECS" ${ARGS[$s]} --log --log-prefix="$lp" \
 		-h 127.0.0.1 -p "$port" -U "$DBUSER" "$DBNAME" >"$out" 2>&1 || rc=$?
 	[ -z "$pid" ] || { kill -0 "$pid" 2>/dev/null && cpu1=$(cpu_ticks "$pid"); } || true
 	tx=$(awk -F': *' '/^number of transactions actually processed/ {split($2, a, "/"); print a[1] + 0}' "$out")
@@ -378,6 +451,7 @@ run_pgbench() { # scenario target round
 # log by completion time inside the strace window.
 strace_run() { # scenario target
 	local s=$1 t=$2 port pid out lp st err bpid spid i t0 t1 n calls rc=0 base
+	CUR_SCEN=$s
 	port=$(port_of "$t")
 	pid=$(pid_of "$t")
 	out=$T/strace-$s-$t.out
@@ -389,7 +463,7 @@ strace_run() { # scenario target
 	before_run "$s"
 	base=$(ls "/proc/$pid/fd" | wc -l)
 	# shellcheck disable=SC2086
-	"$PGBENCH" -n -T "$((STRACE_SECS + 3))" ${ARGS[$s]} --log --log-prefix="$lp" \
+	PGSSLMODE=$(sslmode) "$PGBENCH" -n -T "$((STRACE_SECS + 3))" ${ARGS[$s]} --log --log-prefix="$lp" \
 		-h 127.0.0.1 -p "$port" -U "$DBUSER" "$DBNAME" >"$out" 2>&1 &
 	bpid=$!
 	BG_PIDS+=("$bpid")
@@ -572,6 +646,7 @@ for s in "${PGB_SCENARIOS[@]}"; do
 		[ "$t" = direct ] || strace_run "$s" "$t"
 	done
 done
+CUR_SCEN=
 for s in P1 P2 P3; do
 	[[ " $SCENARIOS " == *" $s "* ]] || continue
 	for t in ${TARGETS_OF[$s]}; do cg_run "$s" "$t"; done

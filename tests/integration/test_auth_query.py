@@ -30,6 +30,7 @@ import psycopg
 import pytest
 
 from cluster import PgCluster, wait_for
+from pgwire import TLS_SWITCH
 from pgwire import PgError, md5_secret, startup_packet
 from pooler import SLACK
 
@@ -85,8 +86,8 @@ class AqCluster(PgCluster):
 
 
 @pytest.fixture(scope="module")
-def aq_pg():
-    cluster = AqCluster(name="pgaq", max_connections=400)
+def aq_pg(certs):
+    cluster = AqCluster(name="pgaq", max_connections=400, certs=certs if TLS_SWITCH else None)
     try:
         cluster.init().start().setup_roles()
         with cluster.connect() as c:

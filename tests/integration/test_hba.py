@@ -28,7 +28,7 @@ import pytest
 
 from admin_helpers import ADMIN, console, refused_reload
 from cluster import wait_for
-from pgwire import PgError, md5_secret
+from pgwire import TLS_SWITCH, PgError, md5_secret
 from pooler import SLACK, SLUICE_BIN
 
 pytestmark = pytest.mark.sluice_only
@@ -100,8 +100,12 @@ def refused(s, user, password=None, database="testdb", unix=False):
     return e.value
 
 
+# TCP clients use TLS under the suite's TLS switch (pgwire and libpq ask for it when offered)
+TCP_ENC = "SSL encryption" if TLS_SWITCH else "no encryption"
+
+
 def tcp_msg(kind, user, database="testdb"):
-    return f'{kind} for host "127.0.0.1", user "{user}", database "{database}", no encryption'
+    return f'{kind} for host "127.0.0.1", user "{user}", database "{database}", {TCP_ENC}'
 
 
 def wait_reloads(s, n, timeout=5.0):
@@ -232,7 +236,7 @@ def test_address_that_does_not_match_falls_through(sluice, pg):
     with pytest.raises(PgError) as e:
         raw_from(s, "127.0.0.3").startup("alice", "testdb")
     assert e.value.message == ('pg_hba.conf rejects connection for host "127.0.0.3", user "alice", '
-                               'database "testdb", no encryption')
+                               f'database "testdb", {TCP_ENC}')
 
 
 def test_local_rules_over_the_unix_socket(sluice, pg):
