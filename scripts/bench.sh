@@ -265,7 +265,7 @@ wait_ready() { # name pid port
 	local i
 	for i in $(seq 100); do
 		kill -0 "$2" 2>/dev/null || return 1
-		if "$PSQL" -X -q -At -h 127.0.0.1 -p "$3" -U "$DBUSER" -d "$DBNAME" -c 'select 1' >/dev/null 2>&1; then
+		if PGSSLMODE=prefer "$PSQL" -X -q -At -h 127.0.0.1 -p "$3" -U "$DBUSER" -d "$DBNAME" -c 'select 1' >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 0.1

@@ -253,6 +253,18 @@ static void warn_restart_key(const char *key, void *arg)
 	log_warn("reload: %s changed; the new value takes effect after a restart", key);
 }
 
+/* Did a key of the TLS towards PostgreSQL change? Then no server may stay on the old one. */
+static bool server_tls_changed(const struct config *a, const struct config *b)
+{
+	return a->server_tls_sslmode != b->server_tls_sslmode ||
+	       !str_eq(a->server_tls_ca_file, b->server_tls_ca_file) ||
+	       !str_eq(a->server_tls_key_file, b->server_tls_key_file) ||
+	       !str_eq(a->server_tls_cert_file, b->server_tls_cert_file) ||
+	       !str_eq(a->server_tls_protocols, b->server_tls_protocols) ||
+	       !str_eq(a->server_tls_ciphers, b->server_tls_ciphers) ||
+	       !str_eq(a->server_tls13_ciphers, b->server_tls13_ciphers);
+}
+
 bool runtime_reload(struct runtime *rt)
 {
 	char err[512];
@@ -281,12 +293,15 @@ bool runtime_reload(struct runtime *rt)
 	if (!str_eq(cfg->logfile, rt->cfg->logfile) && !log_open_file(cfg->logfile))
 		log_error("could not open logfile %s", cfg->logfile);
 	struct config *old = rt->cfg;
+	bool reconnect = server_tls_changed(old, cfg); /* as PgBouncer: servers reconnect */
 	rt->cfg = cfg;
 	config_free(old);
 	struct list *it, *tmp;
 	list_for_each_safe (it, tmp, &rt->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
 		pool_apply_config(p, cfg);
+		if (reconnect)
+			pool_reconnect(p, NULL, "server_tls settings changed");
 		pool_maintain(p);
 	}
 	log_info("configuration reloaded");

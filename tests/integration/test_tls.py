@@ -47,6 +47,17 @@ def der_of(pem_path):
         return ssl.PEM_cert_to_DER_cert(f.read())
 
 
+def psql(s, host, user, sql, **env):
+    """Run one statement with psql through sluice, libpq settings from env; its output."""
+    env = dict(os.environ, PGCONNECT_TIMEOUT="10", **env)
+    out = subprocess.run(
+        ["psql", "-X", "-At", "-h", host, "-p", str(s.port), "-U", user, "-d", "testdb", "-c", sql],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30 * SLACK,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
 # ---------------------------------------------------------------- client side
 
 
@@ -67,14 +78,8 @@ def test_client_modes_require_verify_ca_verify_full(sluice, pg_ssl, certs):
         s.connect(sslmode="verify-ca", sslrootcert=certs.other_ca)
     assert "certificate verify failed" in str(e.value)
     # psql, as an operator would
-    env = dict(os.environ, PGSSLMODE="verify-full", PGSSLROOTCERT=certs.ca, PGCONNECT_TIMEOUT="10")
-    out = subprocess.run(
-        ["psql", "-X", "-At", "-h", "localhost", "-p", str(s.port), "-U", "u_app", "-d", "testdb",
-         "-c", "select 'psql over tls'"],
-        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30 * SLACK,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "psql over tls"
+    out = psql(s, "localhost", "u_app", "select 'psql over tls'", PGSSLMODE="verify-full", PGSSLROOTCERT=certs.ca)
+    assert out == "psql over tls"
 
 
 def test_plain_tcp_client_refused_when_tls_is_required(sluice, pg_ssl, certs):
@@ -263,6 +268,10 @@ def test_scram_channel_binding(sluice, pg_ssl, certs):
     pw = pg_ssl.PASSWORDS["u_scram"]
     with s.connect(user="u_scram", password=pw, sslmode="require", channel_binding="require") as c:
         assert c.execute("select current_user").fetchone() == ("u_scram",)
+    # psql, as an operator would
+    out = psql(s, "127.0.0.1", "u_scram", "select 'bound'", PGPASSWORD=pw, PGSSLMODE="require",
+               PGCHANNELBINDING="require")
+    assert out == "bound"
     # libpq refuses when the server offers no binding (plain TCP)
     with pytest.raises(psycopg.OperationalError) as e:
         s.connect(user="u_scram", password=pw, sslmode="disable", channel_binding="require")
@@ -355,6 +364,20 @@ def test_reload_swaps_certificates_and_keeps_old_on_error(sluice, pg_ssl, certs)
     assert served_cert(s) == der_of(certs.sluice2[0])
     with s.connect(sslmode="require") as c:
         assert c.execute("select 8").fetchone() == (8,)
+
+
+def test_reload_of_server_tls_reconnects_servers(sluice, pg_ssl, certs):
+    """A changed server_tls_* key applies to the pooled servers too, not only to new ones."""
+    cfg = certs.sluice_settings(mode="disable", server_mode="disable")
+    s = sluice(pg_cluster=pg_ssl, config=dict(cfg, pool_mode="transaction", default_pool_size=1))
+    with s.connect() as c:
+        assert backend_ssl(c)[0] is False
+        (old_pid,) = c.execute("select pg_backend_pid()").fetchone()
+        c.commit()
+        reload_and_wait(s, {"server_tls_sslmode": "verify-full"})
+        # the server this client was using is replaced at its next transaction
+        assert backend_ssl(c) == (True, "TLSv1.3")
+        assert c.execute("select pg_backend_pid()").fetchone()[0] != old_pid
 
 
 def test_bad_tls_config_refused_at_start_and_by_set(sluice, pg_ssl, certs):
