@@ -37,8 +37,86 @@ static void line_free(struct ident_line *l)
 	free(l->db_user);
 }
 
+/* Most parse-tree nodes a map's expression may need (about ten times any real one). */
+#define REGEX_MAX_COST 2000
+
+static size_t sat_add(size_t a, size_t b)
+{
+	return a + b > REGEX_MAX_COST ? REGEX_MAX_COST + 1 : a + b;
+}
+
+static size_t sat_mul(size_t a, size_t b)
+{
+	return b != 0 && a > (REGEX_MAX_COST + 1) / b ? REGEX_MAX_COST + 1 : a * b;
+}
+
+/* The copies of its operand a quantifier starting at *p asks for; *p moves past it. */
+static size_t quantifier_copies(const char **p)
+{
+	const char *q = *p;
+	if (*q != '{') {
+		*p = q + 1;
+		return 2; /* "*", "?", "+": glibc writes a+ as aa* */
+	}
+	/* "{m}", "{m,}" or "{m,n}": the largest count, and one more */
+	const char *close = strchr(q, '}'), *comma = strchr(q, ',');
+	unsigned long lo = strtoul(q + 1, NULL, 10), hi = lo;
+	if (close && comma && comma < close)
+		hi = comma[1] == '}' ? lo + 1 : strtoul(comma + 1, NULL, 10);
+	*p = close ? close + 1 : q + strlen(q);
+	hi = hi > lo ? hi : lo;
+	return hi >= REGEX_MAX_COST ? REGEX_MAX_COST + 1 : hi + 1;
+}
+
+/*
+ * An upper bound of the nodes glibc's regcomp builds for an extended regular
+ * expression: it copies a quantified operand once per repetition, so
+ * "(a{100}){100}" or "a++++++..." would take gigabytes. Saturates above
+ * REGEX_MAX_COST.
+ */
+static size_t regex_cost(const char *p)
+{
+	size_t total[64] = { 0 }, last[64] = { 0 };
+	int depth = 0;
+	while (*p) {
+		if (*p == '(' && depth < 63) {
+			depth++;
+			total[depth] = last[depth] = 0;
+			p++;
+		} else if (*p == ')' && depth > 0) {
+			size_t group = sat_add(total[depth--], 1);
+			total[depth] = sat_add(total[depth], group);
+			last[depth] = group;
+			p++;
+		} else if (*p == '*' || *p == '+' || *p == '?' ||
+			   (*p == '{' && p[1] >= '0' && p[1] <= '9')) {
+			size_t copies = quantifier_copies(&p);
+			total[depth] = sat_add(total[depth], sat_mul(last[depth], copies));
+			last[depth] = sat_mul(last[depth], copies);
+		} else {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '[') /* a bracket expression is one node: skip to its end */
+				p += strcspn(p + 1, "]") + (p[1] == ']' ? 1 : 0);
+			p += *p ? 1 : 0;
+			total[depth] = sat_add(total[depth], 1);
+			last[depth] = 1;
+		}
+	}
+	size_t sum = 0;
+	for (int d = 0; d <= depth; d++)
+		sum = sat_add(sum, total[d]);
+	return sum;
+}
+
 static const char *compile(struct ident_line *l, char *why, size_t whylen)
 {
+	if (regex_cost(l->system) > REGEX_MAX_COST) {
+		snprintf(why, whylen,
+			 "regular expression \"/%s\" is too complex (repetitions nest too deep)",
+			 l->system);
+		return why;
+	}
 	int rc = regcomp(&l->re, l->system, REG_EXTENDED);
 	char msg[128];
 

@@ -41,6 +41,7 @@ static void test_allows(void)
 				   "certs   /^(.*)@example\\.com$   \\1\n"
 				   "certs   /^svc-([a-z]+)$   app_\\1_rw\n"
 				   "certs   /^ops-   ops\n"
+				   "limits  /^[a-z0-9._-]{3}(\\.[a-z]+)*$   app\n"
 				   "\\\n"
 				   "cont \\\n"
 				   "  alice bob\n",
@@ -50,7 +51,8 @@ static void test_allows(void)
 		fprintf(stderr, "load failed: %s\n", err);
 		return;
 	}
-	CHECK(ident_map_count(m) == 10);
+	CHECK(ident_map_count(m) == 11);
+	CHECK(ident_map_allows(m, "limits", "db1.eu.example", "app"));
 	CHECK(ident_map_allows(m, "os", "root", "app_admin"));
 	CHECK(ident_map_allows(m, "os", "root", "app_reader"));
 	CHECK(ident_map_allows(m, "os", "deploy", "app_admin"));
@@ -110,6 +112,14 @@ static const struct {
 	{ "os /^abc$ x\\1\n", ":1: regular expression \"/^abc$\" has no group to fill \\1 in "
 			      "\"x\\1\"" },
 	{ "# c\n\nos \"root app\n", ":3: unterminated quoted string" },
+	/* glibc's regcomp copies a quantified operand per repetition: these would take GBs */
+	{ "os /^(.*)@x++++++++++++++++++++++++++++++++++++++++ app\n",
+	  ":1: regular expression \"/^(.*)@x++++++++++++++++++++++++++++++++++++++++\" is too "
+	  "complex (repetitions nest too deep)" },
+	{ "os /^((a{100}){100}){100}$ app\n",
+	  ":1: regular expression \"/^((a{100}){100}){100}$\" is too complex" },
+	{ "os /^a{99999999999999999999}$ app\n",
+	  ":1: regular expression \"/^a{99999999999999999999}$\" is too complex" },
 };
 
 static void test_refusals(void)
