@@ -19,6 +19,11 @@
 
 #define N_ELEMS(a)     (sizeof(a) / sizeof((a)[0]))
 #define MAX_FILE_DEPTH 10 /* @file inside @file: enough for sane setups, stops loops */
+/*
+ * @files read for one hba file in all: the depth limit alone lets a file that
+ * names itself k times on a line be read k^10 times.
+ */
+#define MAX_FILE_READS 1000
 #define HBA_WHY_LEN    512
 
 /* A database or user field. */
@@ -59,8 +64,9 @@ struct hba {
 struct line_ctx {
 	const char *path; /* the hba file: @file names are relative to its directory */
 	const struct hbalex_line *line;
-	size_t field; /* the next field to read */
-	bool in_file; /* why holds the message of a bad line in an @file */
+	size_t field;         /* the next field to read */
+	bool in_file;         /* why holds the message of a bad line in an @file */
+	unsigned *files_read; /* @files read so far for the whole hba file */
 	char why[HBA_WHY_LEN];
 };
 
@@ -197,6 +203,9 @@ static const char *add_name(struct line_ctx *lc, struct names *nm, bool is_db,
 		return failf(lc, "empty file name after @ in the %s field", field);
 	if (depth >= MAX_FILE_DEPTH)
 		return failf(lc, "@file nested more than %d deep (a loop?)", MAX_FILE_DEPTH);
+	if (++*lc->files_read > MAX_FILE_READS)
+		return failf(lc, "more than %d @file reads in all (a file naming itself?)",
+			     MAX_FILE_READS);
 	char *path = relative_path(base, t->text + 1);
 	if (path == NULL)
 		return "out of memory";
@@ -455,9 +464,9 @@ static const char *parse_rule(struct line_ctx *lc, struct rule *r)
 }
 
 static const char *add_rule(struct hba *hba, const char *path, const struct hbalex_line *line,
-			    struct line_ctx *lc)
+			    struct line_ctx *lc, unsigned *files_read)
 {
-	*lc = (struct line_ctx){ .path = path, .line = line };
+	*lc = (struct line_ctx){ .path = path, .line = line, .files_read = files_read };
 	if (!hbalex_grow((void **)&hba->rules, hba->n, &hba->cap, sizeof(*hba->rules)))
 		return "out of memory";
 	const char *why = parse_rule(lc, &hba->rules[hba->n]);
@@ -469,13 +478,14 @@ static const char *add_rule(struct hba *hba, const char *path, const struct hbal
 struct rule_reader {
 	struct hba *hba;
 	const char *path;
+	unsigned files_read;
 	struct line_ctx lc;
 };
 
 static const char *rule_line(void *arg, const struct hbalex_line *line)
 {
 	struct rule_reader *rr = arg;
-	return add_rule(rr->hba, rr->path, line, &rr->lc);
+	return add_rule(rr->hba, rr->path, line, &rr->lc, &rr->files_read);
 }
 
 struct hba *hba_load(const char *path, char *err, size_t errlen)

@@ -7,9 +7,15 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Larger files are refused: a pg_hba.conf or user list is kilobytes. */
+#define HBALEX_MAX_FILE (64L * 1024 * 1024)
 
 static bool is_blank(char c)
 {
@@ -237,15 +243,37 @@ static const char *read_all(struct reader *r, hbalex_line_fn *fn, void *arg, int
 	}
 }
 
+/*
+ * path opened for reading when it is a regular file of sane size; NULL with
+ * err set otherwise. Opened without blocking, so a FIFO or a terminal named
+ * by mistake (an @file of "/dev/stdin") is refused instead of hanging a reload.
+ */
+static FILE *open_regular(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	FILE *f = NULL;
+
+	if (fd < 0 || fstat(fd, &st) != 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		snprintf(err, errlen, "%s: not a regular file", path);
+	else if (st.st_size > HBALEX_MAX_FILE)
+		snprintf(err, errlen, "%s: larger than %ld MB", path, HBALEX_MAX_FILE >> 20);
+	else if ((f = fdopen(fd, "r")) == NULL)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (f == NULL && fd >= 0)
+		close(fd);
+	return f;
+}
+
 bool hbalex_read_file(const char *path, hbalex_line_fn *fn, void *arg, char *err, size_t errlen)
 {
-	struct reader r = { .f = fopen(path, "r") };
+	struct reader r = { .f = open_regular(path, err, errlen) };
 	int lineno = 0;
 
-	if (r.f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (r.f == NULL)
 		return false;
-	}
 	const char *why = read_all(&r, fn, arg, &lineno);
 	if (why != NULL && ferror(r.f))
 		snprintf(err, errlen, "%s: %s", path, why);

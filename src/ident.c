@@ -50,6 +50,37 @@ static size_t sat_mul(size_t a, size_t b)
 	return b != 0 && a > (REGEX_MAX_COST + 1) / b ? REGEX_MAX_COST + 1 : a * b;
 }
 
+/*
+ * Past the atom at p (not a quantifier): an escaped character, a bracket
+ * expression ("[]a]", "[^]a]", "[[:alpha:]_]" are one each) or one character.
+ */
+static const char *skip_atom(const char *p)
+{
+	if (*p == '\\' && p[1])
+		return p + 2;
+	if (*p != '[')
+		return p + (*p ? 1 : 0);
+	const char *q = p + 1;
+	q += *q == '^';
+	q += *q == ']'; /* a "]" first is a member */
+	while (*q && *q != ']') {
+		if (q[0] == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+			char end[3] = { q[1], ']', '\0' };
+			const char *close = strstr(q + 2, end);
+			q = close ? close + 2 : q + strlen(q);
+		} else {
+			q++;
+		}
+	}
+	return q + (*q ? 1 : 0);
+}
+
+/* Whether a quantifier starts at p ("*", "+", "?", "{digit"). */
+static bool is_quantifier(const char *p)
+{
+	return *p == '*' || *p == '+' || *p == '?' || (*p == '{' && p[1] >= '0' && p[1] <= '9');
+}
+
 /* The copies of its operand a quantifier starting at *p asks for; *p moves past it. */
 static size_t quantifier_copies(const char **p)
 {
@@ -71,8 +102,7 @@ static size_t quantifier_copies(const char **p)
 /*
  * An upper bound of the nodes glibc's regcomp builds for an extended regular
  * expression: it copies a quantified operand once per repetition, so
- * "(a{100}){100}" or "a++++++..." would take gigabytes. Saturates above
- * REGEX_MAX_COST.
+ * "(a{100}){100}" would take gigabytes. Saturates above REGEX_MAX_COST.
  */
 static size_t regex_cost(const char *p)
 {
@@ -88,17 +118,12 @@ static size_t regex_cost(const char *p)
 			total[depth] = sat_add(total[depth], group);
 			last[depth] = group;
 			p++;
-		} else if (*p == '*' || *p == '+' || *p == '?' ||
-			   (*p == '{' && p[1] >= '0' && p[1] <= '9')) {
+		} else if (is_quantifier(p)) {
 			size_t copies = quantifier_copies(&p);
 			total[depth] = sat_add(total[depth], sat_mul(last[depth], copies));
 			last[depth] = sat_mul(last[depth], copies);
 		} else {
-			if (*p == '\\' && p[1])
-				p++;
-			else if (*p == '[') /* a bracket expression is one node: skip to its end */
-				p += strcspn(p + 1, "]") + (p[1] == ']' ? 1 : 0);
-			p += *p ? 1 : 0;
+			p = skip_atom(p);
 			total[depth] = sat_add(total[depth], 1);
 			last[depth] = 1;
 		}
@@ -109,8 +134,38 @@ static size_t regex_cost(const char *p)
 	return sum;
 }
 
+/*
+ * Whether a quantifier follows a quantifier ("a**", "(x)++", "a{2}*"), other
+ * than one "?" making the first lazy as PostgreSQL writes it ("a*?"). POSIX
+ * leaves such stacks undefined, PostgreSQL refuses most of them, and glibc
+ * spends time exponential in their length computing epsilon closures.
+ */
+static bool stacked_quantifiers(const char *p)
+{
+	int run = 0; /* quantifiers in a row just before p (2: one made lazy) */
+	while (*p) {
+		if (!is_quantifier(p)) {
+			run = 0;
+			p = *p == '(' || *p == ')' ? p + 1 : skip_atom(p);
+			continue;
+		}
+		bool lazy = run == 1 && *p == '?';
+		if (run > 0 && !lazy)
+			return true;
+		run = lazy ? 2 : 1;
+		(void)quantifier_copies(&p);
+	}
+	return false;
+}
+
 static const char *compile(struct ident_line *l, char *why, size_t whylen)
 {
+	if (stacked_quantifiers(l->system)) {
+		snprintf(why, whylen,
+			 "invalid regular expression \"/%s\": a quantifier follows a quantifier",
+			 l->system);
+		return why;
+	}
 	if (regex_cost(l->system) > REGEX_MAX_COST) {
 		snprintf(why, whylen,
 			 "regular expression \"/%s\" is too complex (repetitions nest too deep)",

@@ -42,7 +42,8 @@ typedef const char *hbalex_line_fn(void *arg, const struct hbalex_line *line);
  * (continuations joined) that has fields; blank and comment-only lines are
  * skipped. The line passed to fn is valid only during the call. Returns
  * true when every line was read and accepted; else false with err set to
- * "path: strerror" when the file cannot be opened or read, or "path:line:
+ * "path: strerror" when the file cannot be opened or read, "path: not a
+ * regular file" (a FIFO, a device: never read, so never waited on), or "path:line:
  * reason" for a malformed line ("unterminated quoted string", "NUL byte in
  * line", "empty name in a comma-separated list") or the reason fn gave, the
  * line being the first physical line of the logical one.

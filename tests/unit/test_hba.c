@@ -163,7 +163,7 @@ static void test_read_file(void)
 	CHECK_STR(err, want);
 
 	CHECK(!hbalex_read_file(dir, collect, got, err, sizeof(err)));
-	snprintf(want, sizeof(want), "%s: Is a directory", dir);
+	snprintf(want, sizeof(want), "%s: not a regular file", dir);
 	CHECK_STR(err, want);
 	CHECK(!hbalex_read_file("/nonexistent/x", collect, got, err, sizeof(err)));
 	CHECK_STR(err, "/nonexistent/x: No such file or directory");
@@ -448,6 +448,11 @@ static const struct {
 					 "PostgreSQL's roles" },
 	{ "local all @loop.txt trust\n",
 	  "hba.conf:1: DIR/loop.txt:1: @file nested more than 10 deep (a loop?)" },
+	/* f0 names f1 twice, ..., f9 names alice: 1023 reads, the 1001st from f8, each file within the depth */
+	{ "local all @f0.txt trust\n",
+	  "hba.conf:1: DIR/f8.txt:1: more than 1000 @file reads in all (a file naming itself?)" },
+	{ "local all @/dev/null trust\n", "hba.conf:1: /dev/null: not a regular file" },
+	{ "local all @fifo trust\n", "hba.conf:1: DIR/fifo: not a regular file" },
 };
 
 /* Replace "DIR" in want with the test directory. */
@@ -467,6 +472,17 @@ static void test_refusals(void)
 	put_file("badnames.txt", "alice\n\"bob\n");
 	put_file("plus.txt", "alice, +staff\n");
 	put_file("loop.txt", "@loop.txt\n");
+	for (int i = 0; i < 10; i++) {
+		char name[16], text[64];
+		snprintf(name, sizeof(name), "f%d.txt", i);
+		if (i < 9)
+			snprintf(text, sizeof(text), "@f%d.txt @f%d.txt\n", i + 1, i + 1);
+		else
+			snprintf(text, sizeof(text), "alice\n");
+		put_file(name, text);
+	}
+	snprintf(want, sizeof(want), "%s/fifo", dir);
+	CHECK(mkfifo(want, 0600) == 0);
 	for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
 		struct hba *hba = load(bad_files[i].text, err, sizeof(err));
 		expand_dir(bad_files[i].err, want, sizeof(want));
