@@ -527,27 +527,35 @@ static void show_users(struct runtime *rt, struct pktbuf *out)
 
 /* --- CONFIG, LISTS, MEM, STATE, VERSION --- */
 
+/* PgBouncer's four columns, then where each value came from (sluice's own). */
 static const struct rs_column config_cols[] = {
-	{ "key", T }, { "value", T }, { "default", T }, { "changeable", T }, { NULL, 0 },
+	{ "key", T },        { "value", T },  { "default", T },
+	{ "changeable", T }, { "source", T }, { NULL, 0 },
+};
+
+struct config_rows {
+	struct rs rs;
+	const struct config *cfg;
 };
 
 static void config_row(const char *key, const char *value, const char *def, bool reloadable,
 		       void *arg)
 {
-	struct rs *rs = arg;
-	rs_str(rs, key);
-	rs_text(rs, value);
-	rs_text(rs, def);
-	rs_str(rs, reloadable ? "yes" : "no");
-	rs_row(rs);
+	struct config_rows *r = arg;
+	rs_str(&r->rs, key);
+	rs_text(&r->rs, value);
+	rs_text(&r->rs, def);
+	rs_str(&r->rs, reloadable ? "yes" : "no");
+	rs_text(&r->rs, config_key_source(r->cfg, key));
+	rs_row(&r->rs);
 }
 
 static void show_config(struct runtime *rt, struct pktbuf *out)
 {
-	struct rs rs;
-	rs_begin(&rs, out, config_cols);
-	config_foreach_key(rt->cfg, config_row, &rs);
-	rs_end(&rs);
+	struct config_rows r = { .cfg = rt->cfg };
+	rs_begin(&r.rs, out, config_cols);
+	config_foreach_key(rt->cfg, config_row, &r);
+	rs_end(&r.rs);
 }
 
 static const struct rs_column lists_cols[] = { { "list", T }, { "items", I4 }, { NULL, 0 } };

@@ -362,6 +362,17 @@ struct authfile *authfile_load(const char *path, char *err, size_t errlen)
 	return af;
 }
 
+struct authfile *authfile_of(const char *user, const char *secret)
+{
+	struct authfile *af = calloc(1, sizeof(*af));
+
+	if (af != NULL && !authfile_add(af, user, secret, 1)) {
+		authfile_free(af);
+		return NULL;
+	}
+	return af;
+}
+
 static int key_cmp(const void *key, const void *elem)
 {
 	return strcmp(key, ((const struct authentry *)elem)->user);

@@ -28,6 +28,11 @@ bool authfiles_load(const struct config *cfg, struct authfiles *out, char *err, 
 	else if (hba && cfg->auth_ident_file &&
 		 (out->ident = ident_map_load(cfg->auth_ident_file, why, sizeof(why))) == NULL)
 		key = "auth_ident_file";
+	else if (!cfg->auth_file && cfg->url_user && cfg->url_password &&
+		 (out->users = authfile_of(cfg->url_user, cfg->url_password)) == NULL) {
+		snprintf(why, sizeof(why), "out of memory");
+		key = "DATABASE_URL";
+	}
 	if (key == NULL)
 		return true;
 	snprintf(err, errlen, "%s: %s", key, why);

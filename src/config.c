@@ -16,6 +16,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <ini.h>
+#include <openssl/crypto.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -281,6 +282,19 @@ static int fail(struct parse_ctx *ctx, const char *fmt, ...)
 	return 0;
 }
 
+/* Where key k's value came from; false when out of memory (the old source stays). */
+static bool set_source(struct config *cfg, const struct key_def *k, const char *source)
+{
+	size_t i = (size_t)(k - global_keys);
+	char *copy = strdup(source);
+
+	if (copy == NULL)
+		return false;
+	free(cfg->sources[i]);
+	cfg->sources[i] = copy;
+	return true;
+}
+
 static int on_global(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	const struct key_def *k = configkey_find(global_keys, N_ELEMS(global_keys), name);
@@ -296,6 +310,10 @@ static int on_global(struct parse_ctx *ctx, const char *name, const char *value)
 	}
 	if (!configkey_assign(ctx->cfg, k, value, why, sizeof(why)))
 		return fail(ctx, "%s: %s", k->name, why);
+	char source[CONFIG_SOURCE_LEN];
+	snprintf(source, sizeof(source), "%s:%d", ctx->cfg->path, ctx->line);
+	if (!set_source(ctx->cfg, k, source))
+		return fail(ctx, "%s: out of memory", k->name);
 	if (strcmp(k->name, "auth_type") == 0)
 		ctx->auth_type_line = ctx->line;
 	return 1;
@@ -610,8 +628,8 @@ static bool parse_file(struct parse_ctx *ctx)
 	return !ctx->failed && has_sections(ctx) && keys_agree(ctx);
 }
 
-/* A config holding every default, or NULL when out of memory. */
-static struct config *config_new(const char *path)
+/* Contract in config.h. */
+struct config *config_new(const char *path)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
 	char why[CONFIGKEY_WHY_LEN];
@@ -619,7 +637,8 @@ static struct config *config_new(const char *path)
 	if (cfg == NULL)
 		return NULL;
 	cfg->path = strdup(path);
-	bool ok = cfg->path != NULL;
+	cfg->sources = calloc(N_ELEMS(global_keys), sizeof(cfg->sources[0]));
+	bool ok = cfg->path != NULL && cfg->sources != NULL;
 	for (size_t i = 0; ok && i < N_ELEMS(global_keys); i++) {
 		ok = configkey_assign(cfg, &global_keys[i], global_keys[i].def, why, sizeof(why));
 		assert(ok || strcmp(why, "out of memory") == 0);
@@ -672,6 +691,13 @@ void config_free(struct config *cfg)
 		free(cfg->users[i].name);
 	free(cfg->users);
 	configkey_release(cfg, global_keys, N_ELEMS(global_keys));
+	for (size_t i = 0; cfg->sources != NULL && i < N_ELEMS(global_keys); i++)
+		free(cfg->sources[i]);
+	free(cfg->sources);
+	if (cfg->url_password != NULL)
+		OPENSSL_cleanse(cfg->url_password, strlen(cfg->url_password));
+	free(cfg->url_user);
+	free(cfg->url_password);
 	free(cfg->path);
 	free(cfg);
 }
@@ -806,9 +832,74 @@ bool config_set_key(struct config *cfg, const char *key, const char *value, char
 		assert(restored);
 		(void)restored;
 		snprintf(err, errlen, "%s", conflict);
+	} else if (!set_source(cfg, k, "SET")) {
+		log_warn("SET %s: out of memory recording the value's source", k->name);
 	}
 	free(old);
 	return conflict == NULL;
+}
+
+/*
+ * Any key, reloadable or not: the config is still being built. The value is
+ * never echoed in err (it may be a secret read from a file).
+ */
+bool config_put_key(struct config *cfg, const char *key, const char *value, const char *source,
+		    char *err, size_t errlen)
+{
+	const struct key_def *k = configkey_find(global_keys, N_ELEMS(global_keys), key);
+	char why[CONFIGKEY_WHY_LEN];
+
+	if (k == NULL) {
+		snprintf(err, errlen, "%s: %s", key,
+			 key_is_ignored(key) ? "not supported" : "unknown key");
+		return false;
+	}
+	if (!configkey_assign(cfg, k, value, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: %s", k->name, why);
+		return false;
+	}
+	if (!set_source(cfg, k, source)) {
+		snprintf(err, errlen, "%s: out of memory", k->name);
+		return false;
+	}
+	return true;
+}
+
+/* NULL when the keys agree; the same check a file load makes. */
+const char *config_conflict(const struct config *cfg)
+{
+	return keys_conflict(cfg);
+}
+
+/* Case-insensitive key; "default" for a key never set, NULL for an unknown key. */
+const char *config_key_source(const struct config *cfg, const char *key)
+{
+	const struct key_def *k = configkey_find(global_keys, N_ELEMS(global_keys), key);
+
+	if (k == NULL)
+		return NULL;
+	const char *s = cfg->sources[k - global_keys];
+	return s ? s : "default";
+}
+
+/* Contract in config.h: a fresh entry that replaces one of the same name. */
+struct config_db *config_add_db(struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_dbs; i++) {
+		if (strcmp(cfg->dbs[i].name, name) != 0)
+			continue;
+		db_release(&cfg->dbs[i]);
+		return db_init(&cfg->dbs[i], name, 0) ? &cfg->dbs[i] : NULL;
+	}
+	struct config_db *dbs = realloc(cfg->dbs, (cfg->n_dbs + 1) * sizeof(*dbs));
+	if (dbs == NULL)
+		return NULL;
+	cfg->dbs = dbs;
+	if (!db_init(&dbs[cfg->n_dbs], name, 0)) {
+		free(dbs[cfg->n_dbs].name);
+		return NULL;
+	}
+	return &dbs[cfg->n_dbs++];
 }
 
 /* Compares rendered text, in table order; only keys marked RESTART. */

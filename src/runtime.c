@@ -5,6 +5,7 @@
  */
 #include "sluice/runtime.h"
 
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "sluice/authquery.h"
 #include "sluice/cancel.h"
 #include "sluice/client.h"
+#include "sluice/configenv.h"
 #include "sluice/dns.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
@@ -67,11 +69,12 @@ bool runtime_reload_tls(struct runtime *rt, char *err, size_t errlen)
 	return true;
 }
 
-struct runtime *runtime_new(struct config *cfg, const char *config_path)
+struct runtime *runtime_new(struct config *cfg, const struct config_origin *origin)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	rt->cfg = cfg;
-	rt->config_path = xstrdup(config_path);
+	rt->config_path = origin->path ? xstrdup(origin->path) : NULL;
+	rt->database_url = origin->database_url ? xstrdup(origin->database_url) : NULL;
 	rt->start_time = util_now();
 	list_init(&rt->pools);
 	list_init(&rt->login_clients);
@@ -267,8 +270,9 @@ static bool server_tls_changed(const struct config *a, const struct config *b)
 
 bool runtime_reload(struct runtime *rt)
 {
-	char err[512];
-	struct config *cfg = config_load(rt->config_path, err, sizeof(err));
+	char err[1280];
+	struct config_origin origin = { rt->config_path, rt->database_url, environ };
+	struct config *cfg = configenv_build(&origin, err, sizeof(err));
 	if (cfg == NULL) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return false;
@@ -432,5 +436,8 @@ void runtime_free(struct runtime *rt)
 	if (rt->base)
 		event_base_free(rt->base);
 	free(rt->config_path);
+	if (rt->database_url)
+		OPENSSL_cleanse(rt->database_url, strlen(rt->database_url));
+	free(rt->database_url);
 	free(rt);
 }

@@ -107,6 +107,9 @@ struct authfile;
  */
 struct authfile *authfile_load(const char *path, char *err, size_t errlen);
 
+/* An auth_file of one user (a DATABASE_URL's), copies of both strings; NULL when out of memory. */
+struct authfile *authfile_of(const char *user, const char *secret);
+
 /*
  * The secret for `user` (case-sensitive, binary search), or NULL; af may be
  * NULL. Valid until authfile_free.

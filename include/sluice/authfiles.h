@@ -23,7 +23,8 @@ struct authfiles {
 
 /*
  * Load what cfg names into *out (every member, NULL where cfg names no
- * file). As PgBouncer, the hba and ident files are read only under
+ * file). Without an auth_file, a config made from a DATABASE_URL gets its
+ * one user and password as the user list. As PgBouncer, the hba and ident files are read only under
  * auth_type = hba. False, *out all NULL, at the first file that cannot be
  * used, with "KEY: path:line: reason" (or "KEY: path: strerror") in err.
  * The caller frees with authfiles_free.

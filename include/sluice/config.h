@@ -73,7 +73,10 @@ struct config_user {
 };
 
 struct config {
-	char *path; /* the file this was read from */
+	char *path;     /* the file this was read from, or "DATABASE_URL" without one */
+	char **sources; /* per global key, table order: where its value came from; NULL: default */
+	char *url_user; /* DATABASE_URL without a file: the one user clients log in as, */
+	char *url_password; /* with this password (NULL: trust); both NULL otherwise */
 
 	struct config_db *dbs;
 	size_t n_dbs;
@@ -181,6 +184,37 @@ struct config {
  * read here. The caller frees with config_free.
  */
 struct config *config_load(const char *path, char *err, size_t errlen);
+
+/* Longest source text config_key_source returns. */
+#define CONFIG_SOURCE_LEN 1100
+
+/*
+ * A config holding every default, with `path` as its name in messages, for
+ * building one without a file (configenv). NULL when out of memory.
+ */
+struct config *config_new(const char *path);
+
+/*
+ * Set any global key (restart-only ones too: the config is being built) and
+ * record `source` (e.g. "env SLUICE_POOL_MODE") for SHOW CONFIG. False with
+ * "key: reason" in err, never quoting the value; cfg is then unchanged.
+ */
+bool config_put_key(struct config *cfg, const char *key, const char *value, const char *source,
+		    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Where a key's value came from: "default", "FILE:LINE", "SET", or what config_put_key
+ * recorded; NULL for an unknown key. Valid until the key changes. */
+const char *config_key_source(const struct config *cfg, const char *key);
+
+/* The keys-conflict check a file load makes (NULL: fine, else the reason). */
+const char *config_conflict(const struct config *cfg);
+
+/*
+ * A new [databases] entry named `name` (replacing one of that name), every
+ * field unset as a file entry starts; fill it with malloc'd strings. NULL when
+ * out of memory. The pointer is valid until the next config_add_db.
+ */
+struct config_db *config_add_db(struct config *cfg, const char *name);
 
 /* Free a config from config_load; NULL is allowed. */
 void config_free(struct config *cfg);

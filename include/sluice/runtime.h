@@ -21,6 +21,7 @@ struct authquery;
 struct dns;
 struct listener;
 struct client;
+struct config_origin;
 struct prepared_registry;
 struct tls_ctx;
 
@@ -33,10 +34,11 @@ enum run_phase {
 struct runtime {
 	struct event_base *base;
 	struct config *cfg;
-	char *config_path;
-	struct authfiles auth;              /* auth_file, auth_hba_file, auth_ident_file */
-	struct dns *dns;                    /* host names of [databases] entries */
-	struct authquery *authq;            /* auth_query look-ups and their connections */
+	char *config_path;       /* the INI file, NULL when the config came from a DATABASE_URL */
+	char *database_url;      /* --database-url, NULL when not given */
+	struct authfiles auth;   /* auth_file, auth_hba_file, auth_ident_file */
+	struct dns *dns;         /* host names of [databases] entries */
+	struct authquery *authq; /* auth_query look-ups and their connections */
 	struct prepared_registry *prepared; /* named prepared statements of every pool */
 	struct tls_ctx *tls_accept;  /* TLS for clients, NULL when client_tls_sslmode=disable */
 	struct tls_ctx *tls_connect; /* TLS to servers, NULL when server_tls_sslmode=disable */
@@ -73,8 +75,9 @@ struct runtime {
 	struct pktbuf scratch; /* for building generated messages; reset before each use */
 };
 
-/* Create the runtime for a loaded config (ownership of cfg passes in). NULL on failure. */
-struct runtime *runtime_new(struct config *cfg, const char *config_path);
+/* Create the runtime for a config built from `origin` (ownership of cfg passes
+ * in; origin's strings are copied, and reload builds from them again). NULL on failure. */
+struct runtime *runtime_new(struct config *cfg, const struct config_origin *origin);
 /* Open listeners, start signals and the janitor. False if a listener cannot be opened. */
 bool runtime_start(struct runtime *rt) __attribute__((warn_unused_result));
 /* Run the loop until shutdown; returns the exit code. */

@@ -65,7 +65,8 @@ def _ini_value(v):
 
 
 class Pooler:
-    def __init__(self, pg, config=None, databases=None, users=None, userlist=None, name="sluice"):
+    def __init__(self, pg, config=None, databases=None, users=None, userlist=None, name="sluice",
+                 env=None, no_config=False):
         self.pg = pg
         self.dir = make_dir(f"sluice-it-{name}-")
         self.config_path = os.path.join(self.dir, "sluice.ini")
@@ -83,6 +84,16 @@ class Pooler:
         self.databases = databases
         self.users = users
         self.userlist = userlist
+        # environment of the process on top of ours, SLUICE_* variables removed
+        # (the test runner's SLUICE_BIN would otherwise be read as a setting)
+        self.env = dict(env or {})
+        # no_config: no CONFIG argument; DATABASE_URL and SLUICE_* in env configure it,
+        # with the ports chosen here unless env names others
+        self.no_config = no_config
+        self.extra_args = []  # more command-line arguments, before CONFIG
+        if no_config:
+            self.env.setdefault("SLUICE_LISTEN_PORT", str(self.port))
+            self.env.setdefault("SLUICE_ADMIN_PORT", str(self.admin_port))
         self.write_config()
 
     # ---- configuration
@@ -163,7 +174,12 @@ class Pooler:
     def command(self):
         if IS_PGBOUNCER:
             return [PGBOUNCER_BIN, self.config_path]
-        return [SLUICE_BIN, self.config_path]
+        return [SLUICE_BIN, *self.extra_args] + ([] if self.no_config else [self.config_path])
+
+    def process_env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(self.env)
+        return env
 
     def start(self, wait=True, timeout=10.0):
         self.logf = open(self.log_path, "ab")
@@ -175,6 +191,7 @@ class Pooler:
             stdout=self.logf,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=self.process_env(),
             **kw,
         )
         self.pid = self.proc.pid

@@ -85,7 +85,8 @@ DOCUMENTED = {
     ],
 }
 # sluice's own columns, which must come right after PgBouncer's
-SLUICE_EXTRA = {"POOLS": [("wait_p50_us", "i"), ("wait_p99_us", "i"), ("wait_max_us", "i")]}
+SLUICE_EXTRA = {"POOLS": [("wait_p50_us", "i"), ("wait_p99_us", "i"), ("wait_max_us", "i")],
+                "CONFIG": [("source", "s")]}
 LISTS_ROWS = [
     "databases", "users", "pools", "free_clients", "used_clients", "login_clients",
     "free_servers", "used_servers", "dns_names", "dns_zones", "dns_queries", "dns_pending",
