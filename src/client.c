@@ -369,7 +369,7 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 		client_close(c, CLOSE_ERROR, "28000", "SSL required");
 		return;
 	}
-	if (c->rt->phase != RUN_SERVING) {
+	if (c->rt->phase >= RUN_DRAINING) {
 		client_close(c, CLOSE_ERROR, "57P03", "the pooler is shutting down");
 		return;
 	}

@@ -173,6 +173,9 @@ static const struct key_def global_keys[] = {
 	K_LIST(admin_users, RELOAD),
 	K_LIST(stats_users, RELOAD),
 	K_INT(warn_waiting_clients, "10", RELOAD, 0, INT_MAX),
+
+	K_DUR(shutdown_delay, "0", RELOAD),
+	K_DUR(shutdown_timeout, "0", RELOAD),
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

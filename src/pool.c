@@ -192,7 +192,7 @@ void pool_maintain(struct pool *p)
 		return;
 	usec_t now = util_now();
 	int waiting = pool_n_waiting(p);
-	int min = rt->phase == RUN_SERVING ? p->min_pool_size : 0;
+	int min = rt->phase <= RUN_LAME_DUCK ? p->min_pool_size : 0;
 	while ((p->n_opening < waiting || p->n_servers < min) && may_open(p, now)) {
 		if (server_connect(p) == NULL)
 			break;
@@ -234,7 +234,7 @@ static bool must_close(struct pool *p, struct server *s, usec_t now)
 		return true;
 	if (pool_paused(p))
 		return true;
-	return p->rt->phase != RUN_SERVING && list_empty(&p->waiting_clients);
+	return p->rt->phase >= RUN_DRAINING && list_empty(&p->waiting_clients);
 }
 
 void pool_server_ready(struct pool *p, struct server *s)

@@ -183,17 +183,52 @@ static void stop_now(struct runtime *rt)
 	event_base_loopbreak(rt->base);
 }
 
+/* The end of shutdown_delay (drain now) or of shutdown_timeout (exit now). */
+static void on_shutdown_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct runtime *rt = arg;
+	(void)fd;
+	(void)what;
+	if (rt->phase == RUN_LAME_DUCK) {
+		runtime_begin_drain(rt);
+		return;
+	}
+	int left = 0;
+	struct pool *p;
+	for_each_pool (p, rt)
+		left += p->n_clients;
+	log_warn("shutdown_timeout: closing %d client(s) still in a transaction, exiting", left);
+	stop_now(rt);
+}
+
+/* Arm the shutdown timer for `usec`; 0 disarms it. */
+static void shutdown_timer_set(struct runtime *rt, usec_t usec)
+{
+	event_del(rt->shutdown_timer);
+	if (usec <= 0)
+		return;
+	struct timeval tv = { .tv_sec = usec / 1000000, .tv_usec = usec % 1000000 };
+	event_add(rt->shutdown_timer, &tv);
+}
+
 static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 {
 	struct runtime *rt = arg;
 	(void)sig;
 	(void)what;
-	if (rt->phase == RUN_SERVING) {
-		log_info("got SIGTERM, draining: waiting for in-flight transactions to finish");
+	switch (rt->phase) {
+	case RUN_SERVING:
+		log_info("got SIGTERM");
+		runtime_begin_shutdown(rt);
+		break;
+	case RUN_LAME_DUCK:
+		log_info("got SIGTERM again, draining now (shutdown_delay cut short)");
 		runtime_begin_drain(rt);
-	} else {
+		break;
+	default:
 		log_info("got SIGTERM again, exiting now");
 		stop_now(rt);
+		break;
 	}
 }
 
@@ -223,9 +258,10 @@ bool runtime_start(struct runtime *rt)
 	rt->sig_term = evsignal_new(rt->base, SIGTERM, on_sigterm, rt);
 	rt->sig_int = evsignal_new(rt->base, SIGINT, on_sigint, rt);
 	rt->sig_quit = evsignal_new(rt->base, SIGQUIT, on_sigint, rt);
+	rt->shutdown_timer = evtimer_new(rt->base, on_shutdown_timer, rt);
 	struct timeval tv = { .tv_sec = 0, .tv_usec = JANITOR_INTERVAL_USEC };
 	bool ok = rt->reaper && rt->janitor && rt->sig_hup && rt->sig_term && rt->sig_int &&
-		  rt->sig_quit && event_add(rt->janitor, &tv) == 0 &&
+		  rt->sig_quit && rt->shutdown_timer && event_add(rt->janitor, &tv) == 0 &&
 		  event_add(rt->sig_hup, NULL) == 0 && event_add(rt->sig_term, NULL) == 0 &&
 		  event_add(rt->sig_int, NULL) == 0 && event_add(rt->sig_quit, NULL) == 0;
 	if (!ok) {
@@ -355,9 +391,31 @@ void runtime_set_suspended(struct runtime *rt, bool on)
 	listener_set_main_enabled(rt, !on);
 }
 
+void runtime_begin_shutdown(struct runtime *rt)
+{
+	usec_t delay = rt->cfg->shutdown_delay;
+	if (delay <= 0) {
+		runtime_begin_drain(rt);
+		return;
+	}
+	rt->phase = RUN_LAME_DUCK;
+	log_info("shutting down: /readyz answers 503 from now on; still accepting and serving for "
+		 "%.1f s (shutdown_delay), then draining",
+		 (double)delay / 1e6);
+	shutdown_timer_set(rt, delay);
+}
+
 void runtime_begin_drain(struct runtime *rt)
 {
 	rt->phase = RUN_DRAINING;
+	usec_t limit = rt->cfg->shutdown_timeout;
+	if (limit > 0)
+		log_info("draining: no new clients; waiting up to %.1f s (shutdown_timeout) for "
+			 "in-flight transactions",
+			 (double)limit / 1e6);
+	else
+		log_info("draining: no new clients; waiting for in-flight transactions to finish");
+	shutdown_timer_set(rt, limit);
 	listener_close_main(rt);
 	/* logging-in clients of the main port leave; the admin port keeps answering probes */
 	struct list *it, *tmp;
@@ -415,8 +473,8 @@ void runtime_free(struct runtime *rt)
 		reap(-1, 0, rt);
 		cancel_abort_all(rt);
 	}
-	struct event *evs[] = { rt->reaper,   rt->janitor, rt->sig_hup,
-				rt->sig_term, rt->sig_int, rt->sig_quit };
+	struct event *evs[] = { rt->reaper,  rt->janitor,  rt->sig_hup,       rt->sig_term,
+				rt->sig_int, rt->sig_quit, rt->shutdown_timer };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);

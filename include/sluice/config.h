@@ -172,6 +172,10 @@ struct config {
 	char **admin_users;       /* NULL-terminated list, never NULL */
 	char **stats_users;       /* NULL-terminated list, never NULL */
 	int warn_waiting_clients; /* 10: log a WARNING when a pool has more waiters; 0 = off */
+
+	/* shutdown on SIGTERM (issue 11) */
+	usec_t shutdown_delay; /* 0: lame-duck time: /readyz 503 but still accepting */
+	usec_t shutdown_timeout; /* 0 = none: the longest drain before the remaining clients are cut */
 };
 
 /*

@@ -27,7 +27,8 @@ struct tls_ctx;
 
 enum run_phase {
 	RUN_SERVING = 0, /* normal operation */
-	RUN_DRAINING,    /* SIGTERM: not accepting, finishing in-flight transactions */
+	RUN_LAME_DUCK,   /* SIGTERM, for shutdown_delay: /readyz 503, still accepting and serving */
+	RUN_DRAINING,    /* not accepting, finishing in-flight transactions (shutdown_timeout) */
 	RUN_STOPPING,    /* leaving the loop */
 };
 
@@ -62,6 +63,7 @@ struct runtime {
 	struct event *reaper;
 	struct event *janitor;
 	struct event *sig_hup, *sig_term, *sig_int, *sig_quit;
+	struct event *shutdown_timer; /* the end of shutdown_delay, then of shutdown_timeout */
 
 	uint64_t next_client_id;
 	uint64_t next_server_id;
@@ -94,7 +96,10 @@ bool runtime_reload(struct runtime *rt);
  * (logged, err set) keeps the old ones. */
 bool runtime_reload_tls(struct runtime *rt, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
-/* Begin the SIGTERM sequence: stop accepting, drain. */
+/* Begin the SIGTERM sequence: shutdown_delay as a lame duck (not ready, still
+ * serving), then stop accepting and drain, for at most shutdown_timeout. */
+void runtime_begin_shutdown(struct runtime *rt);
+/* Stop accepting and drain now (the end of shutdown_delay, or none). */
 void runtime_begin_drain(struct runtime *rt);
 /* Called whenever a client or server goes away while draining: exits when nothing is left in flight. */
 void runtime_check_drained(struct runtime *rt);
