@@ -11,7 +11,10 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "sluice/client.h"
@@ -194,7 +197,12 @@ static struct client *find_client(struct runtime *rt, uint32_t pid, uint32_t key
 	return NULL;
 }
 
-static void forward(struct runtime *rt, const struct server *s)
+/*
+ * Send CancelRequest(pid, key) to `sa` over a new connection, in TLS when
+ * tls_host is not NULL (the name to verify).
+ */
+static void forward(struct runtime *rt, const struct sockaddr_storage *sa, socklen_t salen,
+		    const char *tls_host, uint32_t pid, uint32_t key)
 {
 	struct cancel *k = xcalloc(1, sizeof(*k));
 	k->rt = rt;
@@ -202,22 +210,18 @@ static void forward(struct runtime *rt, const struct server *s)
 	conn_init(&k->conn, rt->base, -1, cancel_on_read, cancel_on_write, k);
 	struct pktbuf b;
 	pktbuf_init(&b);
-	proto_build_cancel(&b, s->be_pid, s->be_key);
+	proto_build_cancel(&b, pid, key);
 	memcpy(k->packet, b.data, sizeof(k->packet));
 	pktbuf_free(&b);
-	/* as the server connection itself: TLS over TCP when server_tls_sslmode asks for it */
-	if (conn_is_tls(&s->conn) ||
-	    (rt->tls_connect && s->addr.ss_family != AF_UNIX && s->pool->host))
-		k->host = xstrdup(s->pool->host);
-	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	k->host = tls_host ? xstrdup(tls_host) : NULL;
+	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_warn("cannot create a socket to forward a cancel request: %s", strerror(errno));
 		cancel_free(k);
 		return;
 	}
 	conn_set_fd(&k->conn, fd);
-	if (connect(fd, (const struct sockaddr *)&s->addr, s->addrlen) < 0 &&
-	    errno != EINPROGRESS) {
+	if (connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno != EINPROGRESS) {
 		log_warn("cannot connect to forward a cancel request: %s", strerror(errno));
 		cancel_free(k);
 		return;
@@ -232,15 +236,82 @@ static void forward(struct runtime *rt, const struct server *s)
 	}
 }
 
+/* To the server itself, as its own connection: TLS over TCP when server_tls_sslmode asks. */
+static void forward_to_server(struct runtime *rt, const struct server *s)
+{
+	bool tls = conn_is_tls(&s->conn) ||
+		   (rt->tls_connect && s->addr.ss_family != AF_UNIX && s->pool->host);
+	forward(rt, &s->addr, s->addrlen, tls ? s->pool->host : NULL, s->be_pid, s->be_key);
+}
+
+/* The peer's address: its unix socket in a directory, or its IP address and port. */
+static bool peer_address(const struct config_peer *peer, struct sockaddr_storage *sa,
+			 socklen_t *len)
+{
+	memset(sa, 0, sizeof(*sa));
+	if (peer->host[0] == '/') {
+		struct sockaddr_un *un = (struct sockaddr_un *)sa;
+		un->sun_family = AF_UNIX;
+		int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", peer->host,
+				 peer->port);
+		*len = sizeof(*un);
+		return n > 0 && (size_t)n < sizeof(un->sun_path);
+	}
+	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+	if (inet_pton(AF_INET, peer->host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)peer->port);
+		*len = sizeof(*in4);
+		return true;
+	}
+	if (inet_pton(AF_INET6, peer->host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)peer->port);
+		*len = sizeof(*in6);
+		return true;
+	}
+	return false; /* config load refuses such a host */
+}
+
+uint32_t cancel_new_key(const struct config *cfg)
+{
+	uint32_t r = util_random_u32();
+	if (cfg->peer_id <= 0)
+		return r;
+	return ((uint32_t)cfg->peer_id << CANCEL_PEER_SHIFT) |
+	       (r & ((1u << CANCEL_PEER_SHIFT) - 1));
+}
+
+/* A key another process issued goes, as it came, to that process. */
+static void forward_to_peer(struct runtime *rt, int id, uint32_t pid, uint32_t key)
+{
+	const struct config_peer *peer = config_find_peer(rt->cfg, id);
+	struct sockaddr_storage sa;
+	socklen_t len;
+	if (peer == NULL || !peer_address(peer, &sa, &len)) {
+		log_debug("cancel request for pid %u: its key is of peer %d, not in [peers]", pid,
+			  id);
+		return;
+	}
+	log_debug("cancel request for pid %u: forwarding to peer %d", pid, id);
+	forward(rt, &sa, len, NULL, pid, key);
+}
+
 void cancel_request(struct runtime *rt, uint32_t pid, uint32_t key)
 {
+	int peer = (int)(key >> CANCEL_PEER_SHIFT);
+	if (rt->cfg->peer_id > 0 && peer != rt->cfg->peer_id) {
+		forward_to_peer(rt, peer, pid, key);
+		return;
+	}
 	struct client *c = find_client(rt, pid, key);
 	if (c == NULL || c->server == NULL || c->server->state != SV_ACTIVE) {
 		log_debug("cancel request for pid %u: no matching active client", pid);
 		return;
 	}
 	log_at(LOG_DEBUG, client_prefix(c), "forwarding cancel request");
-	forward(rt, c->server);
+	forward_to_server(rt, c->server);
 }
 
 void cancel_abort_all(struct runtime *rt)

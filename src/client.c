@@ -146,7 +146,7 @@ void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool
 	c->id = ++rt->next_client_id;
 	/* the pid clients see: a positive int4, unique among live clients in practice */
 	c->cancel_pid = (uint32_t)(c->id % 0x7fffffff) + 1;
-	c->cancel_key = util_random_u32();
+	c->cancel_key = cancel_new_key(rt->cfg);
 	c->connect_time = util_now();
 	c->connect_wall = util_wallclock();
 	c->state_since = c->connect_time;
@@ -369,10 +369,8 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 		client_close(c, CLOSE_ERROR, "28000", "SSL required");
 		return;
 	}
-	if (c->rt->phase >= RUN_DRAINING) {
-		client_close(c, CLOSE_ERROR, "57P03", "the pooler is shutting down");
-		return;
-	}
+	/* while draining, a login still in progress began before the listener closed:
+	 * it goes on, and the drain closes the client once its first transaction is over */
 	if (c->rt->n_clients > c->rt->cfg->max_client_conn) {
 		client_close(c, CLOSE_ERROR, "53300",
 			     "no more connections allowed (max_client_conn)");

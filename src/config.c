@@ -13,6 +13,7 @@
 #include "sluice/configkey.h"
 #include "sluice/log.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <ini.h>
@@ -176,6 +177,8 @@ static const struct key_def global_keys[] = {
 
 	K_DUR(shutdown_delay, "0", RELOAD),
 	K_DUR(shutdown_timeout, "0", RELOAD),
+	K_BOOL(so_reuseport, "0", RESTART),
+	K_INT(peer_id, "0", RESTART, 0, CONFIG_MAX_PEER_ID),
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -210,6 +213,13 @@ static const struct key_def user_fields[] = {
 	FIELD(config_user, "max_user_connections", max_user_connections, T_INT, 0, INT_MAX, NULL),
 };
 
+/* Keys of a [peers] entry (PgBouncer's; pool_size is accepted, a cancel needs one connection). */
+static const struct key_def peer_fields[] = {
+	FIELD(config_peer, "host", host, T_OPTSTR, 0, 0, NULL),
+	FIELD(config_peer, "port", port, T_INT, 1, 65535, NULL),
+	FIELD(config_peer, "pool_size", pool_size, T_INT, 0, INT_MAX, NULL),
+};
+
 /*
  * PgBouncer keys sluice accepts and ignores with a warning, so an existing
  * pgbouncer.ini loads. A trailing '*' matches any suffix.
@@ -223,13 +233,11 @@ static const char *const ignored_keys[] = {
 	"job_name",
 	"max_db_client_connections",
 	"max_user_client_connections",
-	"peer_id",
 	"query_wait_notify",
 	"sbuf_loopcnt",
 	"scram_iterations",
 	"server_fast_close",
 	"service_name",
-	"so_reuseport",
 	"syslog",
 	"syslog_facility",
 	"syslog_ident",
@@ -265,7 +273,7 @@ struct parse_ctx {
 	int auth_type_line;               /* where auth_type was set, for the hba check */
 	char *err;
 	size_t errlen;
-	size_t cap_dbs, cap_users;
+	size_t cap_dbs, cap_users, cap_peers;
 };
 
 static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -445,14 +453,56 @@ static int on_user(struct parse_ctx *ctx, const char *name, const char *value)
 	return 1;
 }
 
+/*
+ * A peer's host is a unix socket directory or a numeric address: a cancel
+ * is forwarded at once, with no name to resolve on the way.
+ */
+static bool peer_host_ok(const char *host)
+{
+	unsigned char buf[16];
+	return host[0] == '/' || inet_pton(AF_INET, host, buf) == 1 ||
+	       inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static int on_peer(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	struct config *cfg = ctx->cfg;
+	char why[CONFIGKEY_WHY_LEN], *end;
+
+	errno = 0;
+	long id = strtol(name, &end, 10);
+	if (*name == '\0' || *end != '\0' || errno != 0 || id < 1 || id > CONFIG_MAX_PEER_ID)
+		return fail(ctx, "peer %s: the name must be a peer_id from 1 to %d", name,
+			    CONFIG_MAX_PEER_ID);
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (cfg->peers[i].id == (int)id)
+			return fail(ctx, "peer %ld: already defined on line %d", id,
+				    cfg->peers[i].line);
+	struct config_peer *peers =
+		array_grow(cfg->peers, cfg->n_peers, &ctx->cap_peers, sizeof(*peers));
+	if (peers == NULL)
+		return fail(ctx, "peer %ld: out of memory", id);
+	cfg->peers = peers;
+	struct config_peer *p = &peers[cfg->n_peers++];
+	*p = (struct config_peer){
+		.id = (int)id, .port = 6432, .pool_size = -1, .line = ctx->line
+	};
+	if (!configkey_apply_connstr(p, peer_fields, N_ELEMS(peer_fields), value, why, sizeof(why)))
+		return fail(ctx, "peer %ld: %s", id, why);
+	if (p->host == NULL)
+		return fail(ctx, "peer %ld: host= is required", id);
+	if (!peer_host_ok(p->host))
+		return fail(ctx, "peer %ld: host must be a unix socket directory or an IP address",
+			    id);
+	return 1;
+}
+
 static const struct section_def {
 	const char *name;
 	int (*handle)(struct parse_ctx *ctx, const char *name, const char *value);
 } sections[] = {
-	{ "sluice", on_global },
-	{ "pgbouncer", on_global },
-	{ "databases", on_database },
-	{ "users", on_user },
+	{ "sluice", on_global }, { "pgbouncer", on_global }, { "databases", on_database },
+	{ "users", on_user },    { "peers", on_peer },
 };
 
 static const struct section_def *section_find(const char *name)
@@ -693,6 +743,9 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_users; i++)
 		free(cfg->users[i].name);
 	free(cfg->users);
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		configkey_release(&cfg->peers[i], peer_fields, N_ELEMS(peer_fields));
+	free(cfg->peers);
 	configkey_release(cfg, global_keys, N_ELEMS(global_keys));
 	for (size_t i = 0; cfg->sources != NULL && i < N_ELEMS(global_keys); i++)
 		free(cfg->sources[i]);
@@ -730,6 +783,14 @@ const char *config_sslmode_str(enum tls_sslmode m)
 		if (w->value == (int)m)
 			return w->word;
 	return "?";
+}
+
+const struct config_peer *config_find_peer(const struct config *cfg, int id)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (cfg->peers[i].id == id)
+			return &cfg->peers[i];
+	return NULL;
 }
 
 const struct config_user *config_find_user(const struct config *cfg, const char *name)

@@ -28,6 +28,8 @@ struct listener {
 	bool unix_socket;
 	bool admin; /* admin_port: console and HTTP */
 	char *path; /* unix socket file to remove on close */
+	dev_t dev;  /* ... if it is still ours: a newer process (rolling */
+	ino_t ino;  /* restart) may have put its own in its place */
 };
 
 static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *addr, int len,
@@ -52,6 +54,8 @@ static bool add_listener(struct runtime *rt, const struct sockaddr *sa, socklen_
 			 bool unix_socket, bool admin, const char *what)
 {
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+	if (rt->cfg->so_reuseport && !unix_socket)
+		flags |= LEV_OPT_REUSEABLE_PORT;
 	struct listener *l = xcalloc(1, sizeof(*l));
 	l->rt = rt;
 	l->unix_socket = unix_socket;
@@ -107,6 +111,11 @@ static bool open_unix(struct runtime *rt, const char *dir, int port)
 	if (!add_listener(rt, (struct sockaddr *)&un, sizeof(un), true, false, un.sun_path))
 		return false;
 	rt->listeners->path = xstrdup(un.sun_path);
+	struct stat st;
+	if (stat(un.sun_path, &st) == 0) {
+		rt->listeners->dev = st.st_dev;
+		rt->listeners->ino = st.st_ino;
+	}
 	chmod(un.sun_path, (mode_t)rt->cfg->unix_socket_mode);
 	return true;
 }
@@ -123,9 +132,29 @@ static bool open_tcp_list(struct runtime *rt, const char *addrs, int port, bool 
 	return ok;
 }
 
+/*
+ * Closing a listener of a SO_REUSEPORT group resets the connections queued
+ * on it unless the kernel migrates them to another member of the group.
+ */
+static void check_migrate_req(void)
+{
+	char v = '?';
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_migrate_req", "r");
+	if (f != NULL) {
+		v = (char)fgetc(f);
+		fclose(f);
+	}
+	if (v != '1')
+		log_warn("so_reuseport: net.ipv4.tcp_migrate_req is not 1: when this process "
+			 "stops listening, connections still queued on its socket are reset "
+			 "instead of handed to the process that takes over");
+}
+
 bool listener_open_all(struct runtime *rt)
 {
 	const struct config *cfg = rt->cfg;
+	if (cfg->so_reuseport)
+		check_migrate_req();
 	if (cfg->listen_addr && cfg->listen_addr[0] &&
 	    !open_tcp_list(rt, cfg->listen_addr, cfg->listen_port, false))
 		return false;
@@ -162,10 +191,11 @@ void listener_close_main(struct runtime *rt)
 		}
 		*pp = l->next;
 		evconnlistener_free(l->ev);
-		if (l->path) {
+		struct stat st;
+		if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev &&
+		    st.st_ino == l->ino)
 			unlink(l->path);
-			free(l->path);
-		}
+		free(l->path);
 		free(l);
 	}
 }

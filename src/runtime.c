@@ -164,7 +164,7 @@ static void janitor(evutil_socket_t fd, short what, void *arg)
 	admin_janitor(rt);
 	authquery_janitor(rt->authq, now);
 	if (rt->phase == RUN_DRAINING)
-		runtime_check_drained(rt);
+		runtime_drain_tick(rt, now);
 }
 
 /* --- signals --- */
@@ -366,23 +366,60 @@ static void close_servers(struct list *head, const char *reason)
 
 static const char shutdown_msg[] = "terminating connection: the pooler is shutting down";
 
-/* Draining: clients without a transaction in flight leave now, the rest after it. */
-static void drain_pool(struct pool *p)
+/*
+ * How long a client that has logged in but not yet sent its first request
+ * may stay while draining: it connected to run something (a short-lived
+ * connection, pgbench -C), and closing it now would fail that transaction.
+ */
+#define DRAIN_LOGIN_GRACE_USEC 2000000
+
+static bool just_logged_in(const struct client *c, usec_t now)
 {
-	close_list(&p->wait_login_clients, "57P01", shutdown_msg);
-	close_list(&p->idle_clients, "57P01", shutdown_msg);
-	close_list(&p->waiting_clients, "57P01", shutdown_msg);
+	return c->last_request == 0 && now - c->connect_time < DRAIN_LOGIN_GRACE_USEC;
+}
+
+/* Close c now if nothing of it is in flight, else once its transaction ends. */
+static void drain_client(struct client *c, bool in_flight, usec_t now)
+{
+	if (in_flight || just_logged_in(c, now))
+		c->close_after_ready = true;
+	else
+		client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
+}
+
+/*
+ * Draining, at its start and then at every janitor tick: clients without a
+ * transaction in flight leave, the rest after it; clients waiting for a
+ * server have sent a request and are served first.
+ */
+static void drain_pool(struct pool *p, usec_t now)
+{
 	struct list *it, *tmp;
+	list_for_each_safe (it, tmp, &p->waiting_clients)
+		list_entry(it, struct client, node)->close_after_ready = true;
+	list_for_each_safe (it, tmp, &p->wait_login_clients)
+		list_entry(it, struct client, node)->close_after_ready = true;
+	list_for_each_safe (it, tmp, &p->idle_clients)
+		drain_client(list_entry(it, struct client, node), false, now);
 	list_for_each_safe (it, tmp, &p->active_clients) {
 		struct client *c = list_entry(it, struct client, node);
 		struct server *s = c->server;
-		if (s && s->state == SV_ACTIVE && !server_request_open(s) &&
-		    s->relay.tx_status == 'I')
-			client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
-		else
-			c->close_after_ready = true;
+		drain_client(c,
+			     !(s && s->state == SV_ACTIVE && !server_request_open(s) &&
+			       s->relay.tx_status == 'I'),
+			     now);
 	}
-	close_servers(&p->idle_servers, "shutting down");
+	if (list_empty(&p->waiting_clients) && list_empty(&p->wait_login_clients) &&
+	    p->n_clients == 0)
+		close_servers(&p->idle_servers, "shutting down");
+}
+
+void runtime_drain_tick(struct runtime *rt, usec_t now)
+{
+	struct list *it, *tmp;
+	list_for_each_safe (it, tmp, &rt->pools)
+		drain_pool(list_entry(it, struct pool, node), now);
+	runtime_check_drained(rt);
 }
 
 void runtime_set_suspended(struct runtime *rt, bool on)
@@ -417,26 +454,22 @@ void runtime_begin_drain(struct runtime *rt)
 		log_info("draining: no new clients; waiting for in-flight transactions to finish");
 	shutdown_timer_set(rt, limit);
 	listener_close_main(rt);
-	/* logging-in clients of the main port leave; the admin port keeps answering probes */
-	struct list *it, *tmp;
-	list_for_each_safe (it, tmp, &rt->login_clients) {
-		struct client *c = list_entry(it, struct client, node);
-		if (!c->via_admin_port)
-			client_close(c, CLOSE_ERROR, "57P01", shutdown_msg);
-	}
-	list_for_each_safe (it, tmp, &rt->pools)
-		drain_pool(list_entry(it, struct pool, node));
-	runtime_check_drained(rt);
+	/* clients still logging in were accepted before: they finish, then drain (janitor) */
+	runtime_drain_tick(rt, util_tick());
 }
 
 void runtime_check_drained(struct runtime *rt)
 {
 	if (rt->phase != RUN_DRAINING)
 		return;
-	/* console and HTTP sessions do not hold the exit back */
+	/* console and HTTP sessions do not hold the exit back; logins on the main port do */
 	struct pool *p;
 	for_each_pool (p, rt)
 		if (p->n_clients > 0)
+			return;
+	struct list *it;
+	for (it = rt->login_clients.next; it != &rt->login_clients; it = it->next)
+		if (!list_entry(it, struct client, node)->via_admin_port)
 			return;
 	log_info("all clients are gone, exiting");
 	stop_now(rt);

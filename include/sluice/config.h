@@ -72,6 +72,17 @@ struct config_user {
 	int line;
 };
 
+/* One entry of [peers]: another sluice (or PgBouncer) process sharing the port. */
+struct config_peer {
+	int id;        /* its peer_id, 1..CONFIG_MAX_PEER_ID */
+	char *host;    /* a unix socket directory or an IP address */
+	int port;      /* 6432 */
+	int pool_size; /* accepted for PgBouncer's sake; -1 when not given */
+	int line;
+};
+
+#define CONFIG_MAX_PEER_ID 16383
+
 struct config {
 	char *path;     /* the file this was read from, or "DATABASE_URL" without one */
 	char **sources; /* per global key, table order: where its value came from; NULL: default */
@@ -82,6 +93,8 @@ struct config {
 	size_t n_dbs;
 	struct config_user *users;
 	size_t n_users;
+	struct config_peer *peers; /* [peers], in file order */
+	size_t n_peers;
 
 	/* [sluice] / [pgbouncer] */
 	char *listen_addr;     /* "" or NULL: no TCP listener; "*" = all */
@@ -176,6 +189,8 @@ struct config {
 	/* shutdown on SIGTERM (issue 11) */
 	usec_t shutdown_delay; /* 0: lame-duck time: /readyz 503 but still accepting */
 	usec_t shutdown_timeout; /* 0 = none: the longest drain before the remaining clients are cut */
+	bool so_reuseport;       /* 0: SO_REUSEPORT on the TCP listeners (rolling restarts) */
+	int peer_id;             /* 0 = no peering; else in every cancel key, see [peers] */
 };
 
 /*
@@ -225,6 +240,9 @@ void config_free(struct config *cfg);
 
 /* Find the [databases] entry for `name`: exact match, else "*", else NULL. */
 const struct config_db *config_find_db(const struct config *cfg, const char *name);
+
+/* The [peers] entry with this peer_id, or NULL. */
+const struct config_peer *config_find_peer(const struct config *cfg, int id);
 
 /* Find the [users] entry for `name`, or NULL. */
 const struct config_user *config_find_user(const struct config *cfg, const char *name);

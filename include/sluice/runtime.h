@@ -101,6 +101,9 @@ bool runtime_reload_tls(struct runtime *rt, char *err, size_t errlen)
 void runtime_begin_shutdown(struct runtime *rt);
 /* Stop accepting and drain now (the end of shutdown_delay, or none). */
 void runtime_begin_drain(struct runtime *rt);
+/* Draining, at every janitor tick: close the clients that have nothing in flight
+ * (a client that logged in moments ago gets a grace to send its request). */
+void runtime_drain_tick(struct runtime *rt, usec_t now);
 /* Called whenever a client or server goes away while draining: exits when nothing is left in flight. */
 void runtime_check_drained(struct runtime *rt);
 

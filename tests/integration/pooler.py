@@ -91,6 +91,7 @@ class Pooler:
         # with the ports chosen here unless env names others
         self.no_config = no_config
         self.extra_args = []  # more command-line arguments, before CONFIG
+        self.extra_ini = ""  # more sections, appended to the generated file
         if no_config:
             self.env.setdefault("SLUICE_LISTEN_PORT", str(self.port))
             self.env.setdefault("SLUICE_ADMIN_PORT", str(self.admin_port))
@@ -154,7 +155,7 @@ class Pooler:
             if IS_PGBOUNCER and k in SLUICE_ONLY_KEYS:
                 continue
             lines.append(f"{k} = {_ini_value(v)}")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.extra_ini
 
     def write_config(self):
         with open(self.config_path, "w") as f:

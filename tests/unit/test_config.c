@@ -180,9 +180,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 78);
+	CHECK(c.n == 82);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 78 - 10);
+	CHECK(c.reloadable == 82 - 12);
 	config_free(cfg);
 }
 
@@ -269,6 +269,10 @@ static const char every_key_ini[] =
 	"admin_users = admin, root\n"
 	"stats_users = monitor\n"
 	"warn_waiting_clients = 3\n"
+	"shutdown_delay = 5\n"
+	"shutdown_timeout = 30\n"
+	"so_reuseport = 1\n"
+	"peer_id = 7\n"
 	"[databases]\n";
 
 static void test_every_key(void)
@@ -350,12 +354,14 @@ static void test_every_key(void)
 	CHECK(!config_list_has(cfg->admin_users, "monitor"));
 	CHECK(config_list_has(cfg->stats_users, "monitor"));
 	CHECK(cfg->warn_waiting_clients == 3);
+	CHECK(cfg->shutdown_delay == 5 * SEC && cfg->shutdown_timeout == 30 * SEC);
+	CHECK(cfg->so_reuseport && cfg->peer_id == 7);
 	CHECK(!config_list_has(NULL, "x"));
 
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 78 && c.differing == 78);
+	CHECK(c.n == 82 && c.differing == 82);
 	config_free(cfg);
 }
 
@@ -890,7 +896,7 @@ static void test_warnings(void)
 				       "syslog = 1\n"
 				       "client_tls_sslmode = disable\n"
 				       "server_tls_sslmode = prefer\n"
-				       "[peers]\n"
+				       "[nosuch]\n"
 				       "1 = host=x\n"
 				       "[databases]\n"
 				       "a = host=y\n",
@@ -903,7 +909,7 @@ static void test_warnings(void)
 	snprintf(want, sizeof(want), "%s:4: syslog is not supported, ignored", tmp_path);
 	CHECK(strstr(log, want) != NULL);
 	CHECK(strstr(log, "tls_sslmode") == NULL); /* TLS keys are real keys: no warning */
-	snprintf(want, sizeof(want), "%s:7: unknown section [peers], its keys are ignored",
+	snprintf(want, sizeof(want), "%s:7: unknown section [nosuch], its keys are ignored",
 		 tmp_path);
 	CHECK(strstr(log, want) != NULL);
 	free(log);
@@ -1057,6 +1063,54 @@ static void test_example_and_docs(void)
 	free(md);
 }
 
+/* ---- [peers] --------------------------------------------------------------- */
+
+static void peer_refused(const char *entry, const char *want)
+{
+	char text[512], err[512];
+	snprintf(text, sizeof(text), "[sluice]\n[databases]\n[peers]\n%s\n", entry);
+	struct config *cfg = load_text(text, err, sizeof(err));
+	CHECK(cfg == NULL);
+	if (cfg == NULL && strcmp(err, want) != 0) {
+		fprintf(stderr, "%s: error \"%s\", expected \"%s\"\n", entry, err, want);
+		unit_failures++;
+	}
+	config_free(cfg);
+}
+
+static void test_peers(void)
+{
+	char err[512];
+	struct config *cfg = load_text("[sluice]\npeer_id = 2\n[databases]\n[peers]\n"
+				       "1 = host=/run/sluice-a port=6432 pool_size=4\n"
+				       "2 = host=127.0.0.1\n3 = host=::1 port=7000\n",
+				       err, sizeof(err));
+	CHECK(cfg != NULL);
+	if (cfg == NULL)
+		return;
+	CHECK(cfg->peer_id == 2 && cfg->n_peers == 3);
+	const struct config_peer *p = config_find_peer(cfg, 1);
+	CHECK(p != NULL && strcmp(p->host, "/run/sluice-a") == 0 && p->port == 6432 &&
+	      p->pool_size == 4 && p->line == 5);
+	p = config_find_peer(cfg, 2);
+	CHECK(p != NULL && p->port == 6432 && p->pool_size == -1);
+	p = config_find_peer(cfg, 3);
+	CHECK(p != NULL && strcmp(p->host, "::1") == 0 && p->port == 7000);
+	CHECK(config_find_peer(cfg, 4) == NULL);
+	config_free(cfg);
+
+	peer_refused("0 = host=/x", ":4: peer 0: the name must be a peer_id from 1 to 16383");
+	peer_refused("16384 = host=/x",
+		     ":4: peer 16384: the name must be a peer_id from 1 to 16383");
+	peer_refused("one = host=/x", ":4: peer one: the name must be a peer_id from 1 to 16383");
+	peer_refused("1 = port=5", ":4: peer 1: host= is required");
+	peer_refused("1 = host=db.example.com",
+		     ":4: peer 1: host must be a unix socket directory or an IP address");
+	peer_refused("1 = host=/x port=0", ":4: peer 1: port: 0 out of range 1..65535");
+	peer_refused("1 = host=/x\n1 = host=/y", ":5: peer 1: already defined on line 4");
+	peer_refused("1 = host=/x dbname=y", ":4: peer 1: unknown parameter 'dbname'");
+}
+
 int main(void)
 {
 	test_defaults();
@@ -1068,6 +1122,7 @@ int main(void)
 	test_databases();
 	test_auth_lookup();
 	test_warnings();
+	test_peers();
 	test_set_key();
 	test_diff();
 	test_example_and_docs();
