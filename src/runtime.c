@@ -21,6 +21,7 @@
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/prepared.h"
+#include "sluice/sdnotify.h"
 #include "sluice/server.h"
 #include "sluice/tls.h"
 #include "sluice/util.h"
@@ -199,6 +200,7 @@ static void on_sigint(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	log_info("got SIGINT, exiting now");
+	sdnotify_stopping("exiting now");
 	stop_now(arg);
 }
 
@@ -235,6 +237,7 @@ bool runtime_start(struct runtime *rt)
 		log_error("could not write pidfile %s", rt->cfg->pidfile);
 		return false;
 	}
+	sdnotify_ready("accepting connections");
 	return true;
 }
 
@@ -265,7 +268,8 @@ static bool server_tls_changed(const struct config *a, const struct config *b)
 	       !str_eq(a->server_tls13_ciphers, b->server_tls13_ciphers);
 }
 
-bool runtime_reload(struct runtime *rt)
+/* The reload proper: the new config and its files, or (logged) the old ones. */
+static bool reload_config(struct runtime *rt)
 {
 	char err[512];
 	struct config *cfg = config_load(rt->config_path, err, sizeof(err));
@@ -306,6 +310,19 @@ bool runtime_reload(struct runtime *rt)
 	}
 	log_info("configuration reloaded");
 	return true;
+}
+
+bool runtime_reload(struct runtime *rt)
+{
+	/* a service manager hears of it only while serving: after STOPPING=1 it would be noise */
+	bool notify = rt->phase == RUN_SERVING;
+	if (notify)
+		sdnotify_reloading();
+	bool ok = reload_config(rt);
+	if (notify)
+		sdnotify_ready(ok ? "configuration reloaded"
+				  : "reload failed, running configuration kept (see the log)");
+	return ok;
 }
 
 /* --- drain and exit --- */
@@ -353,6 +370,7 @@ void runtime_set_suspended(struct runtime *rt, bool on)
 
 void runtime_begin_drain(struct runtime *rt)
 {
+	sdnotify_stopping("draining: waiting for in-flight transactions");
 	rt->phase = RUN_DRAINING;
 	listener_close_main(rt);
 	/* logging-in clients of the main port leave; the admin port keeps answering probes */

@@ -128,13 +128,14 @@ def role(pg, request):
 @pytest.fixture
 def sluice(pg, request):
     """Factory: sluice(config={...}, databases={...}, users={...}, userlist={...},
-    pg=other_cluster, start=True) -> pooler.Pooler (running). Databases default
+    pg=other_cluster, start=True, env={...}) -> pooler.Pooler (running); env adds
+    variables to the process's environment. Databases default
     to testdb and '*' on the shared PostgreSQL. At teardown each process is
     stopped and the test fails on a sanitizer report or an unexpected crash."""
     made = []
 
-    def factory(config=None, databases=None, users=None, userlist=None, pg_cluster=None, start=True):
-        p = Pooler(pg_cluster or pg, config=config, databases=databases, users=users, userlist=userlist)
+    def factory(config=None, databases=None, users=None, userlist=None, pg_cluster=None, start=True, env=None):
+        p = Pooler(pg_cluster or pg, config=config, databases=databases, users=users, userlist=userlist, env=env)
         made.append(p)
         if start:
             p.start()

@@ -65,8 +65,10 @@ def _ini_value(v):
 
 
 class Pooler:
-    def __init__(self, pg, config=None, databases=None, users=None, userlist=None, name="sluice"):
+    def __init__(self, pg, config=None, databases=None, users=None, userlist=None, name="sluice", env=None):
         self.pg = pg
+        # extra environment variables for the process (None: the test's environment as it is)
+        self.env = dict(env) if env else None
         self.dir = make_dir(f"sluice-it-{name}-")
         self.config_path = os.path.join(self.dir, "sluice.ini")
         self.auth_file = os.path.join(self.dir, "userlist.txt")
@@ -175,6 +177,7 @@ class Pooler:
             stdout=self.logf,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **self.env} if self.env else None,
             **kw,
         )
         self.pid = self.proc.pid
