@@ -16,6 +16,7 @@
 #include "sluice/authquery.h"
 #include "sluice/cancel.h"
 #include "sluice/client.h"
+#include "sluice/confwatch.h"
 #include "sluice/dns.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
@@ -237,6 +238,7 @@ bool runtime_start(struct runtime *rt)
 		log_error("could not write pidfile %s", rt->cfg->pidfile);
 		return false;
 	}
+	runtime_sync_config_watch(rt);
 	sdnotify_ready("accepting connections");
 	return true;
 }
@@ -318,11 +320,33 @@ bool runtime_reload(struct runtime *rt)
 	bool notify = rt->phase == RUN_SERVING;
 	if (notify)
 		sdnotify_reloading();
+	confwatch_note_loaded(rt->confwatch); /* before the file is read: a later change reloads */
 	bool ok = reload_config(rt);
+	runtime_sync_config_watch(rt);
 	if (notify)
 		sdnotify_ready(ok ? "configuration reloaded"
 				  : "reload failed, running configuration kept (see the log)");
 	return ok;
+}
+
+/* --- config_watch --- */
+
+static void on_config_changed(void *arg)
+{
+	(void)runtime_reload(arg);
+}
+
+void runtime_sync_config_watch(struct runtime *rt)
+{
+	if (rt->cfg->config_watch && rt->confwatch == NULL) {
+		rt->confwatch = confwatch_new(rt->base, rt->config_path, on_config_changed, rt);
+		if (rt->confwatch)
+			log_info("config_watch: watching %s for changes", rt->config_path);
+	} else if (!rt->cfg->config_watch && rt->confwatch) {
+		confwatch_free(rt->confwatch);
+		rt->confwatch = NULL;
+		log_info("config_watch: no longer watching %s", rt->config_path);
+	}
 }
 
 /* --- drain and exit --- */
@@ -434,6 +458,7 @@ void runtime_free(struct runtime *rt)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
+	confwatch_free(rt->confwatch);
 	authquery_free(rt->authq); /* before dns_free: it cancels its own name look-ups */
 	dns_free(rt->dns); /* after the servers cancelled their lookups and the timers are gone */
 	while (!list_empty(&rt->pools))
