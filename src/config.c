@@ -151,6 +151,7 @@ static const struct key_def global_keys[] = {
 	K_INT(tcp_socket_buffer, "0", RELOAD, 0, INT_MAX / 2),
 	K_DUR(dns_max_ttl, "15", RELOAD),
 	K_OPTSTR(resolv_conf, RESTART),
+	K_BOOL(config_watch, "0", RELOAD),
 
 	K_ENUM(client_tls_sslmode, "disable", RELOAD, sslmode_words),
 	K_OPTSTR(client_tls_key_file, RELOAD),

@@ -18,11 +18,13 @@
 #include "sluice/cancel.h"
 #include "sluice/client.h"
 #include "sluice/configenv.h"
+#include "sluice/confwatch.h"
 #include "sluice/dns.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/prepared.h"
+#include "sluice/sdnotify.h"
 #include "sluice/server.h"
 #include "sluice/tls.h"
 #include "sluice/util.h"
@@ -237,6 +239,7 @@ static void on_sigint(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	log_info("got SIGINT, exiting now");
+	sdnotify_stopping("exiting now");
 	stop_now(arg);
 }
 
@@ -274,6 +277,8 @@ bool runtime_start(struct runtime *rt)
 		log_error("could not write pidfile %s", rt->cfg->pidfile);
 		return false;
 	}
+	runtime_sync_config_watch(rt);
+	sdnotify_ready("accepting connections");
 	return true;
 }
 
@@ -304,7 +309,8 @@ static bool server_tls_changed(const struct config *a, const struct config *b)
 	       !str_eq(a->server_tls13_ciphers, b->server_tls13_ciphers);
 }
 
-bool runtime_reload(struct runtime *rt)
+/* The reload proper: the new config and its files, or (logged) the old ones. */
+static bool reload_config(struct runtime *rt)
 {
 	char err[1280];
 	struct config_origin origin = { rt->config_path, rt->database_url, environ };
@@ -346,6 +352,41 @@ bool runtime_reload(struct runtime *rt)
 	}
 	log_info("configuration reloaded");
 	return true;
+}
+
+bool runtime_reload(struct runtime *rt)
+{
+	/* a service manager hears of it only while serving: after STOPPING=1 it would be noise */
+	bool notify = rt->phase == RUN_SERVING;
+	if (notify)
+		sdnotify_reloading();
+	confwatch_note_loaded(rt->confwatch); /* before the file is read: a later change reloads */
+	bool ok = reload_config(rt);
+	runtime_sync_config_watch(rt);
+	if (notify)
+		sdnotify_ready(ok ? "configuration reloaded"
+				  : "reload failed, running configuration kept (see the log)");
+	return ok;
+}
+
+/* --- config_watch --- */
+
+static void on_config_changed(void *arg)
+{
+	(void)runtime_reload(arg);
+}
+
+void runtime_sync_config_watch(struct runtime *rt)
+{
+	if (rt->cfg->config_watch && rt->confwatch == NULL) {
+		rt->confwatch = confwatch_new(rt->base, rt->config_path, on_config_changed, rt);
+		if (rt->confwatch)
+			log_info("config_watch: watching %s for changes", rt->config_path);
+	} else if (!rt->cfg->config_watch && rt->confwatch) {
+		confwatch_free(rt->confwatch);
+		rt->confwatch = NULL;
+		log_info("config_watch: no longer watching %s", rt->config_path);
+	}
 }
 
 /* --- drain and exit --- */
@@ -436,6 +477,7 @@ void runtime_begin_shutdown(struct runtime *rt)
 		return;
 	}
 	rt->phase = RUN_LAME_DUCK;
+	sdnotify_stopping("shutting down: not ready, still serving for shutdown_delay");
 	log_info("shutting down: /readyz answers 503 from now on; still accepting and serving for "
 		 "%.1f s (shutdown_delay), then draining",
 		 (double)delay / 1e6);
@@ -444,6 +486,7 @@ void runtime_begin_shutdown(struct runtime *rt)
 
 void runtime_begin_drain(struct runtime *rt)
 {
+	sdnotify_stopping("draining: waiting for in-flight transactions");
 	rt->phase = RUN_DRAINING;
 	usec_t limit = rt->cfg->shutdown_timeout;
 	if (limit > 0)
@@ -511,6 +554,7 @@ void runtime_free(struct runtime *rt)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
+	confwatch_free(rt->confwatch);
 	authquery_free(rt->authq); /* before dns_free: it cancels its own name look-ups */
 	dns_free(rt->dns); /* after the servers cancelled their lookups and the timers are gone */
 	while (!list_empty(&rt->pools))

@@ -159,6 +159,7 @@ struct config {
 	int tcp_socket_buffer;   /* SO_SNDBUF and SO_RCVBUF in bytes; 0 = the system's autotuning */
 	usec_t dns_max_ttl;      /* 15 s: how long a resolved host name is reused */
 	char *resolv_conf;       /* NULL = the system's resolv.conf and hosts file */
+	bool config_watch;       /* 0: SIGHUP/RELOAD only; 1: also reload when the file changes */
 
 	/* TLS towards clients (PgBouncer's keys; files are read by tls.c at start and reload) */
 	enum tls_sslmode client_tls_sslmode; /* disable */

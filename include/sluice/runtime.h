@@ -18,6 +18,7 @@
 
 struct authfile;
 struct authquery;
+struct confwatch;
 struct dns;
 struct listener;
 struct client;
@@ -41,6 +42,7 @@ struct runtime {
 	struct dns *dns;         /* host names of [databases] entries */
 	struct authquery *authq; /* auth_query look-ups and their connections */
 	struct prepared_registry *prepared; /* named prepared statements of every pool */
+	struct confwatch *confwatch;        /* config_watch = 1: the file's watch, else NULL */
 	struct tls_ctx *tls_accept;  /* TLS for clients, NULL when client_tls_sslmode=disable */
 	struct tls_ctx *tls_connect; /* TLS to servers, NULL when server_tls_sslmode=disable */
 	struct tls_counts {
@@ -96,6 +98,10 @@ bool runtime_reload(struct runtime *rt);
  * (logged, err set) keeps the old ones. */
 bool runtime_reload_tls(struct runtime *rt, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* Start or stop watching the config file as rt->cfg->config_watch says (at
+ * start, after a reload or an admin SET). A watch that cannot be set up is
+ * logged; the pooler runs on without it. */
+void runtime_sync_config_watch(struct runtime *rt);
 /* Begin the SIGTERM sequence: shutdown_delay as a lame duck (not ready, still
  * serving), then stop accepting and drain, for at most shutdown_timeout. */
 void runtime_begin_shutdown(struct runtime *rt);

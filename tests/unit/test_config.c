@@ -167,6 +167,7 @@ static void test_defaults(void)
 	CHECK(cfg->tcp_user_timeout == 0 && cfg->tcp_socket_buffer == 0);
 	CHECK(cfg->dns_max_ttl == 15 * SEC);
 	CHECK(cfg->resolv_conf == NULL);
+	CHECK(!cfg->config_watch);
 	CHECK(cfg->client_tls_sslmode == SSLMODE_DISABLE && cfg->client_tls_key_file == NULL);
 	CHECK_STR(cfg->client_tls_protocols, "secure");
 	CHECK(cfg->server_tls_sslmode == SSLMODE_PREFER && cfg->server_tls_ca_file == NULL);
@@ -180,9 +181,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 82);
+	CHECK(c.n == 83);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 82 - 12);
+	CHECK(c.reloadable == 83 - 12);
 	config_free(cfg);
 }
 
@@ -248,6 +249,7 @@ static const char every_key_ini[] =
 	"tcp_socket_buffer = 65536\n"
 	"dns_max_ttl = 2.5\n"
 	"resolv_conf = /etc/sluice/resolv.conf\n"
+	"config_watch = 1\n"
 	"client_tls_sslmode = verify-full\n"
 	"client_tls_key_file = /etc/sluice/server.key\n"
 	"client_tls_cert_file = /etc/sluice/server.crt\n"
@@ -342,6 +344,7 @@ static void test_every_key(void)
 	CHECK(cfg->tcp_user_timeout == 10000 && cfg->tcp_socket_buffer == 65536);
 	CHECK(cfg->dns_max_ttl == 2500000);
 	CHECK_STR(cfg->resolv_conf, "/etc/sluice/resolv.conf");
+	CHECK(cfg->config_watch);
 	CHECK(cfg->client_tls_sslmode == SSLMODE_VERIFY_FULL);
 	CHECK_STR(cfg->client_tls_ca_file, "/etc/sluice/ca.crt");
 	CHECK_STR(cfg->client_tls13_ciphers, "TLS_AES_256_GCM_SHA384");
@@ -361,7 +364,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 82 && c.differing == 82);
+	CHECK(c.n == 83 && c.differing == 83);
 	config_free(cfg);
 }
 
