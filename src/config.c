@@ -26,6 +26,9 @@
 /* Longest accepted line: long enough for any sane connect_query. */
 #define CONFIG_MAX_LINE 16384
 
+/* A problem in the file that does not stop the load (event "config" in json). */
+#define config_warn(...) log_event(LOG_WARNING, "config", __VA_ARGS__)
+
 /* ------------------------------------------------------------------------ */
 /* Key tables                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -287,11 +290,11 @@ static int on_global(struct parse_ctx *ctx, const char *name, const char *value)
 	char why[CONFIGKEY_WHY_LEN];
 
 	if (k == NULL && key_is_ignored(name)) {
-		log_warn("%s:%d: %s is not supported, ignored", ctx->cfg->path, ctx->line, name);
+		config_warn("%s:%d: %s is not supported, ignored", ctx->cfg->path, ctx->line, name);
 		return 1;
 	}
 	if (k == NULL) {
-		log_warn("%s:%d: unknown key %s, ignored", ctx->cfg->path, ctx->line, name);
+		config_warn("%s:%d: unknown key %s, ignored", ctx->cfg->path, ctx->line, name);
 		return 1;
 	}
 	if (!configkey_assign(ctx->cfg, k, value, why, sizeof(why)))
@@ -343,7 +346,7 @@ static struct config_db *db_slot(struct parse_ctx *ctx, const char *name)
 		struct config_db *db = &cfg->dbs[i];
 		if (strcmp(db->name, name) != 0)
 			continue;
-		log_warn(
+		config_warn(
 			"%s:%d: database %s was already defined on line %d; this entry replaces it",
 			cfg->path, ctx->line, name, db->line);
 		db_release(db);
@@ -395,8 +398,8 @@ static struct config_user *user_slot(struct parse_ctx *ctx, const char *name)
 		struct config_user *u = &cfg->users[i];
 		if (strcmp(u->name, name) != 0)
 			continue;
-		log_warn("%s:%d: user %s was already defined on line %d; this entry replaces it",
-			 cfg->path, ctx->line, name, u->line);
+		config_warn("%s:%d: user %s was already defined on line %d; this entry replaces it",
+			    cfg->path, ctx->line, name, u->line);
 		free(u->name);
 		return user_init(u, name, ctx->line) ? u : NULL;
 	}
@@ -477,8 +480,8 @@ static void inspect_line(struct parse_ctx *ctx, const char *line)
 	char *name = strndup(p + 1, (size_t)(end - p - 1));
 	const struct section_def *s = name ? section_find(name) : NULL;
 	if (name != NULL && s == NULL)
-		log_warn("%s:%d: unknown section [%s], its keys are ignored", ctx->cfg->path,
-			 ctx->line, name);
+		config_warn("%s:%d: unknown section [%s], its keys are ignored", ctx->cfg->path,
+			    ctx->line, name);
 	if (s != NULL && s->handle == on_global)
 		ctx->seen_global = true;
 	if (s != NULL && s->handle == on_database)

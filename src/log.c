@@ -1,7 +1,7 @@
 /*
  * log: formats one line per call and writes it to stderr and the optional
  * log file with a single write(2) each, so lines from one process never
- * interleave mid-line.
+ * interleave mid-line. Owns the threshold and the log file descriptor.
  */
 #include "sluice/log.h"
 
@@ -63,26 +63,39 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
-void log_write(enum log_level level, const char *prefix, const char *fmt, ...)
+/* "2026-12-01 23:40:01.123 42 LOG C-12 db/user@addr:port ": local time, as PgBouncer. */
+static size_t text_header(char *line, size_t cap, enum log_level level, const struct log_ctx *ctx,
+			  const struct timeval *tv)
+{
+	struct tm tm;
+	char prefix[256] = "";
+
+	localtime_r(&tv->tv_sec, &tm);
+	size_t len = strftime(line, cap, "%Y-%m-%d %H:%M:%S", &tm);
+	if (ctx->kind)
+		snprintf(prefix, sizeof(prefix), "%c-%llu %s/%s@%s:%d", ctx->kind, ctx->id,
+			 ctx->database ? ctx->database : "(nodb)",
+			 ctx->user ? ctx->user : "(nouser)", ctx->host ? ctx->host : "unix",
+			 ctx->port);
+	int n = snprintf(line + len, cap - len, ".%03d %d %s %s%s", (int)(tv->tv_usec / 1000),
+			 (int)getpid(), level_names[level], prefix, ctx->kind ? " " : "");
+	if (n > 0)
+		len += (size_t)n;
+	return len < cap ? len : cap - 1;
+}
+
+void log_write(enum log_level level, struct log_ctx ctx, const char *fmt, ...)
 {
 	char line[4096];
 	struct timeval tv;
-	struct tm tm;
 	int saved_errno = errno;
 
 	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	size_t len = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
-	int n = snprintf(line + len, sizeof(line) - len, ".%03d %d %s %s%s",
-			 (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level],
-			 prefix ? prefix : "", prefix ? " " : "");
-	if (n > 0)
-		len += (size_t)n;
-
+	size_t len = text_header(line, sizeof(line), level, &ctx, &tv);
 	va_list ap;
 	va_start(ap, fmt);
-	errno = saved_errno;
-	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	errno = saved_errno; /* for %m */
+	int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
 		len += (size_t)n;

@@ -170,7 +170,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	log_info("got SIGHUP, reloading configuration");
+	log_event(LOG_INFO, "reload", "got SIGHUP, reloading configuration");
 	(void)runtime_reload(arg);
 }
 
@@ -186,10 +186,11 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	if (rt->phase == RUN_SERVING) {
-		log_info("got SIGTERM, draining: waiting for in-flight transactions to finish");
+		log_event(LOG_INFO, "shutdown",
+			  "got SIGTERM, draining: waiting for in-flight transactions to finish");
 		runtime_begin_drain(rt);
 	} else {
-		log_info("got SIGTERM again, exiting now");
+		log_event(LOG_INFO, "shutdown", "got SIGTERM again, exiting now");
 		stop_now(rt);
 	}
 }
@@ -198,7 +199,7 @@ static void on_sigint(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	log_info("got SIGINT, exiting now");
+	log_event(LOG_INFO, "shutdown", "got SIGINT, exiting now");
 	stop_now(arg);
 }
 
@@ -240,7 +241,7 @@ bool runtime_start(struct runtime *rt)
 
 int runtime_run(struct runtime *rt)
 {
-	log_info("sluice %s started, pid %d", SLUICE_VERSION, (int)getpid());
+	log_event(LOG_INFO, "start", "sluice %s started, pid %d", SLUICE_VERSION, (int)getpid());
 	event_base_dispatch(rt->base);
 	return rt->exit_code;
 }
@@ -270,13 +271,15 @@ bool runtime_reload(struct runtime *rt)
 	char err[512];
 	struct config *cfg = config_load(rt->config_path, err, sizeof(err));
 	if (cfg == NULL) {
-		log_error("reload failed, keeping the running configuration: %s", err);
+		log_event(LOG_ERROR, "reload_failed",
+			  "reload failed, keeping the running configuration: %s", err);
 		return false;
 	}
 	/* certificates are read before the auth files, and used only if both are good */
 	struct tls_ctx *accept, *connect;
 	if (!tls_ctx_load(cfg, &accept, &connect, err, sizeof(err))) {
-		log_error("reload failed, keeping the running configuration: %s", err);
+		log_event(LOG_ERROR, "reload_failed",
+			  "reload failed, keeping the running configuration: %s", err);
 		config_free(cfg);
 		return false;
 	}
@@ -304,7 +307,7 @@ bool runtime_reload(struct runtime *rt)
 			pool_reconnect(p, NULL, "server_tls settings changed");
 		pool_maintain(p);
 	}
-	log_info("configuration reloaded");
+	log_event(LOG_INFO, "reload", "configuration reloaded");
 	return true;
 }
 
@@ -376,7 +379,7 @@ void runtime_check_drained(struct runtime *rt)
 	for_each_pool (p, rt)
 		if (p->n_clients > 0)
 			return;
-	log_info("all clients are gone, exiting");
+	log_event(LOG_INFO, "shutdown", "all clients are gone, exiting");
 	stop_now(rt);
 }
 
