@@ -262,6 +262,7 @@ static void cmd_set(struct client *c, struct admin_command *cmd)
 	}
 	free(old.value);
 	log_set_verbose(c->rt->cfg->verbose);
+	log_set_format(c->rt->cfg->log_format);
 	struct list *it, *tmp;
 	list_for_each_safe (it, tmp, &c->rt->pools)
 		pool_apply_config(list_entry(it, struct pool, node), c->rt->cfg);

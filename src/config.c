@@ -70,6 +70,12 @@ static const struct enum_word auth_type_words[] = {
 	{ "ldap", WORD_UNSUPPORTED }, { NULL, 0 },
 };
 
+static const struct enum_word log_format_words[] = {
+	{ "text", LOG_FORMAT_TEXT },
+	{ "json", LOG_FORMAT_JSON },
+	{ NULL, 0 },
+};
+
 static const struct enum_word sslmode_words[] = {
 	{ "disable", SSLMODE_DISABLE },
 	{ "allow", SSLMODE_ALLOW },
@@ -141,6 +147,7 @@ static const struct key_def global_keys[] = {
 	K_BOOL(log_disconnections, "1", RELOAD),
 	K_BOOL(log_pooler_errors, "1", RELOAD),
 	K_BOOL(log_stats, "1", RELOAD),
+	K_ENUM(log_format, "text", RELOAD, log_format_words),
 	K_OPTSTR(logfile, RELOAD),
 	K_OPTSTR(pidfile, RESTART),
 	K_INT(verbose, "0", RELOAD, 0, INT_MAX),

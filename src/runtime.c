@@ -293,6 +293,7 @@ bool runtime_reload(struct runtime *rt)
 	config_diff_restart_keys(rt->cfg, cfg, warn_restart_key, NULL);
 	/* keys that only take effect at start stay as they were */
 	log_set_verbose(cfg->verbose);
+	log_set_format(cfg->log_format);
 	if (!str_eq(cfg->logfile, rt->cfg->logfile) && !log_open_file(cfg->logfile))
 		log_error("could not open logfile %s", cfg->logfile);
 	struct config *old = rt->cfg;

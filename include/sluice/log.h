@@ -1,8 +1,9 @@
 /*
  * log: leveled log lines to stderr and, when configured, a log file.
  * A line is a level, a message and a struct log_ctx of structured parts
- * (event, connection id, database, user, address, SQLSTATE), printed as
- * "time pid LEVEL C-12 db/user@127.0.0.1:5000 message". Never pass secrets here.
+ * (event, connection id, database, user, address, SQLSTATE). log_format
+ * text prints them as "time pid LEVEL C-12 db/user@127.0.0.1:5000 message";
+ * json as one object per line. Never pass secrets here.
  */
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
@@ -17,6 +18,12 @@ enum log_level {
 	LOG_INFO,
 	LOG_DEBUG, /* verbose=1 */
 	LOG_NOISE, /* verbose=2 */
+};
+
+/* log_format: how a line is written. */
+enum log_format {
+	LOG_FORMAT_TEXT = 0, /* "2026-12-01 23:40:01.123 42 LOG C-12 db/user@addr:port message" */
+	LOG_FORMAT_JSON,     /* one JSON object per line (README: log_format) */
 };
 
 /*
@@ -45,6 +52,9 @@ extern enum log_level log_threshold;
 /* Set the threshold from PgBouncer's `verbose` (0 = info, 1 = debug, 2+ = noise). */
 void log_set_verbose(int verbose);
 
+/* Choose the format of the lines written from now on (text until called). */
+void log_set_format(enum log_format format);
+
 /* (Re)open `path` for appending; NULL or "" closes the file and logs to stderr only.
  * Returns false (and keeps the old file) when the file cannot be opened. */
 bool log_open_file(const char *path) __attribute__((warn_unused_result));
@@ -56,6 +66,15 @@ void log_close(void);
  * before evaluating their arguments. */
 void log_write(enum log_level level, struct log_ctx ctx, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Append the `len` bytes of `src` to `dst` as the inside of a JSON string:
+ * '"', '\\' and control characters escaped (\n, \t... or \u00XX), bytes that
+ * are not valid UTF-8 replaced by U+FFFD. Writes at most `cap` bytes and
+ * stops before a character whose encoding would not fit, so the output is
+ * always valid; no NUL is added. Returns the number of bytes written. Pure.
+ */
+size_t log_json_escape(char *dst, size_t cap, const char *src, size_t len);
 
 #define log_enabled(lvl) ((lvl) <= log_threshold)
 

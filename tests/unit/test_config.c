@@ -5,6 +5,7 @@
  * connection strings, [users], SET, SHOW CONFIG rendering and the reload diff.
  */
 #include "sluice/config.h"
+#include "sluice/log.h"
 
 #include "unit.h"
 
@@ -160,6 +161,7 @@ static void test_defaults(void)
 	CHECK(cfg->max_prepared_statements == 200);
 	CHECK(cfg->log_connections && cfg->log_disconnections);
 	CHECK(cfg->log_pooler_errors && cfg->log_stats);
+	CHECK(cfg->log_format == LOG_FORMAT_TEXT);
 	CHECK(cfg->logfile == NULL && cfg->pidfile == NULL);
 	CHECK(cfg->verbose == 0);
 	CHECK(cfg->tcp_keepalive);
@@ -180,9 +182,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 78);
+	CHECK(c.n == 79);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 78 - 10);
+	CHECK(c.reloadable == 79 - 10);
 	config_free(cfg);
 }
 
@@ -237,6 +239,7 @@ static const char every_key_ini[] =
 	"log_disconnections = false\n"
 	"log_pooler_errors = no\n"
 	"log_stats = 0\n"
+	"log_format = json\n"
 	"logfile = /var/log/sluice.log\n"
 	"pidfile = /run/sluice.pid\n"
 	"verbose = 2\n"
@@ -330,6 +333,7 @@ static void test_every_key(void)
 	CHECK_STR(isp[2], "options");
 	CHECK(!cfg->log_connections && !cfg->log_disconnections);
 	CHECK(!cfg->log_pooler_errors && !cfg->log_stats);
+	CHECK(cfg->log_format == LOG_FORMAT_JSON);
 	CHECK_STR(cfg->logfile, "/var/log/sluice.log");
 	CHECK_STR(cfg->pidfile, "/run/sluice.pid");
 	CHECK(cfg->verbose == 2);
@@ -355,7 +359,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 78 && c.differing == 78);
+	CHECK(c.n == 79 && c.differing == 79);
 	config_free(cfg);
 }
 
