@@ -145,7 +145,8 @@ static void finish_deferred(struct client *c)
 	enum admin_wait w = c->admin_wait;
 	c->admin_wait = ADMIN_WAIT_NONE;
 	if (w == ADMIN_WAIT_SERVERS) {
-		log_info("SHUTDOWN WAIT_FOR_SERVERS: all servers released, exiting");
+		log_event(LOG_INFO, "shutdown",
+			  "SHUTDOWN WAIT_FOR_SERVERS: all servers released, exiting");
 		reply_tag(c, "SHUTDOWN");
 		event_base_loopbreak(c->rt->base);
 		c->rt->phase = RUN_STOPPING;
@@ -262,10 +263,11 @@ static void cmd_set(struct client *c, struct admin_command *cmd)
 	free(old.value);
 	log_set_verbose(c->rt->cfg->verbose);
 	runtime_sync_config_watch(c->rt);
+	log_set_format(c->rt->cfg->log_format);
 	struct list *it, *tmp;
 	list_for_each_safe (it, tmp, &c->rt->pools)
 		pool_apply_config(list_entry(it, struct pool, node), c->rt->cfg);
-	log_info("admin: SET %s = %s", cmd->words[1], cmd->words[3]);
+	log_event(LOG_INFO, "admin_set", "admin: SET %s = %s", cmd->words[1], cmd->words[3]);
 	reply_tag(c, "SET");
 }
 
@@ -296,7 +298,7 @@ static void cmd_pause(struct client *c, struct admin_command *cmd)
 		return;
 	pool_set_paused(c->rt, db, true);
 	for_db_pools(c->rt, db, close_idle_servers, NULL);
-	log_info("admin: PAUSE %s", db ? db : "(all)");
+	log_event(LOG_INFO, "admin_pause", "admin: PAUSE %s", db ? db : "(all)");
 	defer(c, ADMIN_WAIT_PAUSE, db);
 }
 
@@ -309,7 +311,7 @@ static void cmd_resume(struct client *c, struct admin_command *cmd)
 	if (db == NULL && c->rt->suspended)
 		runtime_set_suspended(c->rt, false);
 	for_db_pools(c->rt, db, maintain, NULL);
-	log_info("admin: RESUME %s", db ? db : "(all)");
+	log_event(LOG_INFO, "admin_resume", "admin: RESUME %s", db ? db : "(all)");
 	reply_tag(c, "RESUME");
 }
 
@@ -338,7 +340,7 @@ static void cmd_kill(struct client *c, struct admin_command *cmd)
 		return;
 	pool_set_paused(c->rt, db, true);
 	for_db_pools(c->rt, db, kill_pool, NULL);
-	log_info("admin: KILL %s", db ? db : "(all)");
+	log_event(LOG_INFO, "admin_kill", "admin: KILL %s", db ? db : "(all)");
 	reply_tag(c, "KILL");
 }
 
@@ -404,16 +406,16 @@ static void cmd_shutdown(struct client *c, struct admin_command *cmd)
 	const char *how = arg1(cmd);
 	struct runtime *rt = c->rt;
 	if (how == NULL) {
-		log_info("admin: SHUTDOWN");
+		log_event(LOG_INFO, "shutdown", "admin: SHUTDOWN");
 		reply_tag(c, "SHUTDOWN");
 		rt->phase = RUN_STOPPING;
 		event_base_loopbreak(rt->base);
 	} else if (strcasecmp(how, "wait_for_clients") == 0) {
-		log_info("admin: SHUTDOWN WAIT_FOR_CLIENTS");
+		log_event(LOG_INFO, "shutdown", "admin: SHUTDOWN WAIT_FOR_CLIENTS");
 		reply_tag(c, "SHUTDOWN");
 		runtime_begin_drain(rt);
 	} else if (strcasecmp(how, "wait_for_servers") == 0) {
-		log_info("admin: SHUTDOWN WAIT_FOR_SERVERS");
+		log_event(LOG_INFO, "shutdown", "admin: SHUTDOWN WAIT_FOR_SERVERS");
 		listener_close_main(rt);
 		pool_set_paused(rt, NULL, true);
 		for_db_pools(rt, NULL, close_idle_servers, NULL);
@@ -518,7 +520,7 @@ void admin_login(struct client *c)
 		return;
 	}
 	client_set_state(c, CL_IDLE);
-	log_at(LOG_INFO, client_prefix(c), "admin console login (%s)", rw ? "admin" : "stats");
+	client_log(c, LOG_INFO, "admin_login", "admin console login (%s)", rw ? "admin" : "stats");
 }
 
 /* One whole message from an admin client; false when the client is gone. */

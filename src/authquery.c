@@ -220,7 +220,8 @@ static void target_set_state(struct aq_target *t, enum target_state st)
 {
 	if (t->state == st)
 		return;
-	log_noise("%s: %s -> %s", t->label, state_names[t->state], state_names[st]);
+	log_event(LOG_NOISE, "auth_query", "%s: %s -> %s", t->label, state_names[t->state],
+		  state_names[st]);
 	t->state = st;
 	t->since = util_now();
 }
@@ -330,8 +331,8 @@ static void target_fail(struct aq_target *t, const char *reason)
 		list_del(n);
 		list_add_tail(&failed, n);
 	}
-	log_warn("%s: %s%s; failing %d waiting login(s)", t->label, reason,
-		 t->state == TG_CONNECT ? password_hint(t, reason) : "", waiting);
+	log_event(LOG_WARNING, "auth_query", "%s: %s%s; failing %d waiting login(s)", t->label,
+		  reason, t->state == TG_CONNECT ? password_hint(t, reason) : "", waiting);
 	target_disconnect(t);
 	while (!list_empty(&failed)) {
 		struct aq_req *r = list_entry(failed.next, struct aq_req, node);
@@ -344,7 +345,8 @@ static void target_fail(struct aq_target *t, const char *reason)
 static void on_notice(void *arg, const char *message)
 {
 	struct aq_target *t = arg;
-	log_debug("%s: server notice: %.*s", t->label, (int)strcspn(message, "\n"), message);
+	log_event(LOG_DEBUG, "auth_query", "%s: server notice: %.*s", t->label,
+		  (int)strcspn(message, "\n"), message);
 }
 
 /*
@@ -464,7 +466,7 @@ static void connect_step(struct aq_target *t)
 		target_fail(t, "could not make the connection non-blocking");
 		return;
 	}
-	log_debug("%s: connected", t->label);
+	log_event(LOG_DEBUG, "auth_query", "%s: connected", t->label);
 	evtimer_del(t->ev_timer);
 	t->connected = util_now();
 	target_set_state(t, TG_IDLE);
@@ -505,20 +507,23 @@ static void take_result(struct aq_target *t, struct aq_req *r, PGresult *res)
 	case PGRES_FATAL_ERROR:
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		log_warn("%s: auth_query for user \"%s\" failed: %s %s", t->label, r->user,
-			 state ? state : "", message ? message : "(no message)");
+		log_event(LOG_WARNING, "auth_query", "%s: auth_query for user \"%s\" failed: %s %s",
+			  t->label, r->user, state ? state : "",
+			  message ? message : "(no message)");
 		req_answer(r, AUTHQUERY_FAILED, NULL);
 		return;
 	default:
-		log_warn("%s: auth_query returned no rows (%s): it must be a SELECT", t->label,
-			 PQresStatus(PQresultStatus(res)));
+		log_event(LOG_WARNING, "auth_query",
+			  "%s: auth_query returned no rows (%s): it must be a SELECT", t->label,
+			  PQresStatus(PQresultStatus(res)));
 		req_answer(r, AUTHQUERY_FAILED, NULL);
 		return;
 	}
 	if (PQnfields(res) != 2 || PQntuples(res) > 1) {
-		log_warn("%s: auth_query returned %d column(s) and %d row(s) for user \"%s\"; it "
-			 "must return at most one row of two columns (name, secret)",
-			 t->label, PQnfields(res), PQntuples(res), r->user);
+		log_event(LOG_WARNING, "auth_query",
+			  "%s: auth_query returned %d column(s) and %d row(s) for user \"%s\"; it "
+			  "must return at most one row of two columns (name, secret)",
+			  t->label, PQnfields(res), PQntuples(res), r->user);
 		req_answer(r, AUTHQUERY_FAILED, NULL);
 		return;
 	}
@@ -569,12 +574,13 @@ static void query_step(struct aq_target *t, short what)
 	evtimer_del(t->ev_timer);
 	if (!r->answered) /* cannot happen: every query has a result */
 		req_answer(r, AUTHQUERY_FAILED, NULL);
-	log_debug("%s: user \"%s\": %s", t->label, r->user, authquery_result_str(r->result));
+	log_event(LOG_DEBUG, "auth_query", "%s: user \"%s\": %s", t->label, r->user,
+		  authquery_result_str(r->result));
 	if (PQstatus(t->pg) == CONNECTION_OK) {
 		target_set_state(t, TG_IDLE);
 	} else { /* a FATAL error (the backend was terminated): connect afresh next time */
 		pg_error(t->pg, error, sizeof(error));
-		log_info("%s: connection lost: %s", t->label, error);
+		log_event(LOG_INFO, "auth_query", "%s: connection lost: %s", t->label, error);
 		target_disconnect(t);
 	}
 	req_deliver(r);
@@ -588,7 +594,7 @@ static void idle_step(struct aq_target *t)
 	if (PQconsumeInput(t->pg) && PQstatus(t->pg) == CONNECTION_OK)
 		return;
 	pg_error(t->pg, error, sizeof(error));
-	log_info("%s: connection closed while idle: %s", t->label, error);
+	log_event(LOG_INFO, "auth_query", "%s: connection closed while idle: %s", t->label, error);
 	target_disconnect(t);
 }
 
@@ -794,7 +800,8 @@ void authquery_janitor(struct authquery *aq, usec_t now)
 		if (t->state == TG_IDLE &&
 		    ((cfg->server_idle_timeout > 0 && now - t->since >= cfg->server_idle_timeout) ||
 		     (cfg->server_lifetime > 0 && now - t->connected >= cfg->server_lifetime))) {
-			log_debug("%s: closing the idle connection", t->label);
+			log_event(LOG_DEBUG, "auth_query", "%s: closing the idle connection",
+				  t->label);
 			target_disconnect(t);
 		}
 		if (t->state == TG_DOWN && t->running == NULL && list_empty(&t->queue))

@@ -56,7 +56,7 @@ static void cancel_free(struct cancel *k)
 
 static void give_up(struct cancel *k, const char *why)
 {
-	log_debug("cancel forward failed: %s", why);
+	log_event(LOG_DEBUG, "cancel", "cancel forward failed: %s", why);
 	cancel_free(k);
 }
 
@@ -216,13 +216,16 @@ static void forward(struct runtime *rt, const struct sockaddr_storage *sa, sockl
 	k->host = tls_host ? xstrdup(tls_host) : NULL;
 	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		log_warn("cannot create a socket to forward a cancel request: %s", strerror(errno));
+		log_event(LOG_WARNING, "cancel",
+			  "cannot create a socket to forward a cancel request: %s",
+			  strerror(errno));
 		cancel_free(k);
 		return;
 	}
 	conn_set_fd(&k->conn, fd);
 	if (connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno != EINPROGRESS) {
-		log_warn("cannot connect to forward a cancel request: %s", strerror(errno));
+		log_event(LOG_WARNING, "cancel", "cannot connect to forward a cancel request: %s",
+			  strerror(errno));
 		cancel_free(k);
 		return;
 	}
@@ -231,7 +234,8 @@ static void forward(struct runtime *rt, const struct sockaddr_storage *sa, sockl
 	usec_t t = rt->cfg->server_connect_timeout > 0 ? rt->cfg->server_connect_timeout : 15000000;
 	struct timeval tv = { .tv_sec = t / 1000000, .tv_usec = t % 1000000 };
 	if (k->timer == NULL || evtimer_add(k->timer, &tv) < 0) {
-		log_warn("cannot forward a cancel request: no timer for its connection");
+		log_event(LOG_WARNING, "cancel",
+			  "cannot forward a cancel request: no timer for its connection");
 		cancel_free(k);
 	}
 }
@@ -307,10 +311,11 @@ void cancel_request(struct runtime *rt, uint32_t pid, uint32_t key)
 	}
 	struct client *c = find_client(rt, pid, key);
 	if (c == NULL || c->server == NULL || c->server->state != SV_ACTIVE) {
-		log_debug("cancel request for pid %u: no matching active client", pid);
+		log_event(LOG_DEBUG, "cancel",
+			  "cancel request for pid %u: no matching active client", pid);
 		return;
 	}
-	log_at(LOG_DEBUG, client_prefix(c), "forwarding cancel request");
+	client_log(c, LOG_DEBUG, "cancel", "forwarding cancel request");
 	forward_to_server(rt, c->server);
 }
 

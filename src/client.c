@@ -28,8 +28,6 @@
 #include "sluice/tls.h"
 #include "sluice/util.h"
 
-#define clog(c, lvl, ...) log_at(lvl, client_prefix(c), __VA_ARGS__)
-
 /* What a frontend message means to the pooler after log-in. */
 enum fe_class {
 	FE_INVALID = 0, /* not a frontend message: protocol violation */
@@ -83,7 +81,8 @@ void client_set_state(struct client *c, enum client_state st)
 	enum client_state old = c->state;
 	if (old == st)
 		return;
-	clog(c, LOG_NOISE, "state %s -> %s", state_names[old], state_names[st]);
+	client_log(c, LOG_NOISE, "client_state", "state %s -> %s", state_names[old],
+		   state_names[st]);
 	list_del(&c->node);
 	list_add_tail(state_list(c, st), &c->node);
 	if (c->pool && !c->is_admin) {
@@ -96,14 +95,19 @@ void client_set_state(struct client *c, enum client_state st)
 	c->state_since = util_now();
 }
 
-const char *client_prefix(const struct client *c)
+struct log_ctx client_log_ctx(const struct client *c, const char *event, const char *sqlstate)
 {
 	/* built on demand (only for lines that are logged): no per-client copy */
-	static char prefix[256];
-	snprintf(prefix, sizeof(prefix), "C-%llu %s/%s@%s:%d", (unsigned long long)c->id,
-		 c->dbname ? c->dbname : "(nodb)", c->user ? c->user : "(nouser)", client_addr(c),
-		 c->port);
-	return prefix;
+	return (struct log_ctx){
+		.event = event,
+		.kind = 'C',
+		.id = (unsigned long long)c->id,
+		.database = c->dbname,
+		.user = c->user,
+		.host = client_addr(c),
+		.port = c->port,
+		.sqlstate = sqlstate,
+	};
 }
 
 static void client_on_read(evutil_socket_t fd, short what, void *arg);
@@ -158,7 +162,7 @@ void client_accept(struct runtime *rt, int fd, const struct sockaddr *addr, bool
 	c->state = CL_LOGIN;
 	list_add_tail(&rt->login_clients, &c->node);
 	rt->n_clients++;
-	clog(c, LOG_NOISE, "accepted");
+	client_log(c, LOG_NOISE, "client_accept", "accepted");
 	conn_read_start(&c->conn);
 }
 
@@ -212,8 +216,9 @@ void client_close(struct client *c, enum close_how how, const char *sqlstate, co
 	if (how == CLOSE_ERROR)
 		send_error(c, "FATAL", sqlstate, reason);
 	if (logged_in ? rt->cfg->log_disconnections : rt->cfg->log_connections)
-		clog(c, LOG_INFO, "closing because: %s (age=%llds)", reason,
-		     (long long)((util_now() - c->connect_time) / 1000000));
+		log_at(LOG_INFO, client_log_ctx(c, "client_close", sqlstate),
+		       "closing because: %s (age=%llds)", reason,
+		       (long long)((util_now() - c->connect_time) / 1000000));
 	if (c->server)
 		server_unlink(c->server, true);
 	clientauth_reset(c); /* also drops an auth_query look-up still waited for */
@@ -294,7 +299,7 @@ static void tag_application_name(struct client *c)
 			 c->family == AF_INET6 ? "%s - [%s]:%d" : "%s - %s:%d", app ? app : "app",
 			 client_addr(c), c->port);
 	if (!param_apply_startup(&c->params, "application_name", tagged, err, sizeof(err)))
-		clog(c, LOG_WARNING, "application_name_add_host: %s", err);
+		client_log(c, LOG_WARNING, "client_param", "application_name_add_host: %s", err);
 }
 
 /* Answer a 3.x request newer than 3.0, or _pq_ options, as PostgreSQL does. */
@@ -362,8 +367,9 @@ static void handle_startup(struct client *c, const uint8_t *body, uint32_t len, 
 	if (c->rt->cfg->log_connections) {
 		char tls[TLS_DESCRIBE_LEN];
 		tls_describe(&c->conn, tls, sizeof(tls));
-		clog(c, LOG_INFO, "login attempt: db=%s user=%s tls=%s", c->dbname, c->user,
-		     tls[0] ? tls : "no");
+		client_log(c, LOG_INFO, "client_login_attempt",
+			   "login attempt: db=%s user=%s tls=%s", c->dbname, c->user,
+			   tls[0] ? tls : "no");
 	}
 	if (tls_required(c)) {
 		client_close(c, CLOSE_ERROR, "28000", "SSL required");
@@ -580,7 +586,7 @@ static bool send_welcome(struct client *c)
 	}
 	c->welcomed = true;
 	if (c->rt->cfg->log_connections)
-		clog(c, LOG_INFO, "login ok");
+		client_log(c, LOG_INFO, "client_login", "login ok");
 	return true;
 }
 

@@ -235,8 +235,9 @@ static void begin_cert(struct client *c, const struct hba_verdict *v)
 	bool allowed = v->map ? ident_map_allows(c->rt->auth.ident, v->map, cn, c->user)
 			      : strcmp(cn, c->user) == 0;
 	if (!allowed)
-		log_at(LOG_INFO, client_prefix(c),
-		       "cert: the certificate's name \"%s\" may not log in as \"%s\"", cn, c->user);
+		client_log(c, LOG_INFO, "client_auth",
+			   "cert: the certificate's name \"%s\" may not log in as \"%s\"", cn,
+			   c->user);
 	if (!allowed || !user_listed(c)) {
 		method_failed(c, "certificate authentication failed for user \"%s\"", c->user);
 		return;
@@ -272,12 +273,13 @@ static void begin_peer(struct client *c, const struct hba_verdict *v)
 					: strcmp(sys, c->user) == 0);
 
 	if (!known)
-		log_at(LOG_INFO, client_prefix(c), "peer: could not find the peer's user name");
+		client_log(c, LOG_INFO, "client_auth", "peer: could not find the peer's user name");
 	else if (!allowed && v->map)
-		log_at(LOG_INFO, client_prefix(c), "peer: no line of map \"%s\" lets \"%s\" log in",
-		       v->map, sys);
+		client_log(c, LOG_INFO, "client_auth",
+			   "peer: no line of map \"%s\" lets \"%s\" log in", v->map, sys);
 	else if (!allowed)
-		log_at(LOG_INFO, client_prefix(c), "peer: the peer is \"%s\", not the user", sys);
+		client_log(c, LOG_INFO, "client_auth", "peer: the peer is \"%s\", not the user",
+			   sys);
 	if (!allowed || !user_listed(c)) {
 		method_failed(c, "Peer authentication failed for user \"%s\"", c->user);
 		return;
@@ -328,14 +330,14 @@ static const struct hba_verdict *pick_method(const struct client *c)
 	if (type != AUTH_TYPE_HBA)
 		return &global_verdict[type];
 	if (c->rt->auth.hba == NULL) /* admin SET auth_type = hba: RELOAD reads the file */
-		log_at(LOG_WARNING, client_prefix(c),
-		       "auth_type = hba but no auth_hba_file is loaded");
+		client_log(c, LOG_WARNING, "client_auth",
+			   "auth_type = hba but no auth_hba_file is loaded");
 	enum hba_conn conn = client_conn(c, &ss);
 	const struct hba_verdict *v =
 		hba_match(c->rt->auth.hba, conn, (struct sockaddr *)&ss, c->dbname, c->user);
 	if (v != NULL)
-		log_at(LOG_DEBUG, client_prefix(c), "auth_hba_file line %d: %s", v->line,
-		       hba_method_str(v->method));
+		client_log(c, LOG_DEBUG, "client_hba", "auth_hba_file line %d: %s", v->line,
+			   hba_method_str(v->method));
 	return v;
 }
 

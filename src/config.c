@@ -28,6 +28,9 @@
 /* Longest accepted line: long enough for any sane connect_query. */
 #define CONFIG_MAX_LINE 16384
 
+/* A problem in the file that does not stop the load (event "config" in json). */
+#define config_warn(...) log_event(LOG_WARNING, "config", __VA_ARGS__)
+
 /* ------------------------------------------------------------------------ */
 /* Key tables                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -67,6 +70,12 @@ static const struct enum_word auth_type_words[] = {
 	{ "hba", AUTH_TYPE_HBA },     { "any", WORD_UNSUPPORTED },
 	{ "cert", AUTH_TYPE_CERT },   { "pam", WORD_UNSUPPORTED },
 	{ "ldap", WORD_UNSUPPORTED }, { NULL, 0 },
+};
+
+static const struct enum_word log_format_words[] = {
+	{ "text", LOG_FORMAT_TEXT },
+	{ "json", LOG_FORMAT_JSON },
+	{ NULL, 0 },
 };
 
 static const struct enum_word sslmode_words[] = {
@@ -140,6 +149,7 @@ static const struct key_def global_keys[] = {
 	K_BOOL(log_disconnections, "1", RELOAD),
 	K_BOOL(log_pooler_errors, "1", RELOAD),
 	K_BOOL(log_stats, "1", RELOAD),
+	K_ENUM(log_format, "text", RELOAD, log_format_words),
 	K_OPTSTR(logfile, RELOAD),
 	K_OPTSTR(pidfile, RESTART),
 	K_INT(verbose, "0", RELOAD, 0, INT_MAX),
@@ -313,11 +323,11 @@ static int on_global(struct parse_ctx *ctx, const char *name, const char *value)
 	char why[CONFIGKEY_WHY_LEN];
 
 	if (k == NULL && key_is_ignored(name)) {
-		log_warn("%s:%d: %s is not supported, ignored", ctx->cfg->path, ctx->line, name);
+		config_warn("%s:%d: %s is not supported, ignored", ctx->cfg->path, ctx->line, name);
 		return 1;
 	}
 	if (k == NULL) {
-		log_warn("%s:%d: unknown key %s, ignored", ctx->cfg->path, ctx->line, name);
+		config_warn("%s:%d: unknown key %s, ignored", ctx->cfg->path, ctx->line, name);
 		return 1;
 	}
 	if (!configkey_assign(ctx->cfg, k, value, why, sizeof(why)))
@@ -373,7 +383,7 @@ static struct config_db *db_slot(struct parse_ctx *ctx, const char *name)
 		struct config_db *db = &cfg->dbs[i];
 		if (strcmp(db->name, name) != 0)
 			continue;
-		log_warn(
+		config_warn(
 			"%s:%d: database %s was already defined on line %d; this entry replaces it",
 			cfg->path, ctx->line, name, db->line);
 		db_release(db);
@@ -425,8 +435,8 @@ static struct config_user *user_slot(struct parse_ctx *ctx, const char *name)
 		struct config_user *u = &cfg->users[i];
 		if (strcmp(u->name, name) != 0)
 			continue;
-		log_warn("%s:%d: user %s was already defined on line %d; this entry replaces it",
-			 cfg->path, ctx->line, name, u->line);
+		config_warn("%s:%d: user %s was already defined on line %d; this entry replaces it",
+			    cfg->path, ctx->line, name, u->line);
 		free(u->name);
 		return user_init(u, name, ctx->line) ? u : NULL;
 	}
@@ -549,8 +559,8 @@ static void inspect_line(struct parse_ctx *ctx, const char *line)
 	char *name = strndup(p + 1, (size_t)(end - p - 1));
 	const struct section_def *s = name ? section_find(name) : NULL;
 	if (name != NULL && s == NULL)
-		log_warn("%s:%d: unknown section [%s], its keys are ignored", ctx->cfg->path,
-			 ctx->line, name);
+		config_warn("%s:%d: unknown section [%s], its keys are ignored", ctx->cfg->path,
+			    ctx->line, name);
 	if (s != NULL && s->handle == on_global)
 		ctx->seen_global = true;
 	if (s != NULL && s->handle == on_database)

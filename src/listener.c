@@ -47,7 +47,7 @@ static void on_accept_error(struct evconnlistener *ev, void *arg)
 	(void)ev;
 	(void)arg;
 	/* EMFILE and friends: libevent retries on the next readiness */
-	log_warn("accept failed: %s", strerror(errno));
+	log_event(LOG_WARNING, "accept_failed", "accept failed: %s", strerror(errno));
 }
 
 static bool add_listener(struct runtime *rt, const struct sockaddr *sa, socklen_t len,
@@ -63,14 +63,15 @@ static bool add_listener(struct runtime *rt, const struct sockaddr *sa, socklen_
 	l->ev = evconnlistener_new_bind(rt->base, on_accept, l, flags, rt->cfg->listen_backlog, sa,
 					(int)len);
 	if (l->ev == NULL) {
-		log_error("could not listen on %s: %s", what, strerror(errno));
+		log_event(LOG_ERROR, "listen_failed", "could not listen on %s: %s", what,
+			  strerror(errno));
 		free(l);
 		return false;
 	}
 	evconnlistener_set_error_cb(l->ev, on_accept_error);
 	l->next = rt->listeners;
 	rt->listeners = l;
-	log_info("listening on %s", what);
+	log_event(LOG_INFO, "listen", "listening on %s", what);
 	return true;
 }
 

@@ -130,6 +130,7 @@ int main(int argc, char **argv)
 	if (check)
 		return check_only(cfg, origin.path ? origin.path : "DATABASE_URL");
 	log_set_verbose(cfg->verbose > verbose ? cfg->verbose : verbose);
+	log_set_format(cfg->log_format);
 	if (cfg->logfile && !log_open_file(cfg->logfile)) {
 		fprintf(stderr, "could not open logfile %s\n", cfg->logfile);
 		config_free(cfg);

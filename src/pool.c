@@ -74,7 +74,7 @@ struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user)
 	list_init(&p->active_clients);
 	pool_apply_config(p, rt->cfg);
 	list_add_tail(&rt->pools, &p->node);
-	log_debug("new pool %s/%s", p->db_name, p->user);
+	log_event(LOG_DEBUG, "pool_new", "new pool %s/%s", p->db_name, p->user);
 	return p;
 }
 
@@ -298,9 +298,10 @@ void pool_host_moved(struct runtime *rt, const char *host, const struct sockaddr
 				 ? (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr
 				 : (const void *)&((const struct sockaddr_in *)addr)->sin_addr;
 	inet_ntop(addr->ss_family, ip, text, sizeof(text));
-	log_info("host %s now resolves to %s: servers connected to its old address are closed "
-		 "when idle",
-		 host, text);
+	log_event(LOG_INFO, "dns_changed",
+		  "host %s now resolves to %s: servers connected to its old address are closed "
+		  "when idle",
+		  host, text);
 	struct pool *p;
 	for_each_pool (p, rt) {
 		if (str_eq(p->host, host))
@@ -457,10 +458,11 @@ static void warn_waiters(struct pool *p, usec_t now)
 	p->last_wait_warning = now;
 	struct list *first = list_first(&p->waiting_clients);
 	usec_t oldest = first ? now - list_entry(first, struct client, node)->state_since : 0;
-	log_warn("pool %s/%s: %d clients waiting for a server (warn_waiting_clients=%d), "
-		 "oldest for %.3f s; pool_size=%d, servers=%d",
-		 p->db_name, p->user, waiting, limit, (double)oldest / 1e6, p->pool_size,
-		 p->n_servers);
+	log_event(LOG_WARNING, "pool_waiting",
+		  "pool %s/%s: %d clients waiting for a server (warn_waiting_clients=%d), "
+		  "oldest for %.3f s; pool_size=%d, servers=%d",
+		  p->db_name, p->user, waiting, limit, (double)oldest / 1e6, p->pool_size,
+		  p->n_servers);
 }
 
 void pool_janitor(struct pool *p, usec_t now)

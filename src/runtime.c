@@ -175,7 +175,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	log_info("got SIGHUP, reloading configuration");
+	log_event(LOG_INFO, "reload", "got SIGHUP, reloading configuration");
 	(void)runtime_reload(arg);
 }
 
@@ -220,15 +220,16 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (rt->phase) {
 	case RUN_SERVING:
-		log_info("got SIGTERM");
+		log_event(LOG_INFO, "shutdown", "got SIGTERM");
 		runtime_begin_shutdown(rt);
 		break;
 	case RUN_LAME_DUCK:
-		log_info("got SIGTERM again, draining now (shutdown_delay cut short)");
+		log_event(LOG_INFO, "shutdown",
+			  "got SIGTERM again, draining now (shutdown_delay cut short)");
 		runtime_begin_drain(rt);
 		break;
 	default:
-		log_info("got SIGTERM again, exiting now");
+		log_event(LOG_INFO, "shutdown", "got SIGTERM again, exiting now");
 		stop_now(rt);
 		break;
 	}
@@ -238,7 +239,7 @@ static void on_sigint(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	log_info("got SIGINT, exiting now");
+	log_event(LOG_INFO, "shutdown", "got SIGINT, exiting now");
 	sdnotify_stopping("exiting now");
 	stop_now(arg);
 }
@@ -284,7 +285,7 @@ bool runtime_start(struct runtime *rt)
 
 int runtime_run(struct runtime *rt)
 {
-	log_info("sluice %s started, pid %d", SLUICE_VERSION, (int)getpid());
+	log_event(LOG_INFO, "start", "sluice %s started, pid %d", SLUICE_VERSION, (int)getpid());
 	event_base_dispatch(rt->base);
 	return rt->exit_code;
 }
@@ -316,13 +317,15 @@ static bool reload_config(struct runtime *rt)
 	struct config_origin origin = { rt->config_path, rt->database_url, environ };
 	struct config *cfg = configenv_build(&origin, err, sizeof(err));
 	if (cfg == NULL) {
-		log_error("reload failed, keeping the running configuration: %s", err);
+		log_event(LOG_ERROR, "reload_failed",
+			  "reload failed, keeping the running configuration: %s", err);
 		return false;
 	}
 	/* certificates are read before the auth files, and used only if both are good */
 	struct tls_ctx *accept, *connect;
 	if (!tls_ctx_load(cfg, &accept, &connect, err, sizeof(err))) {
-		log_error("reload failed, keeping the running configuration: %s", err);
+		log_event(LOG_ERROR, "reload_failed",
+			  "reload failed, keeping the running configuration: %s", err);
 		config_free(cfg);
 		return false;
 	}
@@ -336,6 +339,7 @@ static bool reload_config(struct runtime *rt)
 	config_diff_restart_keys(rt->cfg, cfg, warn_restart_key, NULL);
 	/* keys that only take effect at start stay as they were */
 	log_set_verbose(cfg->verbose);
+	log_set_format(cfg->log_format);
 	if (!str_eq(cfg->logfile, rt->cfg->logfile) && !log_open_file(cfg->logfile))
 		log_error("could not open logfile %s", cfg->logfile);
 	struct config *old = rt->cfg;
@@ -350,7 +354,7 @@ static bool reload_config(struct runtime *rt)
 			pool_reconnect(p, NULL, "server_tls settings changed");
 		pool_maintain(p);
 	}
-	log_info("configuration reloaded");
+	log_event(LOG_INFO, "reload", "configuration reloaded");
 	return true;
 }
 
@@ -514,7 +518,7 @@ void runtime_check_drained(struct runtime *rt)
 	for (it = rt->login_clients.next; it != &rt->login_clients; it = it->next)
 		if (!list_entry(it, struct client, node)->via_admin_port)
 			return;
-	log_info("all clients are gone, exiting");
+	log_event(LOG_INFO, "shutdown", "all clients are gone, exiting");
 	stop_now(rt);
 }
 

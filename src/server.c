@@ -28,8 +28,6 @@
 #include "sluice/tls.h"
 #include "sluice/util.h"
 
-#define slog(s, lvl, ...) log_at(lvl, (s)->prefix, __VA_ARGS__)
-
 /* Largest message sluice itself reads whole from a server (log-in, own queries). */
 #define SERVER_MAX_INSPECTED (1024 * 1024)
 
@@ -71,7 +69,8 @@ void server_set_state(struct server *s, enum server_state st)
 	enum server_state old = s->state;
 	if (old == st)
 		return;
-	slog(s, LOG_NOISE, "state %s -> %s", state_names[old], state_names[st]);
+	server_log(s, LOG_NOISE, "server_state", "state %s -> %s", state_names[old],
+		   state_names[st]);
 	list_del(&s->node);
 	if (st == SV_IDLE && !s->rt->cfg->server_round_robin)
 		list_add_head(state_list(s, st), &s->node); /* LIFO: reuse the warmest */
@@ -107,11 +106,18 @@ static bool is_unix_host(const char *host)
 	return host == NULL || host[0] == '/' || host[0] == '\0';
 }
 
-static void update_prefix(struct server *s)
+struct log_ctx server_log_ctx(const struct server *s, const char *event, const char *sqlstate)
 {
-	snprintf(s->prefix, sizeof(s->prefix), "S-%llu %s/%s@%s:%d", (unsigned long long)s->id,
-		 s->pool->db_name, s->pool->user, s->pool->host ? s->pool->host : "unix",
-		 s->pool->port);
+	return (struct log_ctx){
+		.event = event,
+		.kind = 'S',
+		.id = (unsigned long long)s->id,
+		.database = s->pool->db_name,
+		.user = s->pool->user,
+		.host = s->pool->host ? s->pool->host : "unix",
+		.port = s->pool->port,
+		.sqlstate = sqlstate,
+	};
 }
 
 static void begin_login(struct server *s)
@@ -159,7 +165,7 @@ static void tls_step(struct server *s)
 		char reason[256];
 		s->rt->tls.server_failures++;
 		snprintf(reason, sizeof(reason), "%s", conn_strerror(&s->conn, errno));
-		slog(s, LOG_WARNING, "%s", reason);
+		server_log(s, LOG_WARNING, "server_tls_failed", "%s", reason);
 		server_close(s, reason);
 	}
 	}
@@ -204,14 +210,15 @@ static void start_connect(struct server *s)
 {
 	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		slog(s, LOG_WARNING, "cannot create socket: %s", strerror(errno));
+		server_log(s, LOG_WARNING, "server_connect_failed", "cannot create socket: %s",
+			   strerror(errno));
 		server_close(s, "cannot create socket");
 		return;
 	}
 	conn_set_fd(&s->conn, fd);
 	if (s->addr.ss_family != AF_UNIX)
 		conn_tune_tcp(fd, s->rt->cfg);
-	slog(s, LOG_DEBUG, "connecting");
+	server_log(s, LOG_DEBUG, "server_connect", "connecting");
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
 		connect_done(s);
 	} else if (errno == EINPROGRESS) {
@@ -219,7 +226,7 @@ static void start_connect(struct server *s)
 	} else {
 		char reason[160];
 		snprintf(reason, sizeof(reason), "connect failed: %s", strerror(errno));
-		slog(s, LOG_WARNING, "%s", reason);
+		server_log(s, LOG_WARNING, "server_connect_failed", "%s", reason);
 		server_close(s, reason);
 	}
 }
@@ -234,7 +241,7 @@ static void on_resolved(void *arg, bool ok, const struct sockaddr_storage *addr,
 		char reason[256];
 		snprintf(reason, sizeof(reason), "could not resolve host \"%s\": %s", s->pool->host,
 			 error);
-		slog(s, LOG_WARNING, "%s", reason);
+		server_log(s, LOG_WARNING, "server_dns_failed", "%s", reason);
 		server_close(s, reason);
 		return;
 	}
@@ -261,7 +268,6 @@ struct server *server_connect(struct pool *p)
 	s->connect_time = util_now();
 	s->last_check = s->connect_time;
 	s->relay.tx_status = 'I';
-	update_prefix(s);
 	list_init(&s->node);
 	s->state = SV_CONNECT;
 	list_add_tail(&p->other_servers, &s->node);
@@ -295,7 +301,7 @@ static void connect_check(struct server *s)
 	}
 	char reason[160];
 	snprintf(reason, sizeof(reason), "connect failed: %s", strerror(err));
-	slog(s, LOG_WARNING, "%s", reason);
+	server_log(s, LOG_WARNING, "server_connect_failed", "%s", reason);
 	server_close(s, reason);
 }
 
@@ -316,9 +322,9 @@ void server_close(struct server *s, const char *reason)
 		snprintf(msg, sizeof(msg), "server connection closed: %s", reason);
 		client_close(c, tell ? CLOSE_ERROR : CLOSE_SILENT, "08006", msg);
 	}
-	slog(s, server_logging_in(s->state) ? LOG_INFO : LOG_DEBUG,
-	     "closing because: %s (age=%llds)", reason,
-	     (long long)((util_now() - s->connect_time) / 1000000));
+	server_log(s, server_logging_in(s->state) ? LOG_INFO : LOG_DEBUG, "server_close",
+		   "closing because: %s (age=%llds)", reason,
+		   (long long)((util_now() - s->connect_time) / 1000000));
 	if (s->state == SV_IDLE && s->conn.fd >= 0) {
 		struct pktbuf *b = &rt->scratch;
 		pktbuf_reset(b);
@@ -487,8 +493,8 @@ static void internal_message(struct server *s, uint8_t type, const uint8_t *body
 		s->internal_failed = true;
 		if (s->internal_error == NULL && proto_parse_error(body, len, &f) && f.message)
 			s->internal_error = xstrdup(f.message);
-		slog(s, LOG_WARNING, "own query failed: %s",
-		     s->internal_error ? s->internal_error : "(no message)");
+		server_log(s, LOG_WARNING, "server_query_failed", "own query failed: %s",
+			   s->internal_error ? s->internal_error : "(no message)");
 		return;
 	}
 	case 'S':

@@ -19,8 +19,6 @@
 #include "sluice/server.h"
 #include "sluice/util.h"
 
-#define slog(s, lvl, ...) log_at(lvl, (s)->prefix, __VA_ARGS__)
-
 /* The stored secret for logging in as the pool's user, or NULL: the
  * database entry's password, the auth_file's, else auth_query's. */
 static const char *login_secret(struct server *s)
@@ -67,7 +65,8 @@ void serverlogin_free(struct server *s)
 
 static void login_fail(struct server *s, const char *why)
 {
-	slog(s, LOG_WARNING, "server login failed: %s", why);
+	log_at(LOG_WARNING, server_log_ctx(s, "server_login_failed", "08P01"),
+	       "server login failed: %s", why);
 	pool_login_failed(s->pool, "08P01", why);
 	server_close(s, why);
 }
@@ -223,7 +222,8 @@ static void server_error(struct server *s, const uint8_t *body, uint32_t len)
 		login_fail(s, "malformed error from server");
 		return;
 	}
-	slog(s, LOG_WARNING, "server login failed: %s %s", f.sqlstate ? f.sqlstate : "", f.message);
+	log_at(LOG_WARNING, server_log_ctx(s, "server_login_failed", f.sqlstate),
+	       "server login failed: %s %s", f.sqlstate ? f.sqlstate : "", f.message);
 	pool_login_failed(s->pool, f.sqlstate ? f.sqlstate : "08P01", f.message);
 	server_close(s, "login failed");
 }

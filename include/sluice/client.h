@@ -14,6 +14,7 @@
 #include "sluice/config.h"
 #include "sluice/conn.h"
 #include "sluice/list.h"
+#include "sluice/log.h"
 #include "sluice/params.h"
 
 struct runtime;
@@ -139,8 +140,15 @@ const char *client_state_str(enum client_state st);
 /* The peer address as text ("unix" for the unix socket); valid until the next call. */
 const char *client_addr(const struct client *c);
 
-/* "C-12 db/user@addr:port" for log lines; valid until the next call. */
-const char *client_prefix(const struct client *c);
+/*
+ * The structured parts of a log line about c (id, database, user, address),
+ * with `event` and `sqlstate` (either may be NULL). The address string is
+ * valid until the next client_addr() call: pass the result straight to log_at.
+ */
+struct log_ctx client_log_ctx(const struct client *c, const char *event, const char *sqlstate);
+
+/* Log a line about client c with an event name, if lvl is enabled (arguments unevaluated otherwise). */
+#define client_log(c, lvl, event, ...) log_at(lvl, client_log_ctx((c), (event), NULL), __VA_ARGS__)
 
 /* Free a closed client (reaper only). */
 void client_free(struct client *c);

@@ -148,6 +148,7 @@ struct config {
 	bool log_disconnections; /* 1 */
 	bool log_pooler_errors;  /* 1 */
 	bool log_stats;          /* 1 */
+	int log_format;          /* enum log_format: text */
 	char *logfile;           /* NULL = none */
 	char *pidfile;           /* NULL = none */
 	int verbose;             /* 0 */

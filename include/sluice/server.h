@@ -13,6 +13,7 @@
 #include "sluice/config.h"
 #include "sluice/conn.h"
 #include "sluice/list.h"
+#include "sluice/log.h"
 #include "sluice/params.h"
 #include "sluice/relay.h"
 
@@ -45,7 +46,6 @@ struct server {
 	enum server_state state;
 
 	uint64_t id;
-	char prefix[192];
 	struct sockaddr_storage addr; /* where it is connected, for cancels */
 	socklen_t addrlen;
 	struct dns_req *dns_req; /* the host name lookup in flight (SV_CONNECT), else NULL */
@@ -78,6 +78,16 @@ static inline bool server_logging_in(enum server_state st)
 {
 	return st == SV_CONNECT || st == SV_TLS || st == SV_LOGIN;
 }
+
+/*
+ * The structured parts of a log line about s (id, the pool's database, user
+ * and host:port), with `event` and `sqlstate` (either may be NULL). Borrows
+ * the pool's strings: pass the result straight to log_at.
+ */
+struct log_ctx server_log_ctx(const struct server *s, const char *event, const char *sqlstate);
+
+/* Log a line about server s with an event name, if lvl is enabled (arguments unevaluated otherwise). */
+#define server_log(s, lvl, event, ...) log_at(lvl, server_log_ctx((s), (event), NULL), __VA_ARGS__)
 
 /* Open a new server connection for `pool`. Returns NULL (and logs) when the
  * socket cannot even be created; connection failures come later, async. */

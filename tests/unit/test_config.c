@@ -5,6 +5,7 @@
  * connection strings, [users], SET, SHOW CONFIG rendering and the reload diff.
  */
 #include "sluice/config.h"
+#include "sluice/log.h"
 
 #include "unit.h"
 
@@ -160,6 +161,7 @@ static void test_defaults(void)
 	CHECK(cfg->max_prepared_statements == 200);
 	CHECK(cfg->log_connections && cfg->log_disconnections);
 	CHECK(cfg->log_pooler_errors && cfg->log_stats);
+	CHECK(cfg->log_format == LOG_FORMAT_TEXT);
 	CHECK(cfg->logfile == NULL && cfg->pidfile == NULL);
 	CHECK(cfg->verbose == 0);
 	CHECK(cfg->tcp_keepalive);
@@ -181,9 +183,9 @@ static void test_defaults(void)
 	/* Every key's default renders exactly as the table's default text. */
 	struct count_arg c = { false, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 83);
+	CHECK(c.n == 84);
 	CHECK(c.differing == 0);
-	CHECK(c.reloadable == 83 - 12);
+	CHECK(c.reloadable == 84 - 12);
 	config_free(cfg);
 }
 
@@ -238,6 +240,7 @@ static const char every_key_ini[] =
 	"log_disconnections = false\n"
 	"log_pooler_errors = no\n"
 	"log_stats = 0\n"
+	"log_format = json\n"
 	"logfile = /var/log/sluice.log\n"
 	"pidfile = /run/sluice.pid\n"
 	"verbose = 2\n"
@@ -336,6 +339,7 @@ static void test_every_key(void)
 	CHECK_STR(isp[2], "options");
 	CHECK(!cfg->log_connections && !cfg->log_disconnections);
 	CHECK(!cfg->log_pooler_errors && !cfg->log_stats);
+	CHECK(cfg->log_format == LOG_FORMAT_JSON);
 	CHECK_STR(cfg->logfile, "/var/log/sluice.log");
 	CHECK_STR(cfg->pidfile, "/run/sluice.pid");
 	CHECK(cfg->verbose == 2);
@@ -364,7 +368,7 @@ static void test_every_key(void)
 	/* With every key changed, every key renders differently from its default. */
 	struct count_arg c = { true, 0, 0, 0 };
 	config_foreach_key(cfg, count_key, &c);
-	CHECK(c.n == 83 && c.differing == 83);
+	CHECK(c.n == 84 && c.differing == 84);
 	config_free(cfg);
 }
 
