@@ -871,6 +871,17 @@ void config_foreach_key(const struct config *cfg, config_key_fn fn, void *arg)
 	}
 }
 
+/* The global key `key`, or NULL with "key: unknown key" (or "not supported") in err. */
+static const struct key_def *global_key(const char *key, char *err, size_t errlen)
+{
+	const struct key_def *k = configkey_find(global_keys, N_ELEMS(global_keys), key);
+
+	if (k == NULL)
+		snprintf(err, errlen, "%s: %s", key,
+			 key_is_ignored(key) ? "not supported" : "unknown key");
+	return k;
+}
+
 /*
  * `value` is taken as written (no trimming or unquoting: the caller strips
  * SQL quotes). On failure cfg is unchanged and err reads "key: reason".
@@ -878,14 +889,11 @@ void config_foreach_key(const struct config *cfg, config_key_fn fn, void *arg)
 bool config_set_key(struct config *cfg, const char *key, const char *value, char *err,
 		    size_t errlen)
 {
-	const struct key_def *k = configkey_find(global_keys, N_ELEMS(global_keys), key);
+	const struct key_def *k = global_key(key, err, errlen);
 	char why[CONFIGKEY_WHY_LEN];
 
-	if (k == NULL) {
-		snprintf(err, errlen, "%s: %s", key,
-			 key_is_ignored(key) ? "not supported" : "unknown key");
+	if (k == NULL)
 		return false;
-	}
 	if (!k->reloadable) {
 		snprintf(err, errlen, "%s: cannot be changed at run time (needs a restart)",
 			 k->name);
@@ -921,14 +929,11 @@ bool config_set_key(struct config *cfg, const char *key, const char *value, char
 bool config_put_key(struct config *cfg, const char *key, const char *value, const char *source,
 		    char *err, size_t errlen)
 {
-	const struct key_def *k = configkey_find(global_keys, N_ELEMS(global_keys), key);
+	const struct key_def *k = global_key(key, err, errlen);
 	char why[CONFIGKEY_WHY_LEN];
 
-	if (k == NULL) {
-		snprintf(err, errlen, "%s: %s", key,
-			 key_is_ignored(key) ? "not supported" : "unknown key");
+	if (k == NULL)
 		return false;
-	}
 	if (!configkey_assign(cfg, k, value, why, sizeof(why))) {
 		snprintf(err, errlen, "%s: %s", k->name, why);
 		return false;
