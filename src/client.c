@@ -18,7 +18,6 @@
 
 #include "sluice/admin.h"
 #include "sluice/cancel.h"
-#include "sluice/http.h"
 #include "sluice/clientauth.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
@@ -528,20 +527,8 @@ static bool login_auth_step(struct client *c)
 	return true;
 }
 
-/* On the admin port, a connection whose first byte is a letter speaks HTTP. */
-static bool looks_like_http(const struct client *c)
-{
-	const struct iobuf *b = c->conn.in;
-	return c->via_admin_port && c->step == LOGIN_STARTUP && c->negotiations == 0 &&
-	       b->scan == 0 && b->end > 0 && b->data[0] >= 'A' && b->data[0] <= 'Z';
-}
-
 static void login_process(struct client *c)
 {
-	if (looks_like_http(c)) {
-		http_process(c);
-		return;
-	}
 	while (c->state == CL_LOGIN && c->step != LOGIN_LOOKUP && c->conn.in != NULL) {
 		bool more = c->step == LOGIN_STARTUP ? login_startup_step(c) : login_auth_step(c);
 		if (!more)
@@ -814,18 +801,6 @@ static void client_read(struct client *c)
 		client_resume(c);
 }
 
-void client_close_after_flush(struct client *c, const char *reason)
-{
-	enum conn_io r = conn_flush_out(&c->conn);
-	if (r == CONN_IO_AGAIN) {
-		c->close_after_flush = true;
-		conn_read_stop(&c->conn);
-		conn_write_start(&c->conn);
-		return;
-	}
-	client_close(c, CLOSE_SILENT, NULL, reason);
-}
-
 static void client_on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
@@ -836,9 +811,8 @@ static void client_on_write(evutil_socket_t fd, short what, void *arg)
 	enum conn_io r = conn_flush_out(&c->conn);
 	if (r == CONN_IO_AGAIN)
 		return;
-	if (r != CONN_IO_OK || c->close_after_flush) {
-		client_close(c, CLOSE_SILENT, NULL,
-			     r != CONN_IO_OK ? "client write failed" : "response sent");
+	if (r != CONN_IO_OK) {
+		client_close(c, CLOSE_SILENT, NULL, "client write failed");
 		return;
 	}
 	conn_write_stop(&c->conn);

@@ -19,6 +19,7 @@
 #include "sluice/client.h"
 #include "sluice/log.h"
 #include "sluice/runtime.h"
+#include "sluice/sniff.h"
 #include "sluice/util.h"
 
 struct listener {
@@ -39,7 +40,10 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
 	(void)ev;
 	(void)len;
 	util_tick();
-	client_accept(l->rt, fd, addr, l->unix_socket, l->admin);
+	if (l->admin)
+		sniff_start(l->rt, fd, addr, (socklen_t)len);
+	else
+		client_accept(l->rt, fd, addr, l->unix_socket, false);
 }
 
 static void on_accept_error(struct evconnlistener *ev, void *arg)

@@ -20,6 +20,8 @@
 #include "sluice/configenv.h"
 #include "sluice/confwatch.h"
 #include "sluice/dns.h"
+#include "sluice/http.h"
+#include "sluice/sniff.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
@@ -83,6 +85,8 @@ struct runtime *runtime_new(struct config *cfg, const struct config_origin *orig
 	list_init(&rt->free_clients);
 	list_init(&rt->free_servers);
 	list_init(&rt->cancels);
+	list_init(&rt->sniffs);
+	list_init(&rt->http_conns);
 	list_init(&rt->admin_clients);
 	list_init(&rt->dbflags);
 	pktbuf_init(&rt->scratch);
@@ -552,6 +556,8 @@ void runtime_free(struct runtime *rt)
 		close_everything(rt);
 		reap(-1, 0, rt);
 		cancel_abort_all(rt);
+		sniff_abort_all(rt);
+		http_close_all(rt);
 	}
 	struct event *evs[] = { rt->reaper,  rt->janitor,  rt->sig_hup,       rt->sig_term,
 				rt->sig_int, rt->sig_quit, rt->shutdown_timer };

@@ -99,13 +99,11 @@ struct client {
 	uint32_t last_query_cap;
 
 	/* admin console */
-	bool via_admin_port; /* accepted on admin_port: console or HTTP */
+	bool via_admin_port; /* accepted on admin_port: a console session (HTTP is never a client) */
 	bool is_admin;       /* a console session (no pool) */
 	bool admin_rw;       /* in admin_users (else stats_users: SHOW only) */
 	enum admin_wait admin_wait;
-	bool close_after_flush; /* HTTP: close once the response is sent */
-	bool http_head_only;    /* HTTP HEAD: send headers only */
-	char *admin_wait_db;    /* NULL: all databases */
+	char *admin_wait_db; /* NULL: all databases */
 };
 
 /* Accept a new connection (called by the listener). Takes ownership of fd. */
@@ -181,8 +179,5 @@ void client_login_resume(struct client *c);
 
 /* Janitor: query_timeout, idle_transaction_timeout, client_idle_timeout of a linked client. */
 void client_active_timeouts(struct client *c, usec_t now);
-
-/* Send what is queued in c->conn.out, then close (HTTP responses). */
-void client_close_after_flush(struct client *c, const char *reason);
 
 #endif

@@ -5,6 +5,8 @@
  * line exactly, the path starts with '/', neither part holds a space or a
  * control byte, and the line parses into buffers of exactly the right size
  * but not into one a byte shorter; buffers are never written past their size.
+ * The lines after it go to http_parse_headers: HTTP/1.0 and 1.1 accept or
+ * refuse them alike, and 1.0 never keeps a connection 1.1 would close.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -65,5 +67,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(method);
 	free(path);
 	free(line);
+
+	/* the rest, up to an empty line, as header lines: keep_alive as the rules say */
+	if (eol != NULL) {
+		const uint8_t *rest = eol + 2, *end = data + size;
+		const uint8_t *stop = memmem(rest, (size_t)(end - rest), "\r\n\r\n", 4);
+		size_t hlen = stop ? (size_t)(stop - rest) : (size_t)(end - rest);
+		char *h = (char *)fuzz_copy(rest, hlen);
+		struct http_head hh, hh10;
+		bool ok = http_parse_headers(h, hlen, false, &hh);
+		FUZZ_CHECK(ok == http_parse_headers(h, hlen, true, &hh10));
+		if (ok) /* HTTP/1.0 keeps a connection only where 1.1 would too */
+			FUZZ_CHECK(!hh10.keep_alive || hh.keep_alive);
+		free(h);
+	}
 	return 0;
 }

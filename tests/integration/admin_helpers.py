@@ -127,9 +127,19 @@ def admin_raw(s, timeout=10.0):
     return r
 
 
+def _one_response_read(out):
+    """True when out holds a whole response with a Content-Length (the server
+    may keep the connection open after it: HTTP/1.1 keep-alive)."""
+    head, sep, body = out.partition(b"\r\n\r\n")
+    m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    return bool(sep) and m is not None and len(body) >= int(m.group(1))
+
+
 def http_raw(s, data, timeout=10.0):
-    """Send raw bytes to the admin port, read until the peer closes (or timeout);
-    return the bytes. A peer that closes while we still send is fine."""
+    """Send raw bytes to the admin port, read until the peer closes, a whole
+    response with a Content-Length has come (not for HEAD: send Connection:
+    close to read to the end), or timeout; return the bytes. A peer that
+    closes while we still send is fine."""
     wait_admin_port(s)
     with socket.create_connection(("127.0.0.1", s.admin_port), timeout=timeout * SLACK) as sock:
         try:
@@ -146,6 +156,8 @@ def http_raw(s, data, timeout=10.0):
             if not chunk:
                 break
             out += chunk
+            if not data.startswith(b"HEAD ") and _one_response_read(out):
+                break
         return out
 
 

@@ -40,7 +40,7 @@ def test_healthz_readyz_and_errors(sluice):
 def test_head_has_headers_but_no_body(sluice):
     """RFC 9110 9.3.2: the answer to HEAD is the GET answer's head without content."""
     s = sluice(config=admin_config())
-    resp = http_raw(s, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    resp = http_raw(s, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     head, _, rest = resp.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), resp[:100]
     assert rest == b"", f"HEAD answered with a body: {rest[:60]!r}"
@@ -126,7 +126,7 @@ def test_half_request_does_not_stall_the_loop(sluice):
 def test_request_sent_byte_by_byte(sluice):
     s = sluice(config=admin_config())
     wait_admin_port(s)
-    req = b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"
+    req = b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10 * SLACK) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for i in range(len(req)):
@@ -235,3 +235,60 @@ def test_readyz_503_when_no_server_connection_can_be_made(sluice, pg):
     wait_for(lambda: status_of(s, "/readyz") == 200, timeout=8 * SLACK, what="/readyz back to 200")
     with s.connect() as c:
         assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+def read_response(sock):
+    """One response from a kept-alive connection, by its Content-Length:
+    (status, headers, body, bytes read past it)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    n = int(headers["content-length"])
+    while len(body) < n:
+        chunk = sock.recv(4096)
+        assert chunk
+        body += chunk
+    return int(lines[0].split()[1]), headers, body[:n], body[n:]
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(sluice):
+    """HTTP/1.1 keep-alive, as Prometheus scrapes: requests one after the other
+    and pipelined on one connection; HTTP/1.0 and Connection: close end it."""
+    s = sluice(config=admin_config())
+    wait_admin_port(s)
+    with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10 * SLACK) as sock:
+        for path, want in (("/metrics", 200), ("/healthz", 200), ("/nope", 404), ("/readyz", 200)):
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            st, headers, body, extra = read_response(sock)
+            assert (st, headers["connection"], extra) == (want, "keep-alive", b""), path
+        # two requests in one segment: two answers, in order
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n\r\nHEAD /readyz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        first, _, second = data.partition(b"ok\n")
+        assert first.startswith(b"HTTP/1.1 200") and b"keep-alive" in first, data
+        assert second.startswith(b"HTTP/1.1 200") and second.endswith(b"\r\n\r\n"), data
+        assert b"Connection: close" in second
+    # HTTP/1.0 closes unless asked otherwise
+    with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10 * SLACK) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert parse_http(data)[1]["connection"] == "close"
+    # a request with a body is answered, then the connection ends (the body is never read)
+    resp = http_raw(s, b"POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+    st, headers, _ = parse_http(resp)
+    assert (st, headers["connection"], headers["allow"]) == (405, "close", "GET, HEAD")

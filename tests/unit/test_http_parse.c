@@ -56,9 +56,36 @@ static void test_buffer_sizes(void)
 	CHECK(!http_parse_request_line(line, len + 2, method, 4, path, 9));
 }
 
+static bool headers(const char *h, bool http10, struct http_head *out)
+{
+	return http_parse_headers(h, strlen(h), http10, out);
+}
+
+static void test_headers(void)
+{
+	struct http_head hh;
+
+	CHECK(headers("", false, &hh) && hh.keep_alive && !hh.has_body);
+	CHECK(headers("", true, &hh) && !hh.keep_alive);
+	CHECK(headers("Host: x\r\nConnection: close", false, &hh) && !hh.keep_alive);
+	CHECK(headers("connection:Keep-Alive", true, &hh) && hh.keep_alive);
+	CHECK(headers("Connection: keep-alive, Upgrade\r\nX: y", true, &hh) && hh.keep_alive);
+	CHECK(headers("Connection: TE, close", false, &hh) && !hh.keep_alive);
+	CHECK(headers("Connection: closed", false, &hh) && hh.keep_alive); /* not the token */
+	CHECK(headers("Content-Length: 0", false, &hh) && !hh.has_body);
+	CHECK(headers("Content-Length: 12", false, &hh) && hh.has_body);
+	CHECK(headers("Transfer-Encoding: chunked", false, &hh) && hh.has_body);
+	CHECK(!headers("Content-Length: -1", false, &hh));
+	CHECK(!headers("Content-Length: ", false, &hh));
+	CHECK(!headers("no colon here", false, &hh));
+	CHECK(!headers(": empty name", false, &hh));
+	CHECK(headers("X-Empty:", false, &hh));
+}
+
 int main(void)
 {
 	test_cases();
 	test_buffer_sizes();
+	test_headers();
 	UNIT_DONE();
 }
