@@ -47,6 +47,7 @@ static const struct rs_column pools_cols[] = {
 	{ "wait_p50_us", I8 },
 	{ "wait_p99_us", I8 },
 	{ "wait_max_us", I8 },
+	{ "saturation", PROTO_OID_NUMERIC },
 	{ NULL, 0 },
 };
 
@@ -117,6 +118,9 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 		rs_int(&rs, stats_wait_percentile(&h, 0.5));
 		rs_int(&rs, stats_wait_percentile(&h, 0.99));
 		rs_int(&rs, h.max);
+		char sat[16];
+		snprintf(sat, sizeof(sat), "%.3f", p->saturation);
+		rs_str(&rs, sat);
 		rs_row(&rs);
 	}
 	rs_end(&rs);

@@ -90,6 +90,13 @@ static void pool_gauges(struct runtime *rt, struct pktbuf *out)
 		labels(p, l, sizeof(l));
 		put(out, "sluice_pool_size{%s} %d\n", l, p->pool_size);
 	}
+	family(out, "sluice_pool_saturation", "gauge",
+	       "Share of the last stats_period in which every server of the pool was busy and "
+	       "no other could be opened.");
+	for_each_pool (p, rt) {
+		labels(p, l, sizeof(l));
+		put(out, "sluice_pool_saturation{%s} %.3f\n", l, p->saturation);
+	}
 	family(out, "sluice_pool_maxwait_seconds", "gauge",
 	       "How long the oldest waiting client of a pool has waited.");
 	usec_t now = util_now();

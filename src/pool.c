@@ -65,6 +65,7 @@ struct pool *pool_get(struct runtime *rt, const char *db_name, const char *user)
 	p->db_name = xstrdup(db_name);
 	p->user = xstrdup(user);
 	p->generation = 1;
+	p->period_start = util_now();
 	list_init(&p->idle_servers);
 	list_init(&p->active_servers);
 	list_init(&p->other_servers);
@@ -541,4 +542,30 @@ void pool_free_dbflags(struct runtime *rt)
 		free(f->name);
 		free(f);
 	}
+}
+
+/* --- saturation --- */
+
+void pool_note_busy(struct pool *p, usec_t now)
+{
+	bool sat = p->pool_size > 0 && p->n_servers - p->n_opening >= p->pool_size &&
+		   list_empty(&p->idle_servers) && !list_empty(&p->active_servers);
+	if (sat == p->saturated)
+		return;
+	if (sat)
+		p->saturated_since = now;
+	else
+		p->saturated_usec += now - p->saturated_since;
+	p->saturated = sat;
+}
+
+void pool_roll_saturation(struct pool *p, usec_t now)
+{
+	usec_t busy = p->saturated_usec + (p->saturated ? now - p->saturated_since : 0);
+	usec_t len = now - p->period_start;
+	if (len > 0)
+		p->saturation = busy >= len ? 1.0 : (double)busy / (double)len;
+	p->saturated_usec = 0;
+	p->saturated_since = now;
+	p->period_start = now;
 }

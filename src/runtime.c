@@ -152,8 +152,10 @@ static void stats_tick(struct runtime *rt, usec_t now)
 		return;
 	rt->last_stats_roll = now;
 	struct pool *p;
-	for_each_pool (p, rt)
+	for_each_pool (p, rt) {
 		stats_roll_period(&p->stats);
+		pool_roll_saturation(p, now);
+	}
 }
 
 static void janitor(evutil_socket_t fd, short what, void *arg)

@@ -82,6 +82,7 @@ void server_set_state(struct server *s, enum server_state st)
 		s->pool->n_servers--;
 	s->state = st;
 	s->state_since = util_now();
+	pool_note_busy(s->pool, s->state_since);
 }
 
 static void server_on_read(evutil_socket_t fd, short what, void *arg);

@@ -75,7 +75,21 @@ struct pool {
 
 	struct pool_stats stats;
 	usec_t last_wait_warning; /* rate limit for the waiting-clients warning */
+
+	/* saturation: every server busy and no other may be opened (pool_note_busy) */
+	bool saturated;
+	usec_t saturated_since; /* when it began, while saturated */
+	usec_t saturated_usec;  /* saturated time in the running period */
+	usec_t period_start;    /* of the running period */
+	double saturation;      /* share of the last complete period spent saturated */
 };
+
+/* A server of p changed state at `now`: note whether p is saturated (all
+ * servers busy, no other may be opened), for SHOW POOLS' saturation. */
+void pool_note_busy(struct pool *p, usec_t now);
+
+/* The saturation of the period that ends at `now` (stats_period): roll it over. */
+void pool_roll_saturation(struct pool *p, usec_t now);
 
 /* Iterate over every pool of a runtime (no deletion while iterating). */
 #define for_each_pool(p, rt)                                                      \

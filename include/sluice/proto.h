@@ -172,6 +172,7 @@ void proto_build_startup(struct pktbuf *b, const char *const *keys, const char *
 #define PROTO_OID_INT8        20
 #define PROTO_OID_TEXT        25
 #define PROTO_OID_TIMESTAMPTZ 1184
+#define PROTO_OID_NUMERIC     1700
 
 /* RowDescription for n text-format columns. */
 void proto_build_row_description(struct pktbuf *b, const char *const *names, const uint32_t *oids,

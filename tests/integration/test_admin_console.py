@@ -85,7 +85,7 @@ DOCUMENTED = {
     ],
 }
 # sluice's own columns, which must come right after PgBouncer's
-SLUICE_EXTRA = {"POOLS": [("wait_p50_us", "i"), ("wait_p99_us", "i"), ("wait_max_us", "i")],
+SLUICE_EXTRA = {"POOLS": [("wait_p50_us", "i"), ("wait_p99_us", "i"), ("wait_max_us", "i"), ("saturation", "n")],
                 "CONFIG": [("source", "s")]}
 LISTS_ROWS = [
     "databases", "users", "pools", "free_clients", "used_clients", "login_clients",
@@ -96,6 +96,7 @@ TYPE_OK = {
     "i": {OID_INT4, OID_INT8},
     "T": {OID_TIMESTAMPTZ, OID_TEXT},
     "x": {OID_INT4, OID_INT8, OID_TEXT},
+    "n": {1700},  # numeric
 }
 ALL_ITEMS = list(DOCUMENTED)
 

@@ -3,6 +3,7 @@ query counts in SHOW STATS, SHOW CLIENTS and SHOW SERVERS against what the
 clients and PostgreSQL themselves see."""
 
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -183,3 +184,24 @@ def test_show_servers_remote_pid_is_the_backend_pid(sluice, pg, role):
     dbs = {r["name"]: r for r in show(a, "DATABASES")}
     assert dbs["testdb"]["current_connections"] == 3
     assert dbs["testdb"]["current_client_connections"] == 3
+
+
+def test_saturation_shows_a_pool_whose_servers_are_all_busy(sluice, role):
+    """SHOW POOLS' saturation and the sluice_pool_saturation gauge: the share of
+    the last stats_period in which every server was busy and no other could be
+    opened. Two transactions held open on a pool of two for a whole period
+    saturate it; an idle pool is not."""
+    s = sluice(config=admin_config(pool_mode="transaction", default_pool_size=2, stats_period=1))
+    held = [s.connect(user=role, autocommit=False) for _ in range(2)]
+    for c in held:
+        c.execute("SELECT 1")  # each holds a server until it commits
+    a = console(s)
+
+    def saturation():
+        return pool_row(a, "testdb", role)["saturation"]
+    wait_for(lambda: saturation() >= Decimal("0.9"), timeout=5 * SLACK, what="a saturated period")
+    assert prom_value(prom_parse(fetch_metrics(s)), "sluice_pool_saturation", database="testdb", user=role) >= 0.9
+    for c in held:
+        c.commit()
+    wait_for(lambda: saturation() == Decimal("0"), timeout=5 * SLACK, what="a period without saturation")
+    assert prom_value(prom_parse(fetch_metrics(s)), "sluice_pool_saturation", database="testdb", user=role) == 0
