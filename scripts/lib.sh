@@ -7,10 +7,11 @@ SLUICE_BUILD_PKGS=(build-essential meson ninja-build pkg-config libevent-dev lib
 # Packages needed only by the tests (pgbouncer, prometheus: comparison and exporter
 # tests; iproute2: ss, to read socket options back from the kernel; asyncpg, Go
 # with pgx v4 and a JDK with pgJDBC: real drivers with their defaults; openssl:
-# the test certificates; python3-yaml: test_packaging reads the Kubernetes manifests).
+# the test certificates; python3-yaml: test_packaging reads the Kubernetes manifests;
+# chromium: test_status_page loads the status page in a real browser).
 SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout python3-asyncpg pgbouncer prometheus
 	prometheus-pgbouncer-exporter iproute2 golang-go golang-github-jackc-pgx-v4-dev default-jdk-headless
-	libpostgresql-jdbc-java openssl python3-yaml)
+	libpostgresql-jdbc-java openssl python3-yaml chromium fonts-liberation)
 # Packages needed by the libFuzzer targets (scripts/fuzz.sh): Debian 12's clang
 # is clang-14, whose libFuzzer, ASan and UBSan runtimes are in libclang-rt-14-dev
 # (only recommended by clang, and we install without recommends).

@@ -240,7 +240,7 @@ const struct rs_column admin_activity_cols[] = {
 	{ NULL, 0 },
 };
 
-static const char *activity_state(const struct client *c)
+const char *admin_activity_state(const struct client *c)
 {
 	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN)
 		return "waiting";
@@ -270,7 +270,7 @@ static void activity_row(struct rs *rs, const struct client *c)
 	rs_time(rs, wall_of(c->state_since));
 	rs_str(rs, waiting ? "Pooler" : NULL);
 	rs_str(rs, waiting ? "ServerConnection" : NULL);
-	rs_str(rs, activity_state(c));
+	rs_str(rs, admin_activity_state(c));
 	if (c->server && c->server->be_pid)
 		rs_int(rs, c->server->be_pid);
 	else

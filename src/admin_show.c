@@ -76,18 +76,6 @@ static usec_t oldest_wait(const struct pool *p, usec_t now)
 	return w;
 }
 
-/* Wait histogram over the last complete period and the running one. */
-static void recent_waits(const struct pool *p, struct wait_hist *h)
-{
-	*h = p->stats.wait_last;
-	const struct wait_hist *cur = &p->stats.wait_cur;
-	for (int k = 0; k < STATS_WAIT_BUCKETS; k++)
-		h->buckets[k] += cur->buckets[k];
-	h->count += cur->count;
-	if (cur->max > h->max)
-		h->max = cur->max;
-}
-
 static void show_pools(struct runtime *rt, struct pktbuf *out)
 {
 	struct rs rs;
@@ -97,7 +85,7 @@ static void show_pools(struct runtime *rt, struct pktbuf *out)
 	for_each_pool (p, rt) {
 		usec_t w = oldest_wait(p, now);
 		struct wait_hist h;
-		recent_waits(p, &h);
+		stats_recent_waits(&p->stats, &h);
 		rs_str(&rs, p->db_name);
 		rs_str(&rs, p->user);
 		rs_int(&rs, list_length(&p->active_clients) + list_length(&p->idle_clients));

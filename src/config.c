@@ -190,6 +190,7 @@ static const struct key_def global_keys[] = {
 	K_DUR(shutdown_timeout, "0", RELOAD),
 	K_BOOL(so_reuseport, "0", RESTART),
 	K_INT(peer_id, "0", RESTART, 0, CONFIG_MAX_PEER_ID),
+	K_BOOL(status_page, "1", RELOAD),
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -20,6 +20,7 @@
 #include "sluice/log.h"
 #include "sluice/metrics.h"
 #include "sluice/runtime.h"
+#include "sluice/statuspage.h"
 #include "sluice/util.h"
 
 #define HTTP_MAX_HEAD        8192
@@ -95,9 +96,20 @@ static void refuse(struct http_conn *h, int code, const char *reason, const char
 	respond_text(h, code, reason, text);
 }
 
+static void status_page(struct http_conn *h, bool fragment)
+{
+	struct pktbuf body;
+	pktbuf_init(&body);
+	statuspage_render(h->rt, &body, fragment);
+	respond(h, 200, "OK", "text/html; charset=utf-8", body.data, body.len,
+		"Cache-Control: no-store\r\n");
+	pktbuf_free(&body);
+}
+
 static void route(struct http_conn *h, const char *method, char *path)
 {
 	char *q = strchr(path, '?');
+	bool fragment = q && strcmp(q, "?fragment=1") == 0;
 	if (q)
 		*q = '\0';
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -112,6 +124,8 @@ static void route(struct http_conn *h, const char *method, char *path)
 			respond_text(h, 200, "OK", "ready\n");
 		else
 			respond_text(h, 503, "Service Unavailable", why);
+	} else if (strcmp(path, "/") == 0 && h->rt->cfg->status_page) {
+		status_page(h, fragment);
 	} else if (strcmp(path, "/metrics") == 0) {
 		struct pktbuf body;
 		pktbuf_init(&body);

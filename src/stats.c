@@ -112,3 +112,14 @@ usec_t stats_wait_percentile(const struct wait_hist *h, double q)
 	}
 	return h->max;
 }
+
+void stats_recent_waits(const struct pool_stats *st, struct wait_hist *out)
+{
+	*out = st->wait_last;
+	const struct wait_hist *cur = &st->wait_cur;
+	for (int k = 0; k < STATS_WAIT_BUCKETS; k++)
+		out->buckets[k] += cur->buckets[k];
+	out->count += cur->count;
+	if (cur->max > out->max)
+		out->max = cur->max;
+}

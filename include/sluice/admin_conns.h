@@ -7,8 +7,13 @@
 
 #include "sluice/resultset.h"
 
+struct client;
 struct runtime;
 struct pktbuf;
+
+/* pg_stat_activity's state of a client: active, idle, idle in transaction
+ * [(aborted)] or waiting (for a server). A static string. */
+const char *admin_activity_state(const struct client *c);
 
 /* Columns of CLIENTS and SERVERS (PgBouncer's order) and of ACTIVITY. */
 extern const struct rs_column admin_sockets_cols[];

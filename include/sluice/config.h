@@ -193,6 +193,7 @@ struct config {
 	usec_t shutdown_timeout; /* 0 = none: the longest drain before the remaining clients are cut */
 	bool so_reuseport;       /* 0: SO_REUSEPORT on the TCP listeners (rolling restarts) */
 	int peer_id;             /* 0 = no peering; else in every cancel key, see [peers] */
+	bool status_page;        /* 1: GET / on the admin port is the HTML status page */
 };
 
 /*

@@ -63,6 +63,9 @@ void stats_roll_period(struct pool_stats *st);
 /* Percentile (0 < q <= 1) of a histogram, as the bucket's upper bound in µs; 0 if empty. */
 usec_t stats_wait_percentile(const struct wait_hist *h, double q);
 
+/* The waits of the last complete period and of the running one, in one histogram. */
+void stats_recent_waits(const struct pool_stats *st, struct wait_hist *out);
+
 /* Add the counters of b into a. */
 void stats_add(struct stats_counters *a, const struct stats_counters *b);
 
