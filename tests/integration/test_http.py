@@ -29,7 +29,7 @@ def test_healthz_readyz_and_errors(sluice):
     st, _, body = http(s, "/readyz")
     assert st == 200 and body.strip() == b"ready"
     assert status_of(s, "/healthz?verbose=1") == 200
-    assert status_of(s, "/") == 404
+    assert status_of(s, "/") == 200  # the status page
     assert status_of(s, "/no/such/path") == 404
     assert status_of(s, "/metricsX") == 404
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
