@@ -289,6 +289,11 @@ static bool is_punct(const struct token *t, char c)
 	return t->kind == TOK_PUNCT && t->len == 1 && t->p[0] == c;
 }
 
+static bool is_cast(const struct token *t)
+{
+	return t->kind == TOK_PUNCT && t->len == 2 && t->p[0] == ':' && t->p[1] == ':';
+}
+
 /* An unquoted word equal to the lower-case kw, ignoring ASCII case. */
 static bool word_is(const struct token *t, const char *kw)
 {
@@ -327,7 +332,7 @@ static bool scan_member(struct lexer *la, struct token *t, const char **end)
 		*end = t->p + t->len;
 		lex_next(la, t);
 	} while (string && t->kind == TOK_STRING);
-	if (t->kind == TOK_PUNCT && t->len == 2 && t->p[0] == ':' && t->p[1] == ':') {
+	if (is_cast(t)) {
 		lex_next(la, t);
 		if (t->kind != TOK_WORD)
 			return false;
@@ -498,10 +503,11 @@ static bool operand_expected(const struct norm *n)
 	}
 }
 
-/* TRUE, FALSE and NULL are constants except in IS [NOT] TRUE and [IS] NOT NULL. */
+/* TRUE, FALSE and NULL are constants except in IS [NOT] TRUE, [IS] NOT NULL
+ * and as a type name after :: (which scan_member reads as one too). */
 static bool word_is_constant(const struct norm *n, const struct token *t)
 {
-	if (!is_constant_word(t) || word_is(&n->prev, "is"))
+	if (!is_constant_word(t) || word_is(&n->prev, "is") || is_cast(&n->prev))
 		return false;
 	return !word_is(&n->prev, "not") || (!word_is(t, "null") && !word_is(&n->prev2, "is"));
 }

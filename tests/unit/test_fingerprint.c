@@ -64,6 +64,8 @@ static const struct {
 	{ "SELECT DATE '2024-01-01' + INTERVAL '2 hours'", "select date $1 + interval $2" },
 	{ "SELECT CAST('5' AS integer)", "select cast($1 as integer)" },
 	{ "SELECT '{1,2}'::int[]", "select $1::int[]" },
+	{ "WHERE y IN ('a'::NULL, 'b') AND z = x::true",
+	  "where y in ($1::null /*, ... */) and z = x::true" },
 	/* IN, ARRAY, VALUES */
 	{ "SELECT * FROM t WHERE id IN (1, 2, 3)", "select * from t where id in ($1 /*, ... */)" },
 	{ "SELECT * FROM t WHERE id IN ($1,$2)", "select * from t where id in ($1 /*, ... */)" },
