@@ -5,7 +5,7 @@
 #
 # Installs clang and the libFuzzer runtime when missing, builds build-fuzz/
 # (CC=clang, -Dfuzz=true), then for each TARGET (default: all of frame startup
-# scram admin http config relay hba):
+# scram admin http config relay hba fingerprint):
 #   1. replays the committed seeds in tests/fuzz/corpus/TARGET once each;
 #   2. fuzzes for SECONDS (default 60; 0 = replay only) on build-fuzz/corpus/TARGET,
 #      a copy of the seeds that keeps what libFuzzer finds across runs (the
@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ALL_TARGETS=(frame startup scram admin http config relay hba)
+ALL_TARGETS=(frame startup scram admin http config relay hba fingerprint)
 BUILD=build-fuzz
 
 # Longest input per target: past every limit the code under test enforces.
@@ -35,6 +35,7 @@ max_len() {
 	config) echo 20000 ;;  # CONFIG_MAX_LINE is 16384
 	relay) echo 4096 ;;    # requests, then replies in chunks, some streamed
 	hba) echo 4096 ;;      # a few rules, continuations and an @file or two
+	fingerprint) echo 4096 ;; # past FINGERPRINT_TEXT_MAX (1024), and long lists
 	esac
 }
 
@@ -119,7 +120,7 @@ done
 wait
 
 FAILED=0
-printf '\n%-8s %12s %9s %7s %8s  %s\n' target executions exec/s cov ft verdict
+printf '\n%-11s %12s %9s %7s %8s  %s\n' target executions exec/s cov ft verdict
 for t in "${TARGETS[@]}"; do
 	l="$BUILD/logs/$t.log"
 	rc=$(cat "$BUILD/logs/$t.rc" 2>/dev/null || echo 1)
@@ -132,7 +133,7 @@ for t in "${TARGETS[@]}"; do
 	fi
 	execs=$(final_stat "$l" number_of_executed_units) speed=$(final_stat "$l" average_exec_per_sec)
 	cov=$(last "$l" cov) ft=$(last "$l" ft)
-	printf '%-8s %12s %9s %7s %8s  %s\n' "$t" "${execs:--}" "${speed:--}" "${cov:--}" "${ft:--}" \
+	printf '%-11s %12s %9s %7s %8s  %s\n' "$t" "${execs:--}" "${speed:--}" "${cov:--}" "${ft:--}" \
 		"$verdict"
 done
 if [ $FAILED -ne 0 ]; then

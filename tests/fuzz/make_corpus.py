@@ -175,6 +175,25 @@ def seeds():
         "m alice all\n").encode()
     yield "hba", "bad_method", b"local all all trust\nhost all all 1.2.3.4/33 ldap\n"
 
+    # fingerprint: SQL texts; a byte 0x01 is a slot the target fills with numbers
+    yield "fingerprint", "select", b"SELECT * FROM t WHERE id = 42 AND name = 'x'"
+    yield "fingerprint", "slots", b"SELECT a - \x01, f(-\x01) FROM t WHERE b IN (\x01, \x01) LIMIT \x01"
+    yield "fingerprint", "literals", (
+        b"SELECT -1.5e-3, .5, 0x1F, 1_000, 'it''s', E'a\\'b', B'101', X'ff', "
+        b"U&'d\\0061t', N'n', TRUE, false, NULL, $1, interval '1 day', '1'::int")
+    yield "fingerprint", "dollar", b"CREATE FUNCTION f() RETURNS int AS $fn$ SELECT $$;$$ $fn$ LANGUAGE sql"
+    yield "fingerprint", "comments", b"SELECT /* a /* nested */ b */ 1 -- tail\n+ 2; ; SELECT 2*/*x*/3"
+    yield "fingerprint", "lists", (
+        b"INSERT INTO t (a, b) VALUES (1, 'a'), (-2, NULL), ($3, $4) RETURNING a; "
+        b"SELECT * FROM t WHERE x = ANY(ARRAY[1,2,3]) AND y NOT IN ('a'::text, 'b'::text)")
+    yield "fingerprint", "identifiers", (
+        "SELECT \"Col\", \"1\", t1.c2, null_count, U&\"d\\0061t\", café, a$b$c, "
+        "x IS NOT NULL, y IS TRUE FROM \"Users\"").encode()
+    yield "fingerprint", "unterminated", b"SELECT 'open; SELECT E'\\"
+    # found by the fuzzer: NULL as a type name was a constant outside a list, a type inside one
+    yield "fingerprint", "cast_to_null", b"SELECT 1 WHERE y NOT IN ('a':: NULL), ($:text)"
+    yield "fingerprint", "unterminated_dollar", b"SELECT $tag$ never closed $tag /* and"
+
 
 def main():
     for target, name, data in seeds():

@@ -1,0 +1,60 @@
+/*
+ * fingerprint: SQL statement texts normalised and hashed, so that statements
+ * differing only in their constants group together (query insight, like
+ * pg_stat_statements' queryid, but from the text alone: no parser, no
+ * catalog). Pure and allocation-free: bytes in, a caller's buffer and a small
+ * struct out; linear in the input, safe on any bytes.
+ */
+#ifndef SLUICE_FINGERPRINT_H
+#define SLUICE_FINGERPRINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the admin console shows of a statement; a good size for the caller's buffer. */
+#define FINGERPRINT_TEXT_MAX 1024
+
+/* What fingerprint_sql replaces a folded list's other members with. */
+#define FINGERPRINT_FOLD_MARK "/*, ... */"
+
+struct fingerprint {
+	uint64_t id;         /* hash of the whole normalised token stream; never 0 */
+	size_t len;          /* bytes written to the text, without its NUL */
+	bool truncated;      /* the text stops early, at a token boundary; id does not */
+	unsigned statements; /* non-empty ';'-separated statements (0 for only comments) */
+};
+
+/*
+ * Normalise the SQL text sql[0..len) (a Query's text or a Parse's query: any
+ * bytes, not NUL-terminated; a NUL byte ends the text as it does in the
+ * protocol) into out, NUL-terminated, at most outcap - 1 bytes, and fill *fp.
+ * out may be NULL when outcap is 0 (only the id is wanted). The rules:
+ *
+ * - Constants become numbered parameters $1, $2, ... in order of appearance:
+ *   numbers (decimal, exponent, 0x/0o/0b, with '_'), every string form ('..',
+ *   E'..', B'..', X'..', N'..', U&'..', $$..$$, $tag$..$tag$; adjacent strings
+ *   are one constant, as SQL continues them), TRUE, FALSE and NULL (not after
+ *   IS, nor NULL after NOT), and the text's own $n parameters, renumbered.
+ *   Casts stay: interval '1 day' gives "interval $1", '1'::int "$1::int".
+ * - A minus sign before a number where an operand starts (after an operator,
+ *   '(', ',', '[', ';', the start or a keyword such as SELECT, WHERE, AND,
+ *   THEN) is part of the constant: "x = -1" and "x = 1" are both "x = $1".
+ * - Lists of constants fold to their first member and FINGERPRINT_FOLD_MARK,
+ *   a comment (pg_stat_statements' form): IN (1, 2, 3) and IN ($1, $2) give
+ *   "in ($1 MARK)", ARRAY[1, 2] gives "array[$1 MARK]", and the constant rows
+ *   of VALUES (1, 2), (3, 4) give "values ($1, $2) MARK".
+ * - Unquoted words are lower-cased (ASCII, as PostgreSQL folds them);
+ *   "quoted identifiers" are kept byte for byte; != is written <>.
+ * - Comments (-- to the line's end, and block comments, nested) are whitespace; whitespace collapses to one
+ *   space where the text had some (and where two tokens would otherwise run
+ *   together); empty statements and a final ';' are dropped.
+ * - Unterminated strings, identifiers and comments run to the end of the text.
+ *
+ * The id hashes the tokens, not the spacing, and covers the whole text
+ * however small out is; normalising a normalised (untruncated) text gives the
+ * same text and id. standard_conforming_strings is assumed on.
+ */
+void fingerprint_sql(const char *sql, size_t len, char *out, size_t outcap, struct fingerprint *fp);
+
+#endif

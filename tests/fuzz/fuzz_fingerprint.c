@@ -1,0 +1,145 @@
+/*
+ * fuzz_fingerprint: the SQL normaliser on any bytes. Input: the SQL text; its
+ * first byte also picks a small buffer size. Asserts: the text is
+ * NUL-terminated within the buffer and fp.len long; a small buffer gives a
+ * prefix of the full text with the same id; normalising the full text again
+ * gives the same text and id; a byte 0x01 in the input is a slot for a
+ * number, and filling the slots with different numbers changes neither text
+ * nor id (unless the input has a '"': a slot inside a quoted identifier
+ * renames it); and whatever bytes sit inside a string, a dollar quote or a
+ * comment never reach the text.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "sluice/fingerprint.h"
+
+#include "fuzz.h"
+
+#define FULL_CAP (4 * 4096 + 64) /* every constant of a 4096-byte input as $nnnn */
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	return 0;
+}
+
+/* Normalise into a heap buffer of exactly cap bytes (cap 0: NULL), check its bounds. */
+static char *run(const uint8_t *data, size_t size, size_t cap, struct fingerprint *fp)
+{
+	char *copy = (char *)fuzz_copy(data, size);
+	char *out = cap > 0 ? malloc(cap) : NULL;
+	FUZZ_CHECK(cap == 0 || out != NULL);
+	fingerprint_sql(copy, size, out, cap, fp);
+	free(copy);
+	FUZZ_CHECK(fp->id != 0);
+	if (cap == 0) {
+		FUZZ_CHECK(fp->len == 0);
+		return NULL;
+	}
+	FUZZ_CHECK(fp->len < cap && memchr(out, '\0', cap) == out + fp->len);
+	return out;
+}
+
+/* A small buffer: a prefix of the full text, the same id and statement count. */
+static void check_small(const uint8_t *data, size_t size, const char *full,
+			const struct fingerprint *f)
+{
+	struct fingerprint g;
+	size_t cap = size > 0 ? data[0] % 48 : 0;
+	char *small = run(data, size, cap, &g);
+	FUZZ_CHECK(g.id == f->id && g.statements == f->statements);
+	FUZZ_CHECK(g.len <= f->len && (g.len == 0 || memcmp(small, full, g.len) == 0));
+	if (!f->truncated)
+		FUZZ_CHECK(g.truncated == (f->len > 0 && f->len + 1 > cap));
+	free(small);
+}
+
+/* The full text read back: itself, with the same id. */
+static void check_idempotent(const char *full, const struct fingerprint *f)
+{
+	struct fingerprint g;
+	char *again = run((const uint8_t *)full, f->len, FULL_CAP, &g);
+	FUZZ_CHECK(!g.truncated && g.id == f->id && g.statements == f->statements);
+	FUZZ_CHECK(strcmp(again, full) == 0);
+	free(again);
+}
+
+/* data with every 0x01 replaced by a number from `nums`, spaced; the caller frees it. */
+static uint8_t *fill_slots(const uint8_t *data, size_t size, const char *const *nums,
+			   size_t *outlen)
+{
+	uint8_t *s = malloc(size * 12 + 1);
+	size_t n = 0, k = 0;
+	FUZZ_CHECK(s != NULL);
+	for (size_t i = 0; i < size; i++) {
+		if (data[i] != 0x01) {
+			s[n++] = data[i];
+			continue;
+		}
+		const char *num = nums[k++ % 4];
+		s[n++] = ' ';
+		memcpy(s + n, num, strlen(num));
+		n += strlen(num);
+		s[n++] = ' ';
+	}
+	*outlen = n;
+	return s;
+}
+
+static void check_slots(const uint8_t *data, size_t size)
+{
+	static const char *const one[] = { "1", "1", "1", "1" };
+	static const char *const other[] = { "2345.5e3", ".5", "0x1F", "1_000" };
+	if (memchr(data, 0x01, size) == NULL || memchr(data, '"', size) != NULL)
+		return;
+	size_t alen, blen;
+	uint8_t *a = fill_slots(data, size, one, &alen), *b = fill_slots(data, size, other, &blen);
+	struct fingerprint fa, fb;
+	char *ta = run(a, alen, FULL_CAP, &fa), *tb = run(b, blen, FULL_CAP, &fb);
+	FUZZ_CHECK(fa.id == fb.id && strcmp(ta, tb) == 0);
+	free(a);
+	free(b);
+	free(ta);
+	free(tb);
+}
+
+/* prefix + data without the bytes in `drop` + suffix must normalise to `expect`. */
+static void check_hidden(const uint8_t *data, size_t size, const char *prefix, const char *drop,
+			 size_t ndrop, const char *suffix, const char *expect)
+{
+	size_t pl = strlen(prefix), sl = strlen(suffix), n = 0;
+	uint8_t *s = malloc(pl + size + sl);
+	FUZZ_CHECK(s != NULL);
+	memcpy(s, prefix, pl);
+	n = pl;
+	for (size_t i = 0; i < size; i++)
+		if (memchr(drop, data[i], ndrop) == NULL)
+			s[n++] = data[i];
+	memcpy(s + n, suffix, sl);
+	struct fingerprint f;
+	char *t = run(s, n + sl, 64, &f);
+	FUZZ_CHECK(strcmp(t, expect) == 0);
+	free(s);
+	free(t);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fingerprint f, g;
+	char *full = run(data, size, FULL_CAP, &f);
+	run(data, size, 0, &g);
+	FUZZ_CHECK(g.id == f.id && g.statements == f.statements && g.truncated == (f.len > 0));
+	check_small(data, size, full, &f);
+	if (!f.truncated)
+		check_idempotent(full, &f);
+	check_slots(data, size);
+	/* a NUL ends the text: only in the string, where the string runs on to the end anyway */
+	check_hidden(data, size, "SELECT '", "'", 1, "'", "select $1");
+	check_hidden(data, size, "SELECT $q$", "$", 1, "$q$", "select $1");
+	check_hidden(data, size, "SELECT 1 /*", "*/", 3, "*/ + 2", "select $1 + $2");
+	check_hidden(data, size, "-- ", "\n\r", 3, "\nSELECT 1", "select $1");
+	free(full);
+	return 0;
+}

@@ -1,0 +1,321 @@
+/*
+ * test_fingerprint: the statement normaliser, table-driven: every constant
+ * form, casts, dollar quoting, nested comments, folded IN/ARRAY/VALUES lists,
+ * identifiers that look like constants, several statements and unterminated
+ * input; then which statements share an id and which do not, truncation,
+ * idempotence, and a megabyte of input.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/fingerprint.h"
+#include "unit.h"
+
+static const struct {
+	const char *sql;
+	const char *text;
+} cases[] = {
+	/* numbers */
+	{ "SELECT 1", "select $1" },
+	{ "SELECT 42, 3.14, .5, 5., 1e10, 2.5E-3, 7e+2", "select $1, $2, $3, $4, $5, $6, $7" },
+	{ "SELECT 0x1F, 0o17, 0b101, 1_000_000", "select $1, $2, $3, $4" },
+	{ "SELECT 1e", "select $1 e" },
+	{ "SELECT a[1:2] FROM t", "select a[$1:$2] from t" },
+	{ "SELECT 1..2", "select $1..$2" },
+	/* signs */
+	{ "SELECT -1", "select $1" },
+	{ "SELECT * FROM t WHERE x = -1", "select * from t where x = $1" },
+	{ "SELECT * FROM t WHERE x=-1", "select * from t where x=$1" },
+	{ "SELECT x - 1, x-1, (x)-1", "select x - $1, x-$2, (x)-$3" },
+	{ "SELECT - 1, f(-2, -3.5)", "select $1, f($2, $3)" },
+	{ "SELECT -x, - 'a'", "select -x, - $1" },
+	{ "SELECT x @- 1", "select x @- $1" },
+	{ "SELECT 5 * -1 WHERE a < -2", "select $1 * $2 where a < $3" },
+	/* strings */
+	{ "SELECT 'a'", "select $1" },
+	{ "SELECT 'it''s', ''", "select $1, $2" },
+	{ "SELECT E'a\\'b\\\\', e'\\n'", "select $1, $2" },
+	{ "SELECT B'1010', b'1', X'1F', x'ff'", "select $1, $2, $3, $4" },
+	{ "SELECT U&'d\\0061t\\+000061', N'national'", "select $1, $2" },
+	{ "SELECT 'con'\n  'tinued', 'next'", "select $1, $2" },
+	{ "SELECT 'a';", "select $1" },
+	/* dollar quoting */
+	{ "SELECT $$a 'b' ; c$$", "select $1" },
+	{ "SELECT $fn$ x $$ y $f $fn$, 2", "select $1, $2" },
+	{ "SELECT $a1$ $a2$ $a1$", "select $1" },
+	{ "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+	  "create function f() returns int as $1 language sql" },
+	{ "SELECT a$b$c FROM t", "select a$b$c from t" },
+	/* booleans and NULL */
+	{ "SELECT TRUE, false, NULL", "select $1, $2, $3" },
+	{ "WHERE a IS NULL AND b IS NOT NULL AND c = NULL",
+	  "where a is null and b is not null and c = $1" },
+	{ "WHERE a IS TRUE OR b IS NOT FALSE OR NOT true",
+	  "where a is true or b is not false or not $1" },
+	{ "CREATE TABLE t (a int NOT NULL DEFAULT NULL)",
+	  "create table t (a int not null default $1)" },
+	/* parameters */
+	{ "SELECT * FROM t WHERE id = $1", "select * from t where id = $1" },
+	{ "SELECT $2, $1, $1", "select $1, $2, $3" },
+	{ "SELECT -$1", "select -$1" },
+	/* casts and typed literals */
+	{ "SELECT interval '1 day'", "select interval $1" },
+	{ "SELECT 'x'::text, 1::bigint", "select $1::text, $2::bigint" },
+	{ "SELECT DATE '2024-01-01' + INTERVAL '2 hours'", "select date $1 + interval $2" },
+	{ "SELECT CAST('5' AS integer)", "select cast($1 as integer)" },
+	{ "SELECT '{1,2}'::int[]", "select $1::int[]" },
+	{ "WHERE y IN ('a'::NULL, 'b') AND z = x::true",
+	  "where y in ($1::null /*, ... */) and z = x::true" },
+	/* IN, ARRAY, VALUES */
+	{ "SELECT * FROM t WHERE id IN (1, 2, 3)", "select * from t where id in ($1 /*, ... */)" },
+	{ "SELECT * FROM t WHERE id IN ($1,$2)", "select * from t where id in ($1 /*, ... */)" },
+	{ "SELECT * FROM t WHERE id NOT IN (7)",
+	  "select * from t where id not in ($1 /*, ... */)" },
+	{ "WHERE s IN ('a'::text, 'b'::text, 'c'::text)", "where s in ($1::text /*, ... */)" },
+	{ "WHERE x IN (-1, 2, -3) AND y = 4", "where x in ($1 /*, ... */) and y = $2" },
+	{ "WHERE x IN ( 1 , 2 )", "where x in ( $1 /*, ... */)" },
+	{ "WHERE x IN (SELECT id FROM u WHERE k = 1)",
+	  "where x in (select id from u where k = $1)" },
+	{ "WHERE x IN (1, y, 2)", "where x in ($1, y, $2)" },
+	{ "WHERE x IN (1, 2", "where x in ($1, $2" },
+	{ "WHERE id = ANY(ARRAY[1,2,3])", "where id = any(array[$1 /*, ... */])" },
+	{ "WHERE id = ANY(ARRAY[[1,2],[3,4]])", "where id = any(array[[$1,$2],[$3,$4]])" },
+	{ "INSERT INTO t VALUES (1, 'a')", "insert into t values ($1, $2) /*, ... */" },
+	{ "INSERT INTO t (a, b) VALUES (1, 'a'), (2, 'b'), (3, NULL) RETURNING a",
+	  "insert into t (a, b) values ($1, $2) /*, ... */ returning a" },
+	{ "SELECT * FROM (VALUES (1),(2)) v", "select * from (values ($1) /*, ... */) v" },
+	{ "INSERT INTO t VALUES (1), (now())", "insert into t values ($1) /*, ... */, (now())" },
+	{ "INSERT INTO t VALUES (now()), (1)", "insert into t values (now()), ($1)" },
+	{ "INSERT INTO t VALUES (1, 2);", "insert into t values ($1, $2) /*, ... */" },
+	/* words and identifiers */
+	{ "SeLeCt Name FROM Users", "select name from users" },
+	{ "SELECT \"Name\", \"1\", \"a \"\"q\"\"\" FROM \"Users\"",
+	  "select \"Name\", \"1\", \"a \"\"q\"\"\" from \"Users\"" },
+	{ "SELECT t1.c2, null_count, true_up, e, x FROM t1",
+	  "select t1.c2, null_count, true_up, e, x from t1" },
+	{ "SELECT U&\"d\\0061t\" FROM t", "select U&\"d\\0061t\" from t" },
+	{ "SELECT café FROM ÉTÉ", "select café from ÉtÉ" },
+	{ "SELECT a!=b, a<>b, a<=b, x::int, y:=1", "select a<>b, a<>b, a<=b, x::int, y:=$1" },
+	{ "SELECT a'b', 1x", "select a $1, $2 x" },
+	/* whitespace and comments */
+	{ "  SELECT\n\t*\r\n  FROM   t  ", "select * from t" },
+	{ "SELECT /* a /* nested */ still */ 1 -- tail", "select $1" },
+	{ "SELECT 1 -- to the end\n+ 2", "select $1 + $2" },
+	{ "SELECT a/**/b, 1--c\n", "select a b, $1" },
+	{ "SELECT 2*/*x*/3", "select $1* $2" },
+	/* several statements */
+	{ "SELECT 1; SELECT 2", "select $1; select $2" },
+	{ ";; SELECT 1 ;; ; UPDATE t SET a = 2;;", "select $1 ; update t set a = $2" },
+	{ "", "" },
+	{ " -- only a comment", "" },
+	/* unterminated or invalid */
+	{ "SELECT 'never closed", "select $1" },
+	{ "SELECT E'ends in a backslash\\", "select $1" },
+	{ "SELECT \"never closed", "select \"never closed" },
+	{ "SELECT $tag$ never closed $tag", "select $1" },
+	{ "SELECT 1 /* never /* closed */", "select $1" },
+	{ "SELECT $ a, $, \\x {}", "select $ a, $, \\x {}" },
+	{ "SELECT $x", "select $ x" },
+	{ ")))(((", ")))(((" },
+};
+
+static void fp(const char *sql, char *out, size_t cap, struct fingerprint *f)
+{
+	fingerprint_sql(sql, strlen(sql), out, cap, f);
+}
+
+static uint64_t id_of(const char *sql)
+{
+	struct fingerprint f;
+	fingerprint_sql(sql, strlen(sql), NULL, 0, &f);
+	return f.id;
+}
+
+/* Each case's text, and the text normalised again: the same text and id. */
+static void test_cases(void)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[FINGERPRINT_TEXT_MAX], again[FINGERPRINT_TEXT_MAX];
+		struct fingerprint f, g;
+		fp(cases[i].sql, out, sizeof(out), &f);
+		CHECK_STR(out, cases[i].text);
+		CHECK(f.len == strlen(out) && !f.truncated && f.id != 0);
+		fp(out, again, sizeof(again), &g);
+		CHECK_STR(again, out);
+		CHECK(g.id == f.id && g.statements == f.statements);
+	}
+}
+
+/* Statements that differ only in constants, spacing, case or comments share an id. */
+static const char *const same[][4] = {
+	{ "SELECT * FROM t WHERE id = 42", "select * from t where id=$1",
+	  "SELECT *\nFROM t -- x\nWHERE id = -7", "select * from T where ID = 'x'" },
+	{ "WHERE x IN (1, 2, 3)", "WHERE x IN ($1, $2)", "where x in (-9)",
+	  "WHERE x IN ('a','b','c','d')" },
+	{ "INSERT INTO t VALUES (1, 2)", "INSERT INTO t VALUES ($1, $2), ($3, $4)",
+	  "insert into t values (1,2),(3,4),(5,6)", "INSERT INTO t VALUES (NULL, 'x')" },
+	{ "WHERE a = ANY(ARRAY[1])", "WHERE a = ANY(ARRAY[1,2,3,4,5])",
+	  "where a = any(array[$1,$2])", "WHERE a = ANY (ARRAY[-1, 2])" },
+	{ "SELECT 'a', $$b$$, E'c', true", "SELECT $x$y$x$, 'q' 'r', U&'z', NULL",
+	  "SELECT 1, 2, 3, 4", "SELECT 1.5, B'1', X'f', false" },
+	{ "SELECT 1; SELECT 2", "SELECT 3;SELECT 4;", ";SELECT 5 ; ; SELECT 6",
+	  "select $1; select $2" },
+};
+
+/* Statements that differ in structure do not. */
+static const char *const differ[][2] = {
+	{ "SELECT * FROM t WHERE id = 1", "SELECT * FROM u WHERE id = 1" },
+	{ "SELECT * FROM t WHERE id = 1", "SELECT * FROM t WHERE id > 1" },
+	{ "SELECT a FROM t", "SELECT \"A\" FROM t" },
+	{ "SELECT a FROM t", "SELECT \"a\" FROM t" },
+	{ "SELECT 1, 2", "SELECT 1" },
+	{ "SELECT f(1, 2)", "SELECT f(1)" },
+	{ "SELECT a - 1", "SELECT a, 1" },
+	{ "SELECT x IS NULL", "SELECT x = NULL" },
+	{ "SELECT 1; SELECT 2", "SELECT 1, 2" },
+	{ "SELECT ab", "SELECT a b" },
+	{ "SELECT -x", "SELECT x" },
+	{ "SELECT 1::int", "SELECT 1::bigint" },
+	{ "WHERE x IN (1, 2)", "WHERE x IN (1, y)" },
+	{ "", "SELECT" },
+};
+
+static void test_ids(void)
+{
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		for (size_t j = 1; j < 4; j++)
+			CHECK(id_of(same[i][0]) == id_of(same[i][j]));
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		for (size_t j = i + 1; j < sizeof(same) / sizeof(same[0]); j++)
+			CHECK(id_of(same[i][0]) != id_of(same[j][0]));
+	for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++)
+		CHECK(id_of(differ[i][0]) != id_of(differ[i][1]));
+}
+
+/* A small buffer cuts the text on a token boundary; the id is the whole statement's. */
+static void test_truncation(void)
+{
+	const char *sql = "SELECT abc, 'x', defgh FROM t";
+	char full[64], out[64];
+	struct fingerprint f, g;
+	fp(sql, full, sizeof(full), &f);
+	CHECK_STR(full, "select abc, $1, defgh from t");
+	static const struct {
+		size_t cap;
+		const char *text;
+	} cuts[] = { { 0, NULL },
+		     { 1, "" },
+		     { 6, "" },
+		     { 7, "select" },
+		     { 10, "select" },
+		     { 11, "select abc" },
+		     { 12, "select abc," },
+		     { 15, "select abc, $1" },
+		     { 16, "select abc, $1," },
+		     { 28, "select abc, $1, defgh from" } };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		memset(out, 'X', sizeof(out));
+		fingerprint_sql(sql, strlen(sql), cuts[i].cap ? out : NULL, cuts[i].cap, &g);
+		CHECK(g.truncated && g.id == f.id && g.statements == 1);
+		if (cuts[i].text != NULL)
+			CHECK_STR(out, cuts[i].text);
+		CHECK(g.len == (cuts[i].text ? strlen(cuts[i].text) : 0));
+		CHECK(out[cuts[i].cap] == 'X');
+	}
+	fingerprint_sql(sql, strlen(sql), out, 29, &g);
+	CHECK(!g.truncated && g.id == f.id && g.len == 28);
+}
+
+/* The text need not be NUL-terminated; a NUL ends it, as in the protocol. */
+static void test_bounds(void)
+{
+	char *sql = malloc(8);
+	char out[64];
+	struct fingerprint f;
+	memcpy(sql, "SELECT 'x", 8); /* "SELECT '" without a NUL */
+	fingerprint_sql(sql, 8, out, sizeof(out), &f);
+	CHECK_STR(out, "select $1");
+	memcpy(sql, "SELECT $", 8);
+	fingerprint_sql(sql, 8, out, sizeof(out), &f);
+	CHECK_STR(out, "select $");
+	memcpy(sql, "SELECT 0", 8);
+	fingerprint_sql(sql, 8, out, sizeof(out), &f);
+	CHECK_STR(out, "select $1");
+	memcpy(sql, "SELECT E", 8);
+	fingerprint_sql(sql, 8, out, sizeof(out), &f);
+	CHECK_STR(out, "select e");
+	free(sql);
+	fingerprint_sql("SELECT 1\0; DROP TABLE t", 23, out, sizeof(out), &f);
+	CHECK_STR(out, "select $1");
+	CHECK(f.statements == 1);
+	fingerprint_sql(NULL, 0, out, sizeof(out), &f);
+	CHECK_STR(out, "");
+	CHECK(f.statements == 0 && f.len == 0 && !f.truncated);
+}
+
+static void test_statements(void)
+{
+	static const struct {
+		const char *sql;
+		unsigned n;
+	} st[] = { { "", 0 },
+		   { ";;", 0 },
+		   { "-- c\n/* d */", 0 },
+		   { "SELECT 1", 1 },
+		   { "SELECT 1;", 1 },
+		   { "SELECT ';'; SELECT $$;$$", 2 },
+		   { "BEGIN; UPDATE t SET a = 1; COMMIT;", 3 } };
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		char out[128];
+		struct fingerprint f;
+		fp(st[i].sql, out, sizeof(out), &f);
+		CHECK(f.statements == st[i].n);
+	}
+}
+
+/* A megabyte of "SELECT 1 + 1 + ...": linear, bounded text, and the id of the whole. */
+static void test_long(void)
+{
+	size_t n = 1 << 20;
+	char *sql = malloc(n), out[FINGERPRINT_TEXT_MAX];
+	struct fingerprint f, g;
+	memcpy(sql, "SELECT 1", 8);
+	for (size_t i = 8; i + 4 <= n; i += 4)
+		memcpy(sql + i, " + 1", 4);
+	fingerprint_sql(sql, n - n % 4, out, sizeof(out), &f);
+	CHECK(f.truncated && f.len < sizeof(out) && strlen(out) == f.len);
+	CHECK(strncmp(out, "select $1 + $2 + $3", 19) == 0);
+	sql[n - n % 4 - 1] = '2'; /* only the last constant differs */
+	fingerprint_sql(sql, n - n % 4, out, sizeof(out), &g);
+	CHECK(g.id == f.id);
+	sql[n - n % 4 - 3] = '-'; /* the last "+" becomes "-" */
+	fingerprint_sql(sql, n - n % 4, out, sizeof(out), &g);
+	CHECK(g.id != f.id);
+	/* one long IN list and one long string fold to the short forms */
+	memset(sql, ' ', n);
+	memcpy(sql, "WHERE x IN (1", 13);
+	for (size_t i = 13; i + 3 <= n - 1; i += 3)
+		memcpy(sql + i, ", 2", 3);
+	fingerprint_sql(sql, n - 1, out, sizeof(out), &f);
+	CHECK(f.truncated);
+	sql[n - 1] = ')';
+	fingerprint_sql(sql, n, out, sizeof(out), &f);
+	CHECK_STR(out, "where x in ($1 /*, ... */)");
+	memset(sql, 'a', n);
+	sql[0] = '$';
+	sql[1] = '$';
+	fingerprint_sql(sql, n, out, sizeof(out), &f);
+	CHECK_STR(out, "$1");
+	free(sql);
+}
+
+int main(void)
+{
+	test_cases();
+	test_ids();
+	test_truncation();
+	test_bounds();
+	test_statements();
+	test_long();
+	UNIT_DONE();
+}
