@@ -20,7 +20,7 @@ FAMILIES = {
     "sluice_client_connections": "gauge", "sluice_max_client_connections": "gauge",
     "sluice_server_connections": "gauge", "sluice_uptime_seconds": "gauge",
     "sluice_pool_clients": "gauge", "sluice_pool_servers": "gauge", "sluice_pool_size": "gauge",
-    "sluice_pool_maxwait_seconds": "gauge",
+    "sluice_pool_maxwait_seconds": "gauge", "sluice_pool_saturation": "gauge",
     "sluice_transactions_total": "counter", "sluice_queries_total": "counter",
     "sluice_server_assignments_total": "counter", "sluice_server_closed_total": "counter",
     "sluice_received_bytes_total": "counter", "sluice_sent_bytes_total": "counter",
