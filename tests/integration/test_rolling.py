@@ -124,6 +124,9 @@ def test_rolling_restart_under_pgbench_connect_load(sluice, pg, role, migrate_re
     done = int(next(l for l in out.splitlines() if l.startswith("number of transactions actually processed"))
                .split(":")[1].split("/")[0])
     assert done > (200 if SANITIZED else 1000), out
+    print("pgbench -C across the restart:", *[l for l in out.splitlines()
+                                               if l.startswith(("number of", "tps", "latency average"))],
+          sep="\n  ")
     assert new.alive()
     with psycopg.connect(host="127.0.0.1", port=new.port, user=role, dbname="testdb") as c:
         assert c.execute("SELECT 'served by the new process'").fetchone()[0]
