@@ -15,6 +15,7 @@
 #include "sluice/admin_show.h"
 #include "sluice/client.h"
 #include "sluice/listener.h"
+#include "sluice/insight.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/runtime.h"
@@ -198,12 +199,22 @@ static void cmd_show(struct client *c, struct admin_command *cmd)
 			"Console usage\n"
 			"\tSHOW POOLS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|CLIENTS|SERVERS|\n"
 			"\t     DATABASES|USERS|CONFIG|LISTS|MEM|STATE|VERSION|ACTIVITY|HELP\n"
+			"\tSHOW QUERIES [db]\n\tRESET QUERIES\n"
 			"\tSET key = value\n\tRELOAD\n\tPAUSE [db]\n\tRESUME [db]\n"
 			"\tDISABLE db\n\tENABLE db\n\tRECONNECT [db]\n\tWAIT_CLOSE [db]\n"
 			"\tKILL db\n\tKILL_CLIENT id\n\tSUSPEND\n"
 			"\tSHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]");
 		proto_build_command_complete(b, "SHOW");
 		reply(c);
+		return;
+	}
+	if (strcasecmp(what, "queries") == 0) {
+		insight_show(c->rt->insight, cmd->n > 2 ? cmd->words[2] : NULL, b);
+		reply(c);
+		return;
+	}
+	if (cmd->n > 2) {
+		reply_error(c, "42601", "only SHOW QUERIES takes an argument (a database)");
 		return;
 	}
 	if (!admin_show(c->rt, what, b)) {
@@ -269,6 +280,17 @@ static void cmd_set(struct client *c, struct admin_command *cmd)
 		pool_apply_config(list_entry(it, struct pool, node), c->rt->cfg);
 	log_event(LOG_INFO, "admin_set", "admin: SET %s = %s", cmd->words[1], cmd->words[3]);
 	reply_tag(c, "SET");
+}
+
+static void cmd_reset(struct client *c, struct admin_command *cmd)
+{
+	if (strcasecmp(arg1(cmd), "queries") != 0) {
+		reply_error(c, "42601", "syntax: RESET QUERIES");
+		return;
+	}
+	insight_reset(c->rt->insight);
+	log_event(LOG_INFO, "admin_reset", "admin: RESET QUERIES");
+	reply_tag(c, "RESET");
 }
 
 static void cmd_reload(struct client *c, struct admin_command *cmd)
@@ -426,7 +448,8 @@ static void cmd_shutdown(struct client *c, struct admin_command *cmd)
 }
 
 static const struct admin_cmd commands[] = {
-	{ "show", 1, 1, false, cmd_show },
+	{ "show", 1, 2, false, cmd_show },
+	{ "reset", 1, 1, true, cmd_reset },
 	{ "set", 3, 3, true, cmd_set },
 	{ "reload", 0, 0, true, cmd_reload },
 	{ "pause", 0, 1, true, cmd_pause },

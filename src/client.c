@@ -6,6 +6,7 @@
  * client_set_state.
  */
 #include "sluice/client.h"
+#include "sluice/insight.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -240,6 +241,7 @@ void client_free(struct client *c)
 	prepared_client_free(c->rt->prepared, &c->prepared);
 	clientauth_reset(c);
 	free(c->last_query);
+	insight_client_free(c->insight);
 	free(c->admin_wait_db);
 	free(c->startup);
 	free(c->user);
@@ -647,12 +649,14 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 	const struct iobuf *b = c->conn.in;
 	const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
 	uint32_t avail = iobuf_unscanned(b) - PROTO_HEADER_LEN;
+	const char *name = NULL;
 	if (avail > m->len)
 		avail = m->len;
 	if (m->type == 'P') { /* skip the statement name */
 		const uint8_t *nul = memchr(body, 0, avail);
 		if (nul == NULL)
 			return;
+		name = (const char *)body;
 		avail -= (uint32_t)(nul + 1 - body);
 		body = nul + 1;
 	}
@@ -666,13 +670,33 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 	}
 	memcpy(c->last_query, body, len);
 	c->last_query[len] = '\0';
+	if (c->rt->cfg->query_insight)
+		insight_text(c->rt->insight, c->rt->cfg, c, m->type, name, c->last_query, len);
+}
+
+/* A Bind: which statement the next Execute runs, for query insight. */
+static void note_bind(struct client *c, const struct proto_msg *m)
+{
+	const struct iobuf *b = c->conn.in;
+	const char *body = (const char *)b->data + b->scan + PROTO_HEADER_LEN;
+	uint32_t avail = iobuf_unscanned(b) - PROTO_HEADER_LEN;
+	if (avail > m->len)
+		avail = m->len;
+	const char *portal_end = memchr(body, 0, avail);
+	if (portal_end == NULL)
+		return;
+	const char *name = portal_end + 1;
+	if (memchr(name, 0, avail - (uint32_t)(name - body)) != NULL)
+		insight_bind(c, name);
 }
 
 /* A message is going to the server: the times SHOW ACTIVITY and the stats report. */
-static void note_sent(struct client *c, enum fe_class cls)
+static void note_sent(struct client *c, enum fe_class cls, uint8_t type)
 {
 	if (cls == FE_COPY)
 		return;
+	if (c->insight && (type == 'Q' || type == 'E'))
+		insight_call(c->rt->insight, c);
 	usec_t now = util_now();
 	if (relay_idle(&c->server->relay)) { /* the first message of an exchange */
 		c->query_start = now;
@@ -723,7 +747,9 @@ static void frame_client_messages(struct client *c)
 			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */
 		if (iobuf_pending(b) == 0 && !need_server(c))
 			return;
-		note_sent(c, cls);
+		if (m.type == 'B' && c->insight)
+			note_bind(c, &m);
+		note_sent(c, cls, m.type);
 		if (c->prepared_on && prepared_maybe(b, &m)) {
 			enum prepared_verdict v = prepared_client_message(c, &m);
 			if (v == PREP_MORE)

@@ -191,6 +191,9 @@ static const struct key_def global_keys[] = {
 	K_BOOL(so_reuseport, "0", RESTART),
 	K_INT(peer_id, "0", RESTART, 0, CONFIG_MAX_PEER_ID),
 	K_BOOL(status_page, "1", RELOAD),
+	K_BOOL(query_insight, "1", RELOAD),
+	K_INT(query_stats_max, "5000", RELOAD, 0, 1000000),
+	K_INT(query_log_min_duration, "-1", RELOAD, -1, INT_MAX),
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -210,6 +210,7 @@ void pool_maintain(struct pool *p)
 static void hand_over(struct pool *p, struct server *s, struct client *c, usec_t waited)
 {
 	stats_record_wait(&p->stats, waited);
+	c->waited = waited;
 	server_link(s, c);
 }
 

@@ -300,6 +300,8 @@ static void on_error(struct relay *r, struct conn *src, struct conn *dst,
 				 sqlstate[0] ? sqlstate : "?");
 		}
 	}
+	if (h->error)
+		h->error(arg, sqlstate);
 	if (x != NULL && (x->flags & RX_ERROR) && whole) {
 		skip_message(src, dst, m->total);
 		append(dst, x->bytes, x->len);
@@ -337,20 +339,20 @@ static void special_message(struct relay *r, struct conn *src, struct conn *dst,
 	}
 }
 
-/* A CommandComplete: tell the owner about tags starting with 'D'. False
+/* A CommandComplete: tell the owner its tag. False
  * when it is not whole in the buffer yet (room has been made). */
 static bool complete_tag(struct conn *src, const struct relay_hooks *h, void *arg,
 			 const struct proto_msg *m)
 {
 	struct iobuf *b = src->in;
 	if (m->len > RELAY_MAX_INSPECTED)
-		return true; /* not a tag sluice cares about */
+		return true; /* not a tag PostgreSQL sends */
 	if (iobuf_unscanned(b) < m->total) {
 		iobuf_reserve_message(b, m->total);
 		return false;
 	}
 	const char *tag = (const char *)b->data + b->scan + PROTO_HEADER_LEN;
-	if (m->len > 0 && tag[0] == 'D')
+	if (m->len > 0)
 		h->complete(arg, tag, m->len);
 	return true;
 }

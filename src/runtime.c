@@ -21,6 +21,7 @@
 #include "sluice/confwatch.h"
 #include "sluice/dns.h"
 #include "sluice/http.h"
+#include "sluice/insight.h"
 #include "sluice/sniff.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
@@ -92,6 +93,7 @@ struct runtime *runtime_new(struct config *cfg, const struct config_origin *orig
 	pktbuf_init(&rt->scratch);
 	iobuf_pool_init(&rt->bufs, runtime_buffer_size(cfg));
 	rt->prepared = prepared_registry_new();
+	rt->insight = insight_new();
 	struct event_config *ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	rt->base = event_base_new_with_config(ec);
@@ -573,6 +575,7 @@ void runtime_free(struct runtime *rt)
 		pool_free(list_entry(rt->pools.next, struct pool, node));
 	pool_free_dbflags(rt);
 	prepared_registry_free(rt->prepared); /* after every client and server is gone */
+	insight_free(rt->insight);
 	if (rt->cfg && rt->cfg->pidfile)
 		unlink(rt->cfg->pidfile);
 	iobuf_pool_clear(&rt->bufs);

@@ -20,6 +20,7 @@
 
 #include "sluice/client.h"
 #include "sluice/dns.h"
+#include "sluice/insight.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/prepared.h"
@@ -361,7 +362,23 @@ static void on_param(void *arg, const uint8_t *body, uint32_t len)
 /* relay hook: a CommandComplete tag starting with 'D' reached the client. */
 static void on_complete(void *arg, const char *tag, uint32_t len)
 {
-	prepared_complete(arg, tag, len);
+	if (tag[0] == 'D')
+		prepared_complete(arg, tag, len);
+}
+
+/* relay hooks with query insight on: rows and errors of the client's statements */
+static void on_complete_insight(void *arg, const char *tag, uint32_t len)
+{
+	struct server *s = arg;
+	if (tag[0] == 'D' && (s->prepared || s->client->prepared))
+		prepared_complete(arg, tag, len);
+	insight_complete(s->client, tag, len);
+}
+
+static void on_error_insight(void *arg, const char *sqlstate)
+{
+	struct server *s = arg;
+	insight_error(s->client, sqlstate);
 }
 
 /* relay hook: an expectation prepared.c noted is done. */
@@ -370,12 +387,17 @@ static void on_settle(void *arg, struct relay_expect *x, bool ok, const char *sq
 	prepared_settle(arg, x, ok, sqlstate);
 }
 
-static const struct relay_hooks hooks_plain = { on_param, NULL, on_settle };
-static const struct relay_hooks hooks_prepared = { on_param, on_complete, on_settle };
+static const struct relay_hooks hooks_plain = { on_param, NULL, on_settle, NULL };
+static const struct relay_hooks hooks_prepared = { on_param, on_complete, on_settle, NULL };
+static const struct relay_hooks hooks_insight = { on_param, on_complete_insight, on_settle,
+						  on_error_insight };
 
-/* DEALLOCATE ALL and DISCARD ALL are followed only while there are statements to forget. */
+/* DEALLOCATE ALL and DISCARD ALL are followed only while there are statements to forget;
+ * completions and errors only for a client whose statements are counted. */
 static const struct relay_hooks *hooks_of(const struct server *s)
 {
+	if (s->client && s->client->insight)
+		return &hooks_insight;
 	return s->prepared || (s->client && s->client->prepared) ? &hooks_prepared : &hooks_plain;
 }
 
@@ -536,6 +558,8 @@ static void note_ready(struct server *s, uint8_t seen)
 	if (relay_pending_ready(&s->relay) == 0 && c->query_start) {
 		st->query_count++;
 		st->query_time += now - c->query_start;
+		if (c->insight)
+			insight_done(s->rt->insight, s->rt->cfg, c, now - c->query_start);
 		c->query_start = 0;
 	}
 	if ((seen & RELAY_READY_IDLE) && s->relay.tx_status == 'I' && c->xact_start) {

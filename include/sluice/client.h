@@ -22,6 +22,7 @@ struct pool;
 struct server;
 struct scram_server;
 struct prepared_client;
+struct insight_client;
 struct authquery_wait;
 
 enum client_state {
@@ -93,6 +94,8 @@ struct client {
 	bool welcomed;          /* the log-in reply (ending in ReadyForQuery) has been sent */
 	bool prepared_on;       /* its named prepared statements are tracked (transaction mode) */
 	struct prepared_client *prepared; /* its statement names, NULL until the first */
+	struct insight_client *insight; /* its statements for query insight, NULL until the first */
+	usec_t waited;                  /* the last wait for a server, taken by the next request */
 
 	/* pg_stat_activity-style insight: the latest query text, truncated */
 	char *last_query;

@@ -194,6 +194,9 @@ struct config {
 	bool so_reuseport;       /* 0: SO_REUSEPORT on the TCP listeners (rolling restarts) */
 	int peer_id;             /* 0 = no peering; else in every cancel key, see [peers] */
 	bool status_page;        /* 1: GET / on the admin port is the HTML status page */
+	bool query_insight;      /* 1: per-statement statistics (SHOW QUERIES) */
+	int query_stats_max;     /* 5000 statements; a change of it starts the table afresh */
+	int query_log_min_duration; /* ms: log executions at least this long; -1 = off */
 };
 
 /*

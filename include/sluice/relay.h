@@ -81,7 +81,7 @@ struct relay {
 struct relay_hooks {
 	/* a ParameterStatus was passed on */
 	void (*param)(void *arg, const uint8_t *body, uint32_t len);
-	/* a CommandComplete whose tag starts with 'D' (DEALLOCATE, DISCARD...) was passed on */
+	/* a CommandComplete was passed on (tag not NUL-terminated within len) */
 	void (*complete)(void *arg, const char *tag, uint32_t len);
 	/*
 	 * An expectation with an `op` is done: ok when its reply came, else failed
@@ -89,6 +89,8 @@ struct relay_hooks {
 	 * server after an earlier error, or forgotten because the exchange ended.
 	 */
 	void (*settle)(void *arg, struct relay_expect *x, bool ok, const char *sqlstate);
+	/* an ErrorResponse was passed on; sqlstate "" when it was too big to read */
+	void (*error)(void *arg, const char *sqlstate);
 };
 
 /* Outcome of relaying what a server sent. */

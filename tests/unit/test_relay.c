@@ -338,7 +338,7 @@ static void hook_settle(void *arg, struct relay_expect *x, bool ok, const char *
 
 static void test_settle(void)
 {
-	static const struct relay_hooks h = { NULL, NULL, hook_settle };
+	static const struct relay_hooks h = { NULL, NULL, hook_settle, NULL };
 	struct link l;
 	struct bytes p = { 0 }, req = { 0 }, rep = { 0 };
 	link_init(&l);
@@ -374,7 +374,7 @@ static void hook_complete(void *arg, const char *tag, uint32_t len)
 
 static void test_complete_tags(void)
 {
-	static const struct relay_hooks h = { NULL, hook_complete, NULL };
+	static const struct relay_hooks h = { NULL, hook_complete, NULL, NULL };
 	struct link l;
 	struct bytes q = { 0 }, rep = { 0 };
 	link_init(&l);

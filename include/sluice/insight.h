@@ -1,0 +1,66 @@
+/*
+ * insight: per-statement statistics of what applications run through sluice,
+ * keyed by (database, user, application_name, fingerprint), in a table of at
+ * most query_stats_max entries (the least recently used is evicted): calls,
+ * rows, errors by SQLSTATE class, execution time (total, max, p50/p99) and the
+ * time each execution first waited for a server. Texts are fingerprinted
+ * (fingerprint.c) once per distinct raw text, through a cache keyed by a hash
+ * of the raw bytes; nothing of a literal or a parameter is kept.
+ *
+ * Attribution: a Query or an Execute counts one call of the statement it runs
+ * (a Parse names the text; a Bind names the statement, unnamed or named); the
+ * rows of every CommandComplete and the time until the exchange's last
+ * ReadyForQuery go to the statement that ran last in the exchange.
+ */
+#ifndef SLUICE_INSIGHT_H
+#define SLUICE_INSIGHT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/config.h"
+
+struct client;
+struct insight;
+struct insight_client;
+struct pktbuf;
+
+/* The table; NULL-safe free. */
+struct insight *insight_new(void);
+void insight_free(struct insight *in);
+
+/* RESET QUERIES: forget every statement (clients' references become stale, safely). */
+void insight_reset(struct insight *in);
+
+/* A client's own state (statement slots); freed with the client. */
+void insight_client_free(struct insight_client *ic);
+
+/* The client sends a Query (type 'Q') or Parse ('P') with this text (not
+ * NUL-terminated, possibly truncated), and for a Parse its statement name. */
+void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
+		  const char *name, const char *text, uint32_t len);
+
+/* The client sends a Bind of statement `name` ("" for the unnamed one). */
+void insight_bind(struct client *c, const char *name);
+
+/* A Query or an Execute went to the server: one call, charged with the client's
+ * wait for the server it runs on (c->waited, taken). */
+void insight_call(struct insight *in, struct client *c);
+
+/* A CommandComplete with this tag reached the client. */
+void insight_complete(struct client *c, const char *tag, uint32_t len);
+
+/* An ErrorResponse with this SQLSTATE ("" when unknown) reached the client. */
+void insight_error(struct client *c, const char *sqlstate);
+
+/* The exchange ended (its last ReadyForQuery) after `exec` µs: time, rows, slow log. */
+void insight_done(struct insight *in, const struct config *cfg, struct client *c, usec_t exec);
+
+/* SHOW QUERIES [db]: the statements, by total time, as a result set into out. */
+void insight_show(struct insight *in, const char *db, struct pktbuf *out);
+
+/* Entries held, and evictions since start, for SHOW MEM-like checks and metrics. */
+uint32_t insight_count(const struct insight *in);
+uint64_t insight_evictions(const struct insight *in);
+
+#endif

@@ -1,0 +1,510 @@
+/*
+ * insight: the statement table (see insight.h). Entries live in one array of
+ * query_stats_max slots, found through a chained hash of their key and kept
+ * in a least-recently-used list; a client refers to an entry by index and
+ * serial, so an evicted or reset entry is never charged by mistake. Owns the
+ * entries' strings and the raw-text cache.
+ */
+#include "sluice/insight.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sluice/client.h"
+#include "sluice/fingerprint.h"
+#include "sluice/log.h"
+#include "sluice/params.h"
+#include "sluice/proto.h"
+#include "sluice/resultset.h"
+#include "sluice/runtime.h"
+#include "sluice/stats.h"
+#include "sluice/util.h"
+
+#define TEXT_CACHE  4096 /* distinct raw texts remembered: hash of the bytes -> fingerprint */
+#define SLOTS       16   /* named statements remembered per client */
+#define ERR_CLASSES 4    /* SQLSTATE classes counted one by one per statement */
+#define NONE        (-1)
+
+struct qstat {
+	uint64_t key; /* hash of database, user, application and fingerprint */
+	uint64_t fp;
+	char *db, *user, *app, *text;
+	uint32_t serial; /* changes whenever the slot is given to another statement */
+	int32_t hnext;   /* hash chain */
+	int32_t prev, next;
+	uint64_t calls, rows, errors;
+	struct {
+		char cls[3];
+		uint32_t n;
+	} err[ERR_CLASSES];
+	usec_t total, max, wait;
+	struct wait_hist hist; /* execution times */
+};
+
+struct ref {
+	int32_t idx;
+	uint32_t serial;
+};
+
+struct insight {
+	struct qstat *e;
+	uint32_t max, n;  /* slots, and slots in use (the first n) */
+	int32_t *buckets; /* heads of hash chains */
+	uint32_t mask;
+	int32_t head, tail;   /* most and least recently used */
+	uint32_t next_serial; /* serials are never reused, across resets too */
+	uint64_t evictions;
+	struct {
+		uint64_t raw;
+		uint32_t len;
+		uint64_t fp;
+	} cache[TEXT_CACHE];
+};
+
+struct insight_client {
+	struct {
+		uint64_t name;
+		struct ref st;
+	} slots[SLOTS];
+	struct ref parsed; /* the unnamed statement's text */
+	struct ref cur;    /* what the next Execute runs */
+	struct ref last;   /* what ran last in the exchange */
+	uint64_t rows;
+};
+
+/* FNV-1a, 64 bits. */
+static uint64_t hash_bytes(const void *p, size_t len, uint64_t h)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ s[i]) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+#define HASH_SEED UINT64_C(0xcbf29ce484222325)
+
+static uint64_t hash_str(const char *s, uint64_t h)
+{
+	return hash_bytes(s ? s : "", s ? strlen(s) + 1 : 1, h);
+}
+
+struct insight *insight_new(void)
+{
+	struct insight *in = xcalloc(1, sizeof(*in));
+	in->head = in->tail = NONE;
+	return in;
+}
+
+static void free_entries(struct insight *in)
+{
+	for (uint32_t i = 0; i < in->n; i++) {
+		struct qstat *q = &in->e[i];
+		free(q->db);
+		free(q->user);
+		free(q->app);
+		free(q->text);
+	}
+}
+
+void insight_free(struct insight *in)
+{
+	if (in == NULL)
+		return;
+	free_entries(in);
+	free(in->e);
+	free(in->buckets);
+	free(in);
+}
+
+void insight_reset(struct insight *in)
+{
+	free_entries(in);
+	free(in->e);
+	free(in->buckets);
+	in->e = NULL;
+	in->buckets = NULL;
+	in->max = in->n = 0;
+	in->head = in->tail = NONE;
+	memset(in->cache, 0, sizeof(in->cache));
+}
+
+/* Size the table for `max` entries (query_stats_max); a new size starts afresh. */
+static void ensure_table(struct insight *in, uint32_t max)
+{
+	if (in->max == max && in->e != NULL)
+		return;
+	insight_reset(in);
+	in->max = max;
+	in->e = xcalloc(max, sizeof(*in->e));
+	uint32_t nb = 16;
+	while (nb < max * 2)
+		nb <<= 1;
+	in->buckets = xmalloc(nb * sizeof(*in->buckets));
+	for (uint32_t i = 0; i < nb; i++)
+		in->buckets[i] = NONE;
+	in->mask = nb - 1;
+}
+
+/* --- the LRU list and the hash chains --- */
+
+static void lru_unlink(struct insight *in, int32_t i)
+{
+	struct qstat *q = &in->e[i];
+	if (q->prev != NONE)
+		in->e[q->prev].next = q->next;
+	else
+		in->head = q->next;
+	if (q->next != NONE)
+		in->e[q->next].prev = q->prev;
+	else
+		in->tail = q->prev;
+}
+
+static void lru_push(struct insight *in, int32_t i)
+{
+	struct qstat *q = &in->e[i];
+	q->prev = NONE;
+	q->next = in->head;
+	if (in->head != NONE)
+		in->e[in->head].prev = i;
+	in->head = i;
+	if (in->tail == NONE)
+		in->tail = i;
+}
+
+static void touch(struct insight *in, int32_t i)
+{
+	if (in->head == i)
+		return;
+	lru_unlink(in, i);
+	lru_push(in, i);
+}
+
+static void chain_remove(struct insight *in, int32_t i)
+{
+	int32_t *pp = &in->buckets[in->e[i].key & in->mask];
+	while (*pp != NONE && *pp != i)
+		pp = &in->e[*pp].hnext;
+	if (*pp == i)
+		*pp = in->e[i].hnext;
+}
+
+/* The least recently used entry, emptied for reuse. */
+static int32_t evict(struct insight *in)
+{
+	int32_t i = in->tail;
+	struct qstat *q = &in->e[i];
+	lru_unlink(in, i);
+	chain_remove(in, i);
+	free(q->db);
+	free(q->user);
+	free(q->app);
+	free(q->text);
+	*q = (struct qstat){ 0 };
+	in->evictions++;
+	return i;
+}
+
+static bool same(const struct qstat *q, uint64_t key, uint64_t fp, const char *db, const char *user,
+		 const char *app)
+{
+	return q->key == key && q->fp == fp && strcmp(q->db, db) == 0 &&
+	       strcmp(q->user, user) == 0 && strcmp(q->app, app) == 0;
+}
+
+/* The entry of (db, user, app, fp), or NONE. */
+static int32_t lookup(struct insight *in, uint64_t key, uint64_t fp, const char *db,
+		      const char *user, const char *app)
+{
+	for (int32_t i = in->buckets[key & in->mask]; i != NONE; i = in->e[i].hnext)
+		if (same(&in->e[i], key, fp, db, user, app))
+			return i;
+	return NONE;
+}
+
+/* A new entry (evicting the least recently used one when the table is full). */
+static int32_t add(struct insight *in, uint64_t key, uint64_t fp, const char *db, const char *user,
+		   const char *app, const char *text)
+{
+	int32_t i = in->n < in->max ? (int32_t)in->n++ : evict(in);
+	struct qstat *q = &in->e[i];
+	q->serial = ++in->next_serial;
+	q->key = key;
+	q->fp = fp;
+	q->db = xstrdup(db);
+	q->user = xstrdup(user);
+	q->app = xstrdup(app);
+	q->text = xstrdup(text);
+	q->hnext = in->buckets[key & in->mask];
+	in->buckets[key & in->mask] = i;
+	lru_push(in, i);
+	return i;
+}
+
+static struct qstat *deref(struct insight *in, struct ref r)
+{
+	if (r.idx == NONE || in->e == NULL || (uint32_t)r.idx >= in->n)
+		return NULL;
+	struct qstat *q = &in->e[r.idx];
+	return q->serial == r.serial && q->text != NULL ? q : NULL;
+}
+
+/* --- what clients do --- */
+
+static struct insight_client *client_state(struct client *c)
+{
+	if (c->insight == NULL) {
+		struct insight_client *ic = xcalloc(1, sizeof(*ic));
+		for (int i = 0; i < SLOTS; i++)
+			ic->slots[i].st.idx = NONE;
+		ic->parsed.idx = ic->cur.idx = ic->last.idx = NONE;
+		c->insight = ic;
+	}
+	return c->insight;
+}
+
+void insight_client_free(struct insight_client *ic)
+{
+	free(ic);
+}
+
+/* The fingerprint of a raw text: from the cache, or normalised now (text into buf). */
+static uint64_t fingerprint_of(struct insight *in, const char *text, uint32_t len, char *buf,
+			       size_t bufcap, bool *have_text)
+{
+	uint64_t raw = hash_bytes(text, len, HASH_SEED);
+	size_t slot = raw & (TEXT_CACHE - 1);
+	if (in->cache[slot].raw == raw && in->cache[slot].len == len && in->cache[slot].fp) {
+		*have_text = false;
+		return in->cache[slot].fp;
+	}
+	struct fingerprint fp;
+	fingerprint_sql(text, len, buf, bufcap, &fp);
+	in->cache[slot].raw = raw;
+	in->cache[slot].len = len;
+	in->cache[slot].fp = fp.id;
+	*have_text = true;
+	return fp.id;
+}
+
+static struct ref statement(struct insight *in, const struct config *cfg, struct client *c,
+			    const char *text, uint32_t len)
+{
+	char buf[FINGERPRINT_TEXT_MAX];
+	bool have_text;
+	ensure_table(in, (uint32_t)cfg->query_stats_max);
+	uint64_t fp = fingerprint_of(in, text, len, buf, sizeof(buf), &have_text);
+	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
+	const char *db = c->dbname ? c->dbname : "", *user = c->user ? c->user : "";
+	app = app ? app : "";
+	uint64_t key = hash_str(app, hash_str(user, hash_str(db, HASH_SEED ^ fp)));
+	int32_t i = lookup(in, key, fp, db, user, app);
+	if (i != NONE) {
+		touch(in, i);
+	} else {
+		if (!have_text) { /* a known text of a statement evicted since: normalise again */
+			struct fingerprint again;
+			fingerprint_sql(text, len, buf, sizeof(buf), &again);
+		}
+		i = add(in, key, fp, db, user, app, buf);
+	}
+	return (struct ref){ i, in->e[i].serial };
+}
+
+static uint64_t name_hash(const char *name)
+{
+	return hash_str(name, HASH_SEED) | 1; /* never 0: 0 marks an empty slot */
+}
+
+void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
+		  const char *name, const char *text, uint32_t len)
+{
+	if (cfg->query_stats_max <= 0)
+		return;
+	struct insight_client *ic = client_state(c);
+	struct ref r = statement(in, cfg, c, text, len);
+	if (type == 'Q') {
+		ic->cur = r;
+	} else if (name == NULL || name[0] == '\0') {
+		ic->parsed = r;
+	} else {
+		uint64_t h = name_hash(name);
+		ic->slots[h & (SLOTS - 1)].name = h;
+		ic->slots[h & (SLOTS - 1)].st = r;
+	}
+}
+
+void insight_bind(struct client *c, const char *name)
+{
+	struct insight_client *ic = c->insight;
+	if (ic == NULL)
+		return;
+	if (name[0] == '\0') {
+		ic->cur = ic->parsed;
+		return;
+	}
+	uint64_t h = name_hash(name);
+	ic->cur = ic->slots[h & (SLOTS - 1)].name == h ? ic->slots[h & (SLOTS - 1)].st
+						       : (struct ref){ NONE, 0 };
+}
+
+void insight_call(struct insight *in, struct client *c)
+{
+	struct insight_client *ic = c->insight;
+	struct qstat *q = ic ? deref(in, ic->cur) : NULL;
+	usec_t waited = c->waited;
+	c->waited = 0;
+	if (q == NULL)
+		return;
+	q->calls++;
+	q->wait += waited;
+	ic->last = ic->cur;
+}
+
+void insight_complete(struct client *c, const char *tag, uint32_t len)
+{
+	struct insight_client *ic = c->insight;
+	if (ic == NULL || len == 0)
+		return;
+	/* "SELECT 5", "INSERT 0 3", "UPDATE 2", "COPY 10": the last number is the rows */
+	static const char *const counted[] = { "SELECT ", "INSERT ", "UPDATE ", "DELETE ",
+					       "COPY ",   "FETCH ",  "MOVE ",   "MERGE " };
+	bool ok = false;
+	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]) && !ok; i++)
+		ok = strncmp(tag, counted[i], strlen(counted[i])) == 0;
+	if (!ok)
+		return;
+	const char *end = memchr(tag, '\0', len);
+	const char *p = end ? end : tag + len;
+	uint64_t v = 0, mul = 1;
+	while (p > tag && p[-1] >= '0' && p[-1] <= '9' && mul <= UINT64_C(1000000000000000000)) {
+		v += (uint64_t)(p[-1] - '0') * mul;
+		mul *= 10;
+		p--;
+	}
+	ic->rows += v;
+}
+
+void insight_error(struct client *c, const char *sqlstate)
+{
+	struct insight_client *ic = c->insight;
+	struct qstat *q = ic ? deref(c->rt->insight, ic->last) : NULL;
+	if (q == NULL)
+		return;
+	q->errors++;
+	char cls[3] = { sqlstate[0] ? sqlstate[0] : '?', sqlstate[0] ? sqlstate[1] : '?', 0 };
+	for (int i = 0; i < ERR_CLASSES; i++) {
+		if (q->err[i].n == 0)
+			memcpy(q->err[i].cls, cls, 3);
+		if (memcmp(q->err[i].cls, cls, 3) == 0) {
+			q->err[i].n++;
+			return;
+		}
+	}
+}
+
+void insight_done(struct insight *in, const struct config *cfg, struct client *c, usec_t exec)
+{
+	struct insight_client *ic = c->insight;
+	struct qstat *q = ic ? deref(in, ic->last) : NULL;
+	if (ic != NULL)
+		ic->last = (struct ref){ NONE, 0 };
+	uint64_t rows = ic ? ic->rows : 0;
+	if (ic != NULL)
+		ic->rows = 0;
+	if (q == NULL)
+		return;
+	q->rows += rows;
+	q->total += exec;
+	if (exec > q->max)
+		q->max = q->hist.max = exec;
+	q->hist.buckets[stats_wait_bucket(exec)]++;
+	q->hist.count++;
+	if (cfg->query_log_min_duration >= 0 && exec >= cfg->query_log_min_duration * 1000)
+		client_log(c, LOG_INFO, "slow_query",
+			   "duration: %.3f ms, queryid %016" PRIx64 ", rows %" PRIu64 ": %s",
+			   (double)exec / 1000.0, q->fp, rows, q->text);
+}
+
+/* --- SHOW QUERIES --- */
+
+static const struct rs_column queries_cols[] = {
+	{ "database", PROTO_OID_TEXT },
+	{ "user", PROTO_OID_TEXT },
+	{ "application_name", PROTO_OID_TEXT },
+	{ "queryid", PROTO_OID_TEXT },
+	{ "calls", PROTO_OID_INT8 },
+	{ "rows", PROTO_OID_INT8 },
+	{ "errors", PROTO_OID_INT8 },
+	{ "error_classes", PROTO_OID_TEXT },
+	{ "total_us", PROTO_OID_INT8 },
+	{ "mean_us", PROTO_OID_INT8 },
+	{ "max_us", PROTO_OID_INT8 },
+	{ "p50_us", PROTO_OID_INT8 },
+	{ "p99_us", PROTO_OID_INT8 },
+	{ "wait_us", PROTO_OID_INT8 },
+	{ "query", PROTO_OID_TEXT },
+	{ NULL, 0 },
+};
+
+static int by_total(const void *a, const void *b)
+{
+	const struct qstat *x = *(const struct qstat *const *)a,
+			   *y = *(const struct qstat *const *)b;
+	return x->total < y->total ? 1 : x->total > y->total ? -1 : 0;
+}
+
+static void query_row(struct rs *rs, const struct qstat *q)
+{
+	char id[20], classes[64] = "";
+	snprintf(id, sizeof(id), "%016" PRIx64, q->fp);
+	size_t off = 0;
+	for (int i = 0; i < ERR_CLASSES && q->err[i].n; i++)
+		off += (size_t)snprintf(classes + off, sizeof(classes) - off, "%s%s:%u",
+					i ? "," : "", q->err[i].cls, q->err[i].n);
+	rs_str(rs, q->db);
+	rs_str(rs, q->user);
+	rs_str(rs, q->app);
+	rs_str(rs, id);
+	rs_int(rs, (int64_t)q->calls);
+	rs_int(rs, (int64_t)q->rows);
+	rs_int(rs, (int64_t)q->errors);
+	rs_str(rs, classes);
+	rs_int(rs, q->total);
+	rs_int(rs, q->hist.count ? q->total / (usec_t)q->hist.count : 0);
+	rs_int(rs, q->max);
+	rs_int(rs, stats_wait_percentile(&q->hist, 0.5));
+	rs_int(rs, stats_wait_percentile(&q->hist, 0.99));
+	rs_int(rs, q->wait);
+	rs_text(rs, q->text);
+	rs_row(rs);
+}
+
+void insight_show(struct insight *in, const char *db, struct pktbuf *out)
+{
+	struct rs rs;
+	const struct qstat **list = xmalloc((in->n ? in->n : 1) * sizeof(*list));
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < in->n; i++)
+		if (in->e[i].text && (db == NULL || strcmp(in->e[i].db, db) == 0))
+			list[n++] = &in->e[i];
+	qsort(list, n, sizeof(*list), by_total);
+	rs_begin(&rs, out, queries_cols);
+	for (uint32_t i = 0; i < n; i++)
+		query_row(&rs, list[i]);
+	rs_end(&rs);
+	free(list);
+}
+
+uint32_t insight_count(const struct insight *in)
+{
+	return in->n;
+}
+
+uint64_t insight_evictions(const struct insight *in)
+{
+	return in->evictions;
+}

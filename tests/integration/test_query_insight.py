@@ -1,0 +1,120 @@
+"""Query insight: per-statement statistics in SHOW QUERIES, keyed by
+(database, user, application_name, fingerprint): calls, rows, errors by
+SQLSTATE class, execution and wait times; normalised texts only (no literal,
+no parameter); simple and extended protocol, unnamed and named statements;
+a bounded table; RESET QUERIES; query_insight = 0; and the slow-statement log
+(query_log_min_duration)."""
+
+import psycopg
+import pytest
+
+from admin_helpers import admin_config, console, show
+from cluster import wait_for
+from pooler import SLACK
+
+pytestmark = pytest.mark.sluice_only
+
+
+def queries(s, db=None):
+    rows = show(console(s), "QUERIES" + (f" {db}" if db else ""))
+    return {r["query"]: r for r in rows}
+
+
+def test_calls_rows_and_errors_per_statement(sluice, role):
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    c = s.connect(user=role, application_name="insight-app")
+    for i in range(7):  # extended protocol, unnamed statement, a parameter
+        assert c.execute("SELECT %s::int + 1", (i,)).fetchone()[0] == i + 1
+    for n in (2, 3):  # rows from CommandComplete
+        c.execute("SELECT generate_series(1, %s)", (n,)).fetchall()
+    for _ in range(3):
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            c.execute("SELECT 1 / %s", (0,))
+    raw = s.raw_login(user=role)  # simple protocol, literals in the text
+    for v in (11, 22, 33, 44):
+        raw.query(f"SELECT {v} AS v, 'secret-{v}' AS w")
+    q = queries(s)
+    row = q["select $1::int + $2"]
+    assert (row["calls"], row["rows"], row["errors"]) == (7, 7, 0)
+    assert (row["database"], row["user"], row["application_name"]) == ("testdb", role, "insight-app")
+    assert q["select generate_series($1, $2)"]["calls"] == 2
+    assert q["select generate_series($1, $2)"]["rows"] == 5
+    err = q["select $1 / $2"]
+    assert (err["calls"], err["errors"], err["error_classes"]) == (3, 3, "22:3")
+    simple = q["select $1 as v, $2 as w"]
+    assert (simple["calls"], simple["rows"]) == (4, 4)
+    assert simple["total_us"] > 0 and simple["max_us"] > 0 and simple["p99_us"] >= simple["p50_us"] > 0
+    assert len(simple["queryid"]) == 16
+    text = "\n".join(q)
+    for literal in ("secret-", "11", "44"):
+        assert literal not in text
+    # by total time, largest first
+    totals = [r["total_us"] for r in show(console(s), "QUERIES")]
+    assert totals == sorted(totals, reverse=True)
+
+
+def test_named_statements_are_told_apart(sluice, role):
+    """psycopg preparing both statements by name (prepare=True), executed in turn."""
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    c = s.connect(user=role)
+    for i in range(5):
+        c.execute("SELECT %s::int AS a", (i,), prepare=True)
+        c.execute("SELECT %s::text AS b, 1 AS c", (str(i),), prepare=True)
+        c.execute("SELECT %s::text AS b, 1 AS c", (str(i),), prepare=True)
+    q = queries(s)
+    assert q["select $1::int as a"]["calls"] == 5
+    assert q["select $1::text as b, $2 as c"]["calls"] == 10
+
+
+def test_wait_time_is_the_poolers_share(sluice, role):
+    """A statement that waited for a server has that wait, apart from its run time."""
+    s = sluice(config=admin_config(pool_mode="transaction", default_pool_size=1))
+    holder = s.connect(user=role, autocommit=False)
+    holder.execute("SELECT 1")
+    waiter = s.connect(user=role)
+    from helpers import Background
+    bg = Background(waiter.execute, "SELECT 'waited' AS w")
+    wait_for(lambda: "waiting" in [r["state"] for r in show(console(s), "ACTIVITY")], timeout=5 * SLACK,
+             what="a waiting client")
+    import time
+    time.sleep(0.3)
+    holder.commit()
+    bg.result(timeout=10 * SLACK)
+    row = queries(s)["select $1 as w"]
+    assert row["wait_us"] >= 250000, row
+    assert row["total_us"] < row["wait_us"], row
+
+
+def test_reset_off_and_bounded(sluice, role):
+    s = sluice(config=admin_config(pool_mode="transaction", query_stats_max=20))
+    c = s.connect(user=role)
+    for i in range(200):  # 200 different statements (the alias differs)
+        c.execute(f"SELECT 1 AS col{i}")
+    rows = show(console(s), "QUERIES")
+    assert len(rows) == 20
+    assert {r["query"] for r in rows} == {f"select $1 as col{i}" for i in range(180, 200)}
+    console(s).execute("RESET QUERIES")
+    assert show(console(s), "QUERIES") == []
+    with pytest.raises(psycopg.Error, match="only SHOW QUERIES takes an argument"):
+        console(s).execute("SHOW POOLS testdb")
+    assert show(console(s), "QUERIES otherdb") == []
+    s.reload(config={"query_insight": 0})
+    wait_for(lambda: "configuration reloaded" in s.log_text(), timeout=5 * SLACK, what="the reload")
+    c2 = s.connect(user=role)
+    c2.execute("SELECT 'not counted'")
+    assert show(console(s), "QUERIES") == []
+
+
+def test_slow_statements_are_logged_without_literals(sluice, role):
+    s = sluice(config=admin_config(pool_mode="transaction", query_log_min_duration=100))
+    c = s.connect(user=role, application_name="slow-app")
+    c.execute("SELECT pg_sleep(%s), 'hidden-literal'", (0.2,))
+    c.execute("SELECT 'fast'")
+    wait_for(lambda: "slow_query" in s.log_text() or "duration:" in s.log_text(), timeout=5 * SLACK,
+             what="the slow-statement line")
+    lines = [l for l in s.log_text().splitlines() if "duration:" in l]
+    assert len(lines) == 1, lines
+    assert "select pg_sleep($1), $2" in lines[0] and role in lines[0]
+    ms = float(lines[0].split("duration: ")[1].split(" ms")[0])
+    assert ms >= 190
+    assert "hidden-literal" not in s.log_text() and "0.2" not in lines[0]
