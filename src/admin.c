@@ -199,12 +199,17 @@ static void cmd_show(struct client *c, struct admin_command *cmd)
 			"Console usage\n"
 			"\tSHOW POOLS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|CLIENTS|SERVERS|\n"
 			"\t     DATABASES|USERS|CONFIG|LISTS|MEM|STATE|VERSION|ACTIVITY|HELP\n"
-			"\tSHOW QUERIES [db]\n\tRESET QUERIES\n"
+			"\tSHOW QUERIES [db]|N_PLUS_ONE\n\tRESET QUERIES\n"
 			"\tSET key = value\n\tRELOAD\n\tPAUSE [db]\n\tRESUME [db]\n"
 			"\tDISABLE db\n\tENABLE db\n\tRECONNECT [db]\n\tWAIT_CLOSE [db]\n"
 			"\tKILL db\n\tKILL_CLIENT id\n\tSUSPEND\n"
 			"\tSHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]");
 		proto_build_command_complete(b, "SHOW");
+		reply(c);
+		return;
+	}
+	if (strcasecmp(what, "n_plus_one") == 0 && cmd->n == 2) {
+		insight_show_loops(c->rt->insight, b);
 		reply(c);
 		return;
 	}

@@ -686,8 +686,9 @@ static void note_bind(struct client *c, const struct proto_msg *m)
 	if (portal_end == NULL)
 		return;
 	const char *name = portal_end + 1;
-	if (memchr(name, 0, avail - (uint32_t)(name - body)) != NULL)
-		insight_bind(c, name);
+	const char *name_end = memchr(name, 0, avail - (uint32_t)(name - body));
+	if (name_end != NULL)
+		insight_bind(c, name, name_end + 1, avail - (uint32_t)(name_end + 1 - body));
 }
 
 /* A message is going to the server: the times SHOW ACTIVITY and the stats report. */
@@ -696,7 +697,7 @@ static void note_sent(struct client *c, enum fe_class cls, uint8_t type)
 	if (cls == FE_COPY)
 		return;
 	if (c->insight && (type == 'Q' || type == 'E'))
-		insight_call(c->rt->insight, c);
+		insight_call(c->rt->insight, c->rt->cfg, c, c->server->relay.tx_status != 'I');
 	usec_t now = util_now();
 	if (relay_idle(&c->server->relay)) { /* the first message of an exchange */
 		c->query_start = now;

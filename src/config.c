@@ -194,6 +194,9 @@ static const struct key_def global_keys[] = {
 	K_BOOL(query_insight, "1", RELOAD),
 	K_INT(query_stats_max, "5000", RELOAD, 0, 1000000),
 	K_INT(query_log_min_duration, "-1", RELOAD, -1, INT_MAX),
+	K_INT(query_metrics_top, "20", RELOAD, 0, 1000),
+	K_INT(n_plus_one_threshold, "10", RELOAD, 0, INT_MAX),
+	K_DUR(n_plus_one_window, "1", RELOAD),
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

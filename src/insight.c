@@ -23,9 +23,11 @@
 #include "sluice/stats.h"
 #include "sluice/util.h"
 
-#define TEXT_CACHE  4096 /* distinct raw texts remembered: hash of the bytes -> fingerprint */
-#define SLOTS       16   /* named statements remembered per client */
-#define ERR_CLASSES 4    /* SQLSTATE classes counted one by one per statement */
+#define TEXT_CACHE  4096     /* distinct raw texts remembered: hash of the bytes -> fingerprint */
+#define SLOTS       16       /* named statements remembered per client */
+#define ERR_CLASSES 4        /* SQLSTATE classes counted one by one per statement */
+#define PATTERNS    256      /* N+1 patterns remembered */
+#define WARN_EVERY  60000000 /* µs between two warnings of one pattern */
 #define NONE        (-1)
 
 struct qstat {
@@ -49,7 +51,19 @@ struct ref {
 	uint32_t serial;
 };
 
+/* An N+1 loop: `child` run again and again, with other parameters, after `parent`. */
+struct pattern {
+	uint64_t parent, child; /* fingerprints */
+	char *db, *user, *app, *parent_text, *child_text;
+	uint64_t times;   /* loops seen */
+	uint32_t largest; /* executions in the longest loop */
+	usec_t last_seen; /* wall clock */
+	usec_t last_warn; /* monotonic */
+};
+
 struct insight {
+	struct pattern pat[PATTERNS];
+	uint32_t n_pat;
 	struct qstat *e;
 	uint32_t max, n;  /* slots, and slots in use (the first n) */
 	int32_t *buckets; /* heads of hash chains */
@@ -73,6 +87,13 @@ struct insight_client {
 	struct ref cur;    /* what the next Execute runs */
 	struct ref last;   /* what ran last in the exchange */
 	uint64_t rows;
+	uint64_t params; /* hash of the next execution's parameters (Bind) or raw text (Query) */
+	/* the N+1 detector: the run of one statement and what came before it */
+	uint64_t prev_fp, run_fp, run_params;
+	uint32_t run_len;
+	bool run_varied; /* the run's parameters were not all the same */
+	int32_t run_pat; /* the pattern the run was counted as, or NONE */
+	usec_t run_last; /* monotonic time of the run's last execution */
 };
 
 /* FNV-1a, 64 bits. */
@@ -98,6 +119,15 @@ struct insight *insight_new(void)
 	return in;
 }
 
+static void pattern_free(struct pattern *p)
+{
+	free(p->db);
+	free(p->user);
+	free(p->app);
+	free(p->parent_text);
+	free(p->child_text);
+}
+
 static void free_entries(struct insight *in)
 {
 	for (uint32_t i = 0; i < in->n; i++) {
@@ -113,6 +143,8 @@ void insight_free(struct insight *in)
 {
 	if (in == NULL)
 		return;
+	for (uint32_t i = 0; i < in->n_pat; i++)
+		pattern_free(&in->pat[i]);
 	free_entries(in);
 	free(in->e);
 	free(in->buckets);
@@ -121,6 +153,9 @@ void insight_free(struct insight *in)
 
 void insight_reset(struct insight *in)
 {
+	for (uint32_t i = 0; i < in->n_pat; i++)
+		pattern_free(&in->pat[i]);
+	in->n_pat = 0;
 	free_entries(in);
 	free(in->e);
 	free(in->buckets);
@@ -261,6 +296,7 @@ static struct insight_client *client_state(struct client *c)
 		for (int i = 0; i < SLOTS; i++)
 			ic->slots[i].st.idx = NONE;
 		ic->parsed.idx = ic->cur.idx = ic->last.idx = NONE;
+		ic->run_pat = NONE;
 		c->insight = ic;
 	}
 	return c->insight;
@@ -328,6 +364,7 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 	struct ref r = statement(in, cfg, c, text, len);
 	if (type == 'Q') {
 		ic->cur = r;
+		ic->params = hash_bytes(text, len, HASH_SEED); /* its literals are its parameters */
 	} else if (name == NULL || name[0] == '\0') {
 		ic->parsed = r;
 	} else {
@@ -337,11 +374,12 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 	}
 }
 
-void insight_bind(struct client *c, const char *name)
+void insight_bind(struct client *c, const char *name, const void *params, uint32_t len)
 {
 	struct insight_client *ic = c->insight;
 	if (ic == NULL)
 		return;
+	ic->params = hash_bytes(params, len, HASH_SEED);
 	if (name[0] == '\0') {
 		ic->cur = ic->parsed;
 		return;
@@ -351,7 +389,91 @@ void insight_bind(struct client *c, const char *name)
 						       : (struct ref){ NONE, 0 };
 }
 
-void insight_call(struct insight *in, struct client *c)
+/* --- N+1 loops --- */
+
+/* The pattern of (parent, child) for q's database, user and application; made when new
+ * (NONE when the table is full). */
+static int32_t pattern_of(struct insight *in, uint64_t parent, const struct qstat *q)
+{
+	for (uint32_t i = 0; i < in->n_pat; i++) {
+		struct pattern *p = &in->pat[i];
+		if (p->parent == parent && p->child == q->fp && strcmp(p->db, q->db) == 0 &&
+		    strcmp(p->user, q->user) == 0 && strcmp(p->app, q->app) == 0)
+			return (int32_t)i;
+	}
+	if (in->n_pat == PATTERNS)
+		return NONE;
+	struct pattern *p = &in->pat[in->n_pat];
+	*p = (struct pattern){ .parent = parent, .child = q->fp };
+	p->db = xstrdup(q->db);
+	p->user = xstrdup(q->user);
+	p->app = xstrdup(q->app);
+	p->child_text = xstrdup(q->text);
+	p->parent_text = xstrdup("");
+	for (uint32_t i = 0; i < in->n; i++) /* the parent's text, while it is in the table */
+		if (in->e[i].fp == parent && in->e[i].text) {
+			free(p->parent_text);
+			p->parent_text = xstrdup(in->e[i].text);
+			break;
+		}
+	return (int32_t)in->n_pat++;
+}
+
+/* A loop reached the threshold: count it once, warn at most once a minute. */
+static void loop_found(struct insight *in, struct client *c, struct insight_client *ic,
+		       const struct qstat *q, usec_t now)
+{
+	int32_t i = pattern_of(in, ic->prev_fp, q);
+	ic->run_pat = i;
+	if (i == NONE)
+		return;
+	struct pattern *p = &in->pat[i];
+	p->times++;
+	if (p->last_warn == 0 || now - p->last_warn >= WARN_EVERY) {
+		p->last_warn = now;
+		client_log(c, LOG_WARNING, "n_plus_one",
+			   "N+1 loop: \"%s\" run %u times with other parameters after \"%s\" "
+			   "(application \"%s\"); one query with = ANY($1) or a join would do",
+			   p->child_text, ic->run_len, p->parent_text, p->app);
+	}
+}
+
+/*
+ * The N+1 detector, at each execution of q: a run of one statement with
+ * other parameters each time, right after another statement, within a
+ * transaction or (autocommit) with gaps under n_plus_one_window.
+ */
+static void detect_loop(struct insight *in, const struct config *cfg, struct client *c,
+			struct insight_client *ic, const struct qstat *q, bool in_tx)
+{
+	usec_t now = util_now();
+	if (!in_tx && ic->run_last && now - ic->run_last > cfg->n_plus_one_window)
+		ic->prev_fp = ic->run_fp = 0; /* a new scope: nothing came before */
+	ic->run_last = now;
+	if (q->fp != ic->run_fp) {
+		ic->prev_fp = ic->run_fp;
+		ic->run_fp = q->fp;
+		ic->run_len = 1;
+		ic->run_varied = false;
+		ic->run_params = ic->params;
+		ic->run_pat = NONE;
+		return;
+	}
+	ic->run_len++;
+	ic->run_varied |= ic->params != ic->run_params;
+	ic->run_params = ic->params;
+	if (ic->run_pat == NONE && ic->prev_fp != 0 && ic->run_varied &&
+	    cfg->n_plus_one_threshold > 0 && ic->run_len >= (uint32_t)cfg->n_plus_one_threshold)
+		loop_found(in, c, ic, q, now);
+	if (ic->run_pat != NONE) {
+		struct pattern *p = &in->pat[ic->run_pat];
+		if (ic->run_len > p->largest)
+			p->largest = ic->run_len;
+		p->last_seen = util_wallclock();
+	}
+}
+
+void insight_call(struct insight *in, const struct config *cfg, struct client *c, bool in_tx)
 {
 	struct insight_client *ic = c->insight;
 	struct qstat *q = ic ? deref(in, ic->cur) : NULL;
@@ -362,6 +484,7 @@ void insight_call(struct insight *in, struct client *c)
 	q->calls++;
 	q->wait += waited;
 	ic->last = ic->cur;
+	detect_loop(in, cfg, c, ic, q, in_tx);
 }
 
 void insight_complete(struct client *c, const char *tag, uint32_t len)
@@ -483,15 +606,13 @@ static void query_row(struct rs *rs, const struct qstat *q)
 	rs_row(rs);
 }
 
+static const struct qstat **by_total_time(struct insight *in, const char *db, uint32_t *n);
+
 void insight_show(struct insight *in, const char *db, struct pktbuf *out)
 {
 	struct rs rs;
-	const struct qstat **list = xmalloc((in->n ? in->n : 1) * sizeof(*list));
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < in->n; i++)
-		if (in->e[i].text && (db == NULL || strcmp(in->e[i].db, db) == 0))
-			list[n++] = &in->e[i];
-	qsort(list, n, sizeof(*list), by_total);
+	uint32_t n;
+	const struct qstat **list = by_total_time(in, db, &n);
 	rs_begin(&rs, out, queries_cols);
 	for (uint32_t i = 0; i < n; i++)
 		query_row(&rs, list[i]);
@@ -507,4 +628,90 @@ uint32_t insight_count(const struct insight *in)
 uint64_t insight_evictions(const struct insight *in)
 {
 	return in->evictions;
+}
+
+/* --- SHOW N_PLUS_ONE, /metrics --- */
+
+static const struct rs_column loops_cols[] = {
+	{ "database", PROTO_OID_TEXT },
+	{ "user", PROTO_OID_TEXT },
+	{ "application_name", PROTO_OID_TEXT },
+	{ "queryid", PROTO_OID_TEXT },
+	{ "query", PROTO_OID_TEXT },
+	{ "parent_queryid", PROTO_OID_TEXT },
+	{ "parent_query", PROTO_OID_TEXT },
+	{ "times_seen", PROTO_OID_INT8 },
+	{ "largest_loop", PROTO_OID_INT8 },
+	{ "last_seen", PROTO_OID_TIMESTAMPTZ },
+	{ NULL, 0 },
+};
+
+void insight_show_loops(struct insight *in, struct pktbuf *out)
+{
+	struct rs rs;
+	char id[20], parent[20];
+	rs_begin(&rs, out, loops_cols);
+	for (uint32_t i = 0; i < in->n_pat; i++) {
+		const struct pattern *p = &in->pat[i];
+		snprintf(id, sizeof(id), "%016" PRIx64, p->child);
+		snprintf(parent, sizeof(parent), "%016" PRIx64, p->parent);
+		rs_str(&rs, p->db);
+		rs_str(&rs, p->user);
+		rs_str(&rs, p->app);
+		rs_str(&rs, id);
+		rs_text(&rs, p->child_text);
+		rs_str(&rs, parent);
+		rs_text(&rs, p->parent_text);
+		rs_int(&rs, (int64_t)p->times);
+		rs_int(&rs, p->largest);
+		rs_time(&rs, p->last_seen);
+		rs_row(&rs);
+	}
+	rs_end(&rs);
+}
+
+/* The statements with text, largest total time first (a malloc'd array of *n). */
+static const struct qstat **by_total_time(struct insight *in, const char *db, uint32_t *n)
+{
+	const struct qstat **list = xmalloc((in->n ? in->n : 1) * sizeof(*list));
+	*n = 0;
+	for (uint32_t i = 0; i < in->n; i++)
+		if (in->e[i].text && (db == NULL || strcmp(in->e[i].db, db) == 0))
+			list[(*n)++] = &in->e[i];
+	qsort(list, *n, sizeof(*list), by_total);
+	return list;
+}
+
+void insight_foreach_top(struct insight *in, int top,
+			 void (*fn)(const struct insight_row *row, void *arg), void *arg)
+{
+	uint32_t n;
+	const struct qstat **list = by_total_time(in, NULL, &n);
+	for (uint32_t i = 0; i < n && (int)i < top; i++) {
+		const struct qstat *q = list[i];
+		struct insight_row r = { q->db,    q->user, q->app,    q->text,  q->fp,
+					 q->calls, q->rows, q->errors, q->total, q->wait };
+		fn(&r, arg);
+	}
+	free(list);
+}
+
+void insight_foreach_loop(struct insight *in, void (*fn)(const struct insight_loop *l, void *arg),
+			  void *arg)
+{
+	for (uint32_t i = 0; i < in->n_pat; i++) {
+		const struct pattern *p = &in->pat[i];
+		struct insight_loop l = {
+			.db = p->db,
+			.user = p->user,
+			.app = p->app,
+			.text = p->child_text,
+			.parent_text = p->parent_text,
+			.queryid = p->child,
+			.parent_queryid = p->parent,
+			.times = p->times,
+			.largest = p->largest,
+		};
+		fn(&l, arg);
+	}
 }

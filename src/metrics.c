@@ -4,11 +4,14 @@
  */
 #include "sluice/metrics.h"
 
+#include <inttypes.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "sluice/client.h"
+#include "sluice/insight.h"
 #include "sluice/pool.h"
 #include "sluice/runtime.h"
 #include "sluice/server.h"
@@ -253,6 +256,76 @@ static void tls_metrics(struct runtime *rt, struct pktbuf *out)
 	    (unsigned long long)t->server_failures);
 }
 
+/* --- query insight: the top statements and the N+1 loops, bounded label sets --- */
+
+struct metric_rows {
+	struct pktbuf *out;
+	const char *which;
+};
+
+static void query_labels(char *buf, size_t cap, uint64_t id, const char *db, const char *user)
+{
+	char d[256], u[256];
+	escape(d, sizeof(d), db);
+	escape(u, sizeof(u), user);
+	snprintf(buf, cap, "queryid=\"%016" PRIx64 "\",database=\"%s\",user=\"%s\"", id, d, u);
+}
+
+static void query_sample(const struct insight_row *r, void *arg)
+{
+	struct metric_rows *m = arg;
+	char l[600];
+	query_labels(l, sizeof(l), r->queryid, r->db, r->user);
+	if (strcmp(m->which, "calls") == 0)
+		put(m->out, "sluice_query_calls_total{%s} %" PRIu64 "\n", l, r->calls);
+	else if (strcmp(m->which, "errors") == 0)
+		put(m->out, "sluice_query_errors_total{%s} %" PRIu64 "\n", l, r->errors);
+	else if (strcmp(m->which, "time") == 0)
+		put(m->out, "sluice_query_exec_seconds_total{%s} %.6f\n", l,
+		    (double)r->total / 1e6);
+	else
+		put(m->out, "sluice_query_wait_seconds_total{%s} %.6f\n", l, (double)r->wait / 1e6);
+}
+
+static void loop_sample(const struct insight_loop *lp, void *arg)
+{
+	struct metric_rows *m = arg;
+	char l[600];
+	query_labels(l, sizeof(l), lp->queryid, lp->db, lp->user);
+	put(m->out, "sluice_n_plus_one_total{%s,parent_queryid=\"%016" PRIx64 "\"} %" PRIu64 "\n",
+	    l, lp->parent_queryid, lp->times);
+}
+
+static void insight_families(struct runtime *rt, struct pktbuf *out)
+{
+	static const struct {
+		const char *which, *name, *help;
+	} fams[] = {
+		{ "calls", "sluice_query_calls_total", "Executions of a top statement." },
+		{ "errors", "sluice_query_errors_total",
+		  "Executions of a top statement that failed." },
+		{ "time", "sluice_query_exec_seconds_total", "Execution time of a top statement." },
+		{ "wait", "sluice_query_wait_seconds_total",
+		  "Time a top statement's executions waited for a server." },
+	};
+	int top = rt->cfg->query_insight ? rt->cfg->query_metrics_top : 0;
+	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		struct metric_rows m = { out, fams[i].which };
+		family(out, fams[i].name, "counter", fams[i].help);
+		insight_foreach_top(rt->insight, top, query_sample, &m);
+	}
+	family(out, "sluice_n_plus_one_total", "counter",
+	       "N+1 loops seen: a statement run again and again after another one.");
+	struct metric_rows m = { out, "loops" };
+	insight_foreach_loop(rt->insight, loop_sample, &m);
+	family(out, "sluice_query_stats_entries", "gauge", "Statements in SHOW QUERIES.");
+	put(out, "sluice_query_stats_entries %u\n", insight_count(rt->insight));
+	family(out, "sluice_query_stats_evictions_total", "counter",
+	       "Statements evicted from SHOW QUERIES (query_stats_max).");
+	put(out, "sluice_query_stats_evictions_total %" PRIu64 "\n",
+	    insight_evictions(rt->insight));
+}
+
 void metrics_render(struct runtime *rt, struct pktbuf *out)
 {
 	process_gauges(rt, out);
@@ -260,6 +333,7 @@ void metrics_render(struct runtime *rt, struct pktbuf *out)
 	pool_gauges(rt, out);
 	pool_counters(rt, out);
 	wait_histogram(rt, out);
+	insight_families(rt, out);
 }
 
 bool metrics_ready(struct runtime *rt, const char **why)

@@ -12,6 +12,7 @@
 #include "sluice/admin_conns.h"
 #include "sluice/client.h"
 #include "sluice/config.h"
+#include "sluice/insight.h"
 #include "sluice/metrics.h"
 #include "sluice/params.h"
 #include "sluice/pool.h"
@@ -22,6 +23,7 @@
 #include "sluice/util.h"
 
 #define REFRESH_SECONDS 5
+#define TOP_QUERIES     10 /* statements shown, by total time */
 
 static void put(struct pktbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(struct pktbuf *out, const char *fmt, ...)
@@ -91,7 +93,7 @@ static const char style[] =
 	"border-bottom:1px solid #ddd;text-align:left}th{background:#f2f2f2}"
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}"
 	"tr.hot td{background:#fde2e1}.ok{color:#17702b}.bad{color:#b3261e}"
-	"p.meta{color:#555;margin:.2em 0}";
+	"p.meta{color:#555;margin:.2em 0}td.q{font-family:ui-monospace,monospace;font-size:12px}";
 
 /* Fetch the live part again every few seconds and put it in place (a printf format). */
 #define SCRIPT                                                                            \
@@ -186,10 +188,61 @@ static void activity(struct runtime *rt, struct pktbuf *out)
 	put(out, "</table>\n");
 }
 
+static void top_row(const struct insight_row *r, void *arg)
+{
+	struct pktbuf *out = arg;
+	put(out, "<tr>");
+	cell(out, r->db);
+	cell(out, r->app);
+	cell_int(out, (long long)r->calls);
+	cell_ms(out, r->calls ? r->total / (usec_t)r->calls : 0);
+	cell_ms(out, r->total);
+	cell_ms(out, r->wait);
+	cell_int(out, (long long)r->errors);
+	put(out, "<td class=\"q\">");
+	put_escaped(out, r->text);
+	put(out, "</td></tr>\n");
+}
+
+static void top_queries(struct runtime *rt, struct pktbuf *out)
+{
+	put(out, "<h2>Top statements</h2>\n<table id=\"queries\"><tr><th>database</th>"
+		 "<th>application</th><th>calls</th><th>mean ms</th><th>total ms</th>"
+		 "<th>waited ms</th><th>errors</th><th>statement</th></tr>\n");
+	insight_foreach_top(rt->insight, TOP_QUERIES, top_row, out);
+	put(out, "</table>\n");
+}
+
+static void loop_row(const struct insight_loop *l, void *arg)
+{
+	struct pktbuf *out = arg;
+	put(out, "<tr class=\"hot\">");
+	cell(out, l->db);
+	cell(out, l->app);
+	cell_int(out, (long long)l->times);
+	cell_int(out, l->largest);
+	put(out, "<td class=\"q\">");
+	put_escaped(out, l->text);
+	put(out, "</td><td class=\"q\">");
+	put_escaped(out, l->parent_text);
+	put(out, "</td></tr>\n");
+}
+
+static void loops(struct runtime *rt, struct pktbuf *out)
+{
+	put(out, "<h2>N+1 loops</h2>\n<table id=\"n_plus_one\"><tr><th>database</th>"
+		 "<th>application</th><th>times</th><th>largest</th><th>repeated statement</th>"
+		 "<th>after</th></tr>\n");
+	insight_foreach_loop(rt->insight, loop_row, out);
+	put(out, "</table>\n");
+}
+
 static void live(struct runtime *rt, struct pktbuf *out)
 {
 	summary(rt, out);
 	pools(rt, out);
+	loops(rt, out);
+	top_queries(rt, out);
 	activity(rt, out);
 }
 

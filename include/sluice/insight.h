@@ -40,12 +40,23 @@ void insight_client_free(struct insight_client *ic);
 void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
 		  const char *name, const char *text, uint32_t len);
 
-/* The client sends a Bind of statement `name` ("" for the unnamed one). */
-void insight_bind(struct client *c, const char *name);
+/* The client sends a Bind of statement `name` ("" for the unnamed one) with these
+ * parameter bytes (hashed, for the N+1 detector's "other parameters"; never kept). */
+void insight_bind(struct client *c, const char *name, const void *params, uint32_t len);
 
-/* A Query or an Execute went to the server: one call, charged with the client's
- * wait for the server it runs on (c->waited, taken). */
-void insight_call(struct insight *in, struct client *c);
+/*
+ * A Query or an Execute went to the server: one call, charged with the
+ * client's wait for the server it runs on (c->waited, taken), and the N+1
+ * detector: the same statement run at least n_plus_one_threshold times in a
+ * row with other parameters, right after another statement, within a
+ * transaction (in_tx) or with gaps under n_plus_one_window, is a loop:
+ * counted once per run in SHOW N_PLUS_ONE, a WARNING at most once a minute
+ * per pattern.
+ */
+void insight_call(struct insight *in, const struct config *cfg, struct client *c, bool in_tx);
+
+/* SHOW N_PLUS_ONE: the loops found. */
+void insight_show_loops(struct insight *in, struct pktbuf *out);
 
 /* A CommandComplete with this tag reached the client. */
 void insight_complete(struct client *c, const char *tag, uint32_t len);
@@ -55,6 +66,25 @@ void insight_error(struct client *c, const char *sqlstate);
 
 /* The exchange ended (its last ReadyForQuery) after `exec` µs: time, rows, slow log. */
 void insight_done(struct insight *in, const struct config *cfg, struct client *c, usec_t exec);
+
+/* One statement or one loop, for /metrics; strings live until the table changes. */
+struct insight_row {
+	const char *db, *user, *app, *text;
+	uint64_t queryid, calls, rows, errors;
+	usec_t total, wait;
+};
+struct insight_loop {
+	const char *db, *user, *app, *text, *parent_text;
+	uint64_t queryid, parent_queryid, times;
+	uint32_t largest;
+};
+
+/* fn for each of the `top` statements with the largest total time, largest first. */
+void insight_foreach_top(struct insight *in, int top,
+			 void (*fn)(const struct insight_row *row, void *arg), void *arg);
+/* fn for each N+1 pattern found. */
+void insight_foreach_loop(struct insight *in, void (*fn)(const struct insight_loop *l, void *arg),
+			  void *arg);
 
 /* SHOW QUERIES [db]: the statements, by total time, as a result set into out. */
 void insight_show(struct insight *in, const char *db, struct pktbuf *out);

@@ -388,9 +388,13 @@ def test_expressions_parse_in_promtool():
 
 @pytest.mark.sluice_only
 def test_dashboard_uses_only_exported_metrics_and_labels(sluice):
-    s = sluice(config=admin_config(pool_mode="transaction"))
+    s = sluice(config=admin_config(pool_mode="transaction", n_plus_one_threshold=3))
     with s.connect() as c:  # a pool, with its gauges, counters and histogram
         c.execute("SELECT 1")
+        with c.transaction():  # a small N+1 loop, so that its family has a sample
+            c.execute("SELECT 2")
+            for i in range(3):
+                c.execute("SELECT %s::int", (i,))
     types, labels = scrape_catalogue(fetch_metrics(s))
     assert "sluice_pool_size" in labels and "sluice_client_wait_seconds_bucket" in labels
     dash = load()

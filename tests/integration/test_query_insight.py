@@ -118,3 +118,81 @@ def test_slow_statements_are_logged_without_literals(sluice, role):
     ms = float(lines[0].split("duration: ")[1].split(" ms")[0])
     assert ms >= 190
     assert "hidden-literal" not in s.log_text() and "0.2" not in lines[0]
+
+
+@pytest.fixture
+def blog(pg):
+    """The seed schema: 20 posts by 20 users."""
+    pg.execute("CREATE TABLE IF NOT EXISTS sp_users (id int PRIMARY KEY, name text)")
+    pg.execute("CREATE TABLE IF NOT EXISTS sp_posts (id int PRIMARY KEY, user_id int, title text)")
+    pg.execute("TRUNCATE sp_users, sp_posts")
+    pg.execute("INSERT INTO sp_users SELECT i, 'user-' || i FROM generate_series(1, 20) i")
+    pg.execute("INSERT INTO sp_posts SELECT i, i, 'post-' || i FROM generate_series(1, 20) i")
+    pg.execute("GRANT SELECT ON sp_users, sp_posts TO PUBLIC")
+
+
+def n_plus_one(c, transaction):
+    """The ORM mistake: the posts, then each post's author one by one."""
+    def loop():
+        posts = c.execute("SELECT id, user_id FROM sp_posts ORDER BY id LIMIT 20").fetchall()
+        for _, user_id in posts:
+            c.execute("SELECT * FROM sp_users WHERE id = %s", (user_id,)).fetchone()
+    if transaction:
+        with c.transaction():
+            loop()
+    else:
+        loop()
+
+
+@pytest.mark.parametrize("transaction", [True, False], ids=["transaction", "autocommit"])
+def test_n_plus_one_is_flagged(sluice, role, blog, transaction):
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    c = s.connect(user=role, application_name="orm-app")
+    n_plus_one(c, transaction)
+    n_plus_one(c, transaction)
+    loops = show(console(s), "N_PLUS_ONE")
+    assert len(loops) == 1, loops
+    loop = loops[0]
+    assert loop["query"] == "select * from sp_users where id = $1"
+    assert loop["parent_query"] == "select id, user_id from sp_posts order by id limit $1"
+    assert (loop["application_name"], loop["times_seen"], loop["largest_loop"]) == ("orm-app", 2, 20)
+    assert loop["last_seen"] is not None
+    q = queries(s)
+    assert loop["queryid"] == q[loop["query"]]["queryid"]
+    assert loop["parent_queryid"] == q[loop["parent_query"]]["queryid"]
+    warnings = [l for l in s.log_text().splitlines() if "N+1 loop" in l]
+    assert len(warnings) == 1, warnings  # at most once a minute per pattern
+    assert "user-" not in s.log_text() and "post-" not in s.log_text()
+    from admin_helpers import fetch_metrics, prom_parse, prom_value
+    m = prom_parse(fetch_metrics(s))
+    assert prom_value(m, "sluice_n_plus_one_total", queryid=loop["queryid"], database="testdb", user=role,
+                      parent_queryid=loop["parent_queryid"]) == 2
+
+
+def test_batched_and_repeated_queries_are_not_flagged(sluice, role, blog):
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    c = s.connect(user=role)
+    with c.transaction():  # the JOIN version
+        c.execute("SELECT p.id, u.name FROM sp_posts p JOIN sp_users u ON u.id = p.user_id").fetchall()
+    with c.transaction():  # the = ANY($1) version
+        ids = [r[1] for r in c.execute("SELECT id, user_id FROM sp_posts ORDER BY id").fetchall()]
+        c.execute("SELECT * FROM sp_users WHERE id = ANY(%s)", (ids,)).fetchall()
+    with c.transaction():  # the same parameters every time: a poll, not a loop
+        c.execute("SELECT 1")
+        for _ in range(30):
+            c.execute("SELECT name FROM sp_users WHERE id = %s", (1,)).fetchone()
+    assert show(console(s), "N_PLUS_ONE") == []
+    assert "N+1" not in s.log_text()
+
+
+def test_top_statements_in_metrics_are_bounded(sluice, role):
+    s = sluice(config=admin_config(pool_mode="transaction", query_metrics_top=5))
+    c = s.connect(user=role)
+    for i in range(40):
+        c.execute(f"SELECT {i} AS col{i}")
+    from admin_helpers import fetch_metrics, prom_parse
+    m = prom_parse(fetch_metrics(s))
+    calls = [k for k in m if k[0] == "sluice_query_calls_total"]
+    assert len(calls) == 5
+    assert all(dict(k[1]).keys() == {"queryid", "database", "user"} for k in calls)
+    assert m[("sluice_query_stats_entries", frozenset())] >= 40

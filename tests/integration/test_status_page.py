@@ -43,10 +43,19 @@ def pool_cells(html, role):
 
 
 def held_pool(sluice, pg, role):
-    """A pool of one server held by a transaction, and a second client waiting."""
+    """A pool of one server held by a transaction that ran an N+1 loop (the
+    posts, then each one's author), and a second client waiting."""
+    pg.execute("CREATE TABLE IF NOT EXISTS sp_users (id int PRIMARY KEY, name text)")
+    pg.execute("CREATE TABLE IF NOT EXISTS sp_posts (id int PRIMARY KEY, user_id int, title text)")
+    pg.execute("TRUNCATE sp_users, sp_posts")
+    pg.execute("INSERT INTO sp_users SELECT i, 'user-' || i FROM generate_series(1, 20) i")
+    pg.execute("INSERT INTO sp_posts SELECT i, i, 'post-' || i FROM generate_series(1, 20) i")
+    pg.execute("GRANT SELECT ON sp_users, sp_posts TO PUBLIC")
     s = sluice(config=admin_config(pool_mode="transaction", default_pool_size=1))
     holder = s.connect(user=role, autocommit=False, application_name="<b>holder</b>")
     holder.execute("SELECT 'secret-literal-4711'")
+    for _, user_id in holder.execute("SELECT id, user_id FROM sp_posts ORDER BY id").fetchall():
+        holder.execute("SELECT name FROM sp_users WHERE id = %s", (user_id,)).fetchone()
     waiter = s.connect(user=role, application_name="waiter & co")
     bg = Background(waiter.execute, "SELECT 'another-literal-0815'")
     wait_for(lambda: (pool_cells(page(s), role) or [None] * 5)[4] == "1", timeout=5 * SLACK,
@@ -65,6 +74,12 @@ def test_page_shows_pools_and_clients_escaped_without_queries(sluice, pg, role):
     assert "&lt;b&gt;holder&lt;/b&gt;" in html and "<b>holder</b>" not in html
     assert "waiter &amp; co" in html
     assert "secret-literal-4711" not in html and "another-literal-0815" not in html
+    assert "user-" not in html and "post-" not in html
+    loop = re.search(r'<table id="n_plus_one">(.*?)</table>', html, re.S).group(1)
+    assert "select name from sp_users where id = $1" in loop
+    assert "select id, user_id from sp_posts order by id" in loop
+    assert "select name from sp_users where id = $1" in re.search(
+        r'<table id="queries">(.*?)</table>', html, re.S).group(1)
     assert re.search(r'<span id="ready" class="ok">ready</span>', html)
     # the live part alone, for the script
     frag = page(s, "/?fragment=1")
@@ -109,6 +124,7 @@ def test_page_in_headless_chromium_while_a_client_waits(sluice, pg, role):
         dom = chromium(url, d, "--virtual-time-budget=7000", "--dump-dom")
         assert '<main id="live" class="">' in dom, dom[:500]
         assert pool_cells(dom, role)[4] == "1"
+        assert "select name from sp_users where id = $1" in dom  # the N+1 pattern, rendered
         assert "secret-literal-4711" not in dom
         shot = os.path.join(ARTIFACTS, "status-page.png")
         chromium(url, d, "--window-size=1280,800", f"--screenshot={shot}")
