@@ -6,7 +6,6 @@
 
 #include <inttypes.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,18 +17,7 @@
 #include "sluice/stats.h"
 #include "sluice/util.h"
 
-static void put(struct pktbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct pktbuf *out, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		pkt_put_bytes(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
+#define put pkt_printf
 
 /* A label value with \, " and newline escaped. */
 static void escape(char *dst, size_t cap, const char *src)

@@ -5,6 +5,8 @@
 #include "sluice/proto.h"
 
 #include <stdlib.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 enum proto_frame_result proto_frame_startup(const uint8_t *buf, size_t avail, uint32_t *len,
@@ -210,6 +212,17 @@ void pkt_put_u32(struct pktbuf *b, uint32_t v)
 void pkt_put_str(struct pktbuf *b, const char *s)
 {
 	pkt_put_bytes(b, s, strlen(s) + 1);
+}
+
+void pkt_printf(struct pktbuf *b, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		pkt_put_bytes(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 void pkt_begin(struct pktbuf *b, uint8_t type)

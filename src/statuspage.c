@@ -4,7 +4,6 @@
  */
 #include "sluice/statuspage.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,17 +24,7 @@
 #define REFRESH_SECONDS 5
 #define TOP_QUERIES     10 /* statements shown, by total time */
 
-static void put(struct pktbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct pktbuf *out, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		pkt_put_bytes(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
+#define put pkt_printf
 
 /* s with & < > " ' as entities; NULL as an empty string. */
 static void put_escaped(struct pktbuf *out, const char *s)

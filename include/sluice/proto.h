@@ -138,7 +138,9 @@ void pkt_put_u16(struct pktbuf *b, uint16_t v);
 void pkt_put_u32(struct pktbuf *b, uint32_t v);
 void pkt_put_bytes(struct pktbuf *b, const void *p, size_t n);
 void pkt_put_str(struct pktbuf *b, const char *s); /* with its NUL */
-void pkt_end(struct pktbuf *b);                    /* patches the length */
+/* printf into b, without a NUL; at most 1023 bytes a call (text: metrics, HTML). */
+void pkt_printf(struct pktbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pkt_end(struct pktbuf *b); /* patches the length */
 
 /* ErrorResponse with severity (ERROR/FATAL), SQLSTATE and message. */
 void proto_build_error(struct pktbuf *b, const char *severity, const char *sqlstate,

@@ -253,3 +253,13 @@ def check_queries_errors_transactions(s, pg, table, conn_kw=None):
         assert rows == [(1, "committed")]
     # and PostgreSQL itself agrees
     assert pg.execute(f"SELECT id FROM {table} ORDER BY id") == [(1,)]
+
+
+def seed_blog(pg):
+    """The seed schema of the N+1 tests: 20 posts (sp_posts) by 20 users (sp_users)."""
+    pg.execute("CREATE TABLE IF NOT EXISTS sp_users (id int PRIMARY KEY, name text)")
+    pg.execute("CREATE TABLE IF NOT EXISTS sp_posts (id int PRIMARY KEY, user_id int, title text)")
+    pg.execute("TRUNCATE sp_users, sp_posts")
+    pg.execute("INSERT INTO sp_users SELECT i, 'user-' || i FROM generate_series(1, 20) i")
+    pg.execute("INSERT INTO sp_posts SELECT i, i, 'post-' || i FROM generate_series(1, 20) i")
+    pg.execute("GRANT SELECT ON sp_users, sp_posts TO PUBLIC")

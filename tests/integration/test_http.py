@@ -132,12 +132,7 @@ def test_request_sent_byte_by_byte(sluice):
         for i in range(len(req)):
             sock.sendall(req[i:i + 1])
             time.sleep(0.005)
-        data = b""
-        while True:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_end(sock)
     assert parse_http(data)[0] == 200
 
 
@@ -237,6 +232,15 @@ def test_readyz_503_when_no_server_connection_can_be_made(sluice, pg):
         assert c.execute("SELECT 1").fetchone()[0] == 1
 
 
+def read_to_end(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def read_response(sock):
     """One response from a kept-alive connection, by its Content-Length:
     (status, headers, body, bytes read past it)."""
@@ -268,12 +272,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(sluice):
             assert (st, headers["connection"], extra) == (want, "keep-alive", b""), path
         # two requests in one segment: two answers, in order
         sock.sendall(b"GET /healthz HTTP/1.1\r\n\r\nHEAD /readyz HTTP/1.1\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_end(sock)
         first, _, second = data.partition(b"ok\n")
         assert first.startswith(b"HTTP/1.1 200") and b"keep-alive" in first, data
         assert second.startswith(b"HTTP/1.1 200") and second.endswith(b"\r\n\r\n"), data
@@ -281,12 +280,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(sluice):
     # HTTP/1.0 closes unless asked otherwise
     with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10 * SLACK) as sock:
         sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
-        data = b""
-        while True:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_end(sock)
         assert parse_http(data)[1]["connection"] == "close"
     # a request with a body is answered, then the connection ends (the body is never read)
     resp = http_raw(s, b"POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")

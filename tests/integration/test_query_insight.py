@@ -5,11 +5,14 @@ no parameter); simple and extended protocol, unnamed and named statements;
 a bounded table; RESET QUERIES; query_insight = 0; and the slow-statement log
 (query_log_min_duration)."""
 
+import time
+
 import psycopg
 import pytest
 
-from admin_helpers import admin_config, console, show
+from admin_helpers import admin_config, console, fetch_metrics, prom_parse, prom_value, show
 from cluster import wait_for
+from helpers import Background, seed_blog
 from pooler import SLACK
 
 pytestmark = pytest.mark.sluice_only
@@ -72,11 +75,9 @@ def test_wait_time_is_the_poolers_share(sluice, role):
     holder = s.connect(user=role, autocommit=False)
     holder.execute("SELECT 1")
     waiter = s.connect(user=role)
-    from helpers import Background
     bg = Background(waiter.execute, "SELECT 'waited' AS w")
     wait_for(lambda: "waiting" in [r["state"] for r in show(console(s), "ACTIVITY")], timeout=5 * SLACK,
              what="a waiting client")
-    import time
     time.sleep(0.3)
     holder.commit()
     bg.result(timeout=10 * SLACK)
@@ -123,12 +124,7 @@ def test_slow_statements_are_logged_without_literals(sluice, role):
 @pytest.fixture
 def blog(pg):
     """The seed schema: 20 posts by 20 users."""
-    pg.execute("CREATE TABLE IF NOT EXISTS sp_users (id int PRIMARY KEY, name text)")
-    pg.execute("CREATE TABLE IF NOT EXISTS sp_posts (id int PRIMARY KEY, user_id int, title text)")
-    pg.execute("TRUNCATE sp_users, sp_posts")
-    pg.execute("INSERT INTO sp_users SELECT i, 'user-' || i FROM generate_series(1, 20) i")
-    pg.execute("INSERT INTO sp_posts SELECT i, i, 'post-' || i FROM generate_series(1, 20) i")
-    pg.execute("GRANT SELECT ON sp_users, sp_posts TO PUBLIC")
+    seed_blog(pg)
 
 
 def n_plus_one(c, transaction):
@@ -163,7 +159,6 @@ def test_n_plus_one_is_flagged(sluice, role, blog, transaction):
     warnings = [l for l in s.log_text().splitlines() if "N+1 loop" in l]
     assert len(warnings) == 1, warnings  # at most once a minute per pattern
     assert "user-" not in s.log_text() and "post-" not in s.log_text()
-    from admin_helpers import fetch_metrics, prom_parse, prom_value
     m = prom_parse(fetch_metrics(s))
     assert prom_value(m, "sluice_n_plus_one_total", queryid=loop["queryid"], database="testdb", user=role,
                       parent_queryid=loop["parent_queryid"]) == 2
@@ -190,7 +185,6 @@ def test_top_statements_in_metrics_are_bounded(sluice, role):
     c = s.connect(user=role)
     for i in range(40):
         c.execute(f"SELECT {i} AS col{i}")
-    from admin_helpers import fetch_metrics, prom_parse
     m = prom_parse(fetch_metrics(s))
     calls = [k for k in m if k[0] == "sluice_query_calls_total"]
     assert len(calls) == 5

@@ -16,7 +16,7 @@ import pytest
 
 from admin_helpers import admin_config, http, wait_admin_port
 from cluster import wait_for
-from helpers import Background
+from helpers import Background, seed_blog
 from pooler import ROOT, SANITIZED, SLACK
 
 pytestmark = pytest.mark.sluice_only
@@ -45,12 +45,7 @@ def pool_cells(html, role):
 def held_pool(sluice, pg, role):
     """A pool of one server held by a transaction that ran an N+1 loop (the
     posts, then each one's author), and a second client waiting."""
-    pg.execute("CREATE TABLE IF NOT EXISTS sp_users (id int PRIMARY KEY, name text)")
-    pg.execute("CREATE TABLE IF NOT EXISTS sp_posts (id int PRIMARY KEY, user_id int, title text)")
-    pg.execute("TRUNCATE sp_users, sp_posts")
-    pg.execute("INSERT INTO sp_users SELECT i, 'user-' || i FROM generate_series(1, 20) i")
-    pg.execute("INSERT INTO sp_posts SELECT i, i, 'post-' || i FROM generate_series(1, 20) i")
-    pg.execute("GRANT SELECT ON sp_users, sp_posts TO PUBLIC")
+    seed_blog(pg)
     s = sluice(config=admin_config(pool_mode="transaction", default_pool_size=1))
     holder = s.connect(user=role, autocommit=False, application_name="<b>holder</b>")
     holder.execute("SELECT 'secret-literal-4711'")
