@@ -7,12 +7,12 @@
  */
 #include "sluice/cancel.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -44,14 +44,30 @@ struct cancel {
 	uint8_t packet[16];
 };
 
+/*
+ * Done: the socket and the timer go now, the memory at the reaper's next
+ * run: this may be called from within the connection's own event callback,
+ * which looks at the connection again after it returns.
+ */
 static void cancel_free(struct cancel *k)
 {
 	list_del(&k->node);
 	if (k->timer)
 		event_free(k->timer);
+	k->timer = NULL;
 	conn_close(&k->conn, &k->rt->bufs);
-	free(k->host);
-	free(k);
+	list_add_tail(&k->rt->dead_cancels, &k->node);
+	runtime_schedule_reap(k->rt);
+}
+
+void cancel_reap(struct runtime *rt)
+{
+	while (!list_empty(&rt->dead_cancels)) {
+		struct cancel *k = list_entry(rt->dead_cancels.next, struct cancel, node);
+		list_del(&k->node);
+		free(k->host);
+		free(k);
+	}
 }
 
 static void give_up(struct cancel *k, const char *why)
@@ -323,4 +339,5 @@ void cancel_abort_all(struct runtime *rt)
 {
 	while (!list_empty(&rt->cancels))
 		cancel_free(list_entry(rt->cancels.next, struct cancel, node));
+	cancel_reap(rt);
 }

@@ -86,6 +86,7 @@ struct runtime *runtime_new(struct config *cfg, const struct config_origin *orig
 	list_init(&rt->free_clients);
 	list_init(&rt->free_servers);
 	list_init(&rt->cancels);
+	list_init(&rt->dead_cancels);
 	list_init(&rt->sniffs);
 	list_init(&rt->http_conns);
 	list_init(&rt->admin_clients);
@@ -124,6 +125,7 @@ static void reap(evutil_socket_t fd, short what, void *arg)
 		client_free(list_entry(rt->free_clients.next, struct client, node));
 	while (!list_empty(&rt->free_servers))
 		server_free(list_entry(rt->free_servers.next, struct server, node));
+	cancel_reap(rt);
 }
 
 void runtime_schedule_reap(struct runtime *rt)

@@ -28,6 +28,9 @@ uint32_t cancel_new_key(const struct config *cfg);
  * does nothing. */
 void cancel_request(struct runtime *rt, uint32_t pid, uint32_t key);
 
+/* Free the forwards that are done (the reaper; the memory outlives their callbacks). */
+void cancel_reap(struct runtime *rt);
+
 /* Abort every in-flight cancel connection (shutdown). */
 void cancel_abort_all(struct runtime *rt);
 

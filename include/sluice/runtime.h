@@ -55,10 +55,11 @@ struct runtime {
 	struct list login_clients; /* clients not yet in a pool (struct client.node) */
 	struct list free_clients;  /* closed, freed by the reaper */
 	struct list free_servers;
-	struct list cancels;     /* in-flight cancel requests */
-	struct insight *insight; /* per-statement statistics (query_insight) */
-	struct list sniffs;      /* admin-port connections before their first byte (sniff.c) */
-	struct list http_conns;  /* admin-port HTTP connections (http.c) */
+	struct list cancels;      /* in-flight cancel requests */
+	struct list dead_cancels; /* done, freed by the reaper */
+	struct insight *insight;  /* per-statement statistics (query_insight) */
+	struct list sniffs;       /* admin-port connections before their first byte (sniff.c) */
+	struct list http_conns;   /* admin-port HTTP connections (http.c) */
 	int n_http;
 	struct list admin_clients; /* console sessions (struct client.node) */
 	struct list dbflags;       /* PAUSE / DISABLE per database (pool.c) */
