@@ -82,6 +82,8 @@ bool http_parse_headers(const char *head, size_t len, bool http10, struct http_h
 	const char *p = head, *end = head + len;
 
 	*out = (struct http_head){ 0 };
+	if (head == NULL)
+		return false;
 	while (p < end) {
 		const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
 		const char *stop = eol ? eol : end;
