@@ -190,3 +190,28 @@ def test_top_statements_in_metrics_are_bounded(sluice, role):
     assert len(calls) == 5
     assert all(dict(k[1]).keys() == {"queryid", "database", "user"} for k in calls)
     assert m[("sluice_query_stats_entries", frozenset())] >= 40
+
+
+def test_ten_thousand_distinct_statements_stay_bounded(sluice, role):
+    """10,000 statements with distinct fingerprints (pipelined on one raw
+    connection): the table holds query_stats_max of them, evictions count the
+    rest, /metrics keeps query_metrics_top samples per family, and memory
+    grows by the table, not by the statements seen (printed)."""
+    from pgwire import query_message
+    s = sluice(config=admin_config(pool_mode="transaction", query_stats_max=1000))
+    raw = s.raw_login(user=role)
+    raw.query("SELECT 1")
+    rss_before = s.rss_kb()
+    for batch in range(10):
+        raw.send(b"".join(query_message(f"SELECT 1 AS c{batch}_{i}") for i in range(1000)))
+        for _ in range(1000):
+            raw.read_result(timeout=30 * SLACK)
+    rss_after = s.rss_kb()
+    rows = show(console(s), "QUERIES")
+    assert len(rows) == 1000
+    m = prom_parse(fetch_metrics(s))
+    assert m[("sluice_query_stats_entries", frozenset())] == 1000
+    assert m[("sluice_query_stats_evictions_total", frozenset())] >= 9000
+    assert len([k for k in m if k[0] == "sluice_query_calls_total"]) == 20
+    print(f"RSS {rss_before} kB -> {rss_after} kB after 10,000 distinct statements "
+          f"(query_stats_max = 1000)")
