@@ -674,6 +674,23 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 		insight_text(c->rt->insight, c->rt->cfg, c, m->type, name, c->last_query, len);
 }
 
+/*
+ * Is as much of a Query or Parse in the buffer as its text is noted by (the
+ * whole message, or QUERY_TEXT_MAX bytes of text after a name)? Else room is
+ * made for it: a text cut at a read boundary would be fingerprinted as
+ * another statement.
+ */
+static bool query_text_in(struct iobuf *b, const struct proto_msg *m)
+{
+	uint32_t need = m->total;
+	if (need > PROTO_HEADER_LEN + QUERY_TEXT_MAX + 256)
+		need = PROTO_HEADER_LEN + QUERY_TEXT_MAX + 256;
+	if (iobuf_unscanned(b) >= need)
+		return true;
+	iobuf_reserve_message(b, need);
+	return false;
+}
+
 /* A Bind: which statement the next Execute runs, for query insight. */
 static void note_bind(struct client *c, const struct proto_msg *m)
 {
@@ -744,6 +761,8 @@ static void frame_client_messages(struct client *c)
 			client_close(c, CLOSE_SILENT, NULL, "client sent Terminate");
 			return;
 		}
+		if ((m.type == 'Q' || m.type == 'P') && !query_text_in(b, &m))
+			return; /* the rest of its text comes with the next read */
 		if (m.type == 'Q' || m.type == 'P')
 			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */
 		if (iobuf_pending(b) == 0 && !need_server(c))
