@@ -6,7 +6,6 @@
  * client_set_state.
  */
 #include "sluice/client.h"
-#include "sluice/insight.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +19,7 @@
 #include "sluice/admin.h"
 #include "sluice/cancel.h"
 #include "sluice/clientauth.h"
+#include "sluice/insight.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/prepared.h"
