@@ -5,7 +5,7 @@
 #
 # Installs clang and the libFuzzer runtime when missing, builds build-fuzz/
 # (CC=clang, -Dfuzz=true), then for each TARGET (default: all of frame startup
-# scram admin http config relay hba fingerprint):
+# scram admin http config relay hba fingerprint dburl):
 #   1. replays the committed seeds in tests/fuzz/corpus/TARGET once each;
 #   2. fuzzes for SECONDS (default 60; 0 = replay only) on build-fuzz/corpus/TARGET,
 #      a copy of the seeds that keeps what libFuzzer finds across runs (the
@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ALL_TARGETS=(frame startup scram admin http config relay hba fingerprint)
+ALL_TARGETS=(frame startup scram admin http config relay hba fingerprint dburl)
 BUILD=build-fuzz
 
 # Longest input per target: past every limit the code under test enforces.
@@ -36,6 +36,7 @@ max_len() {
 	relay) echo 4096 ;;    # requests, then replies in chunks, some streamed
 	hba) echo 4096 ;;      # a few rules, continuations and an @file or two
 	fingerprint) echo 4096 ;; # past FINGERPRINT_TEXT_MAX (1024), and long lists
+	dburl) echo 1024 ;;       # a DATABASE_URL: a few parts and parameters
 	esac
 }
 

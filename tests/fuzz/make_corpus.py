@@ -176,6 +176,13 @@ def seeds():
     yield "hba", "bad_method", b"local all all trust\nhost all all 1.2.3.4/33 ldap\n"
 
     # fingerprint: SQL texts; a byte 0x01 is a slot the target fills with numbers
+    for name, url in [("full", "postgresql://app:s%40cret@db.example.com:6543/appdb?sslmode=require"),
+                      ("ipv6", "postgres://u@[::1]:5433/x?connect_timeout=5"),
+                      ("params", "postgresql:///db?host=%2Ftmp&port=5444&user=me&sslrootcert=/ca.pem"),
+                      ("empty", "postgresql://"),
+                      ("bad_escape", "postgresql://u:p%zz@h/db"),
+                      ("two_hosts", "postgresql://u@a,b/db")]:
+        yield "dburl", name, url.encode()
     yield "fingerprint", "select", b"SELECT * FROM t WHERE id = 42 AND name = 'x'"
     yield "fingerprint", "slots", b"SELECT a - \x01, f(-\x01) FROM t WHERE b IN (\x01, \x01) LIMIT \x01"
     yield "fingerprint", "literals", (
