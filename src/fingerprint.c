@@ -650,3 +650,129 @@ void fingerprint_sql(const char *sql, size_t len, char *out, size_t outcap, stru
 	fp->truncated = n.w.truncated;
 	fp->statements = n.statements;
 }
+
+/* --- the quick shape pass --- */
+
+static bool shape_ident_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* A numeric literal at s[i] (a digit not after an identifier character): its end, or 0
+ * when it is one the pass does not follow (1e5, 0x1F, 1_000, 12abc, 1.2.3). */
+static size_t shape_number(const char *s, size_t len, size_t i, uint64_t *lit)
+{
+	bool dot = false;
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (dot)
+				return 0;
+			dot = true;
+		} else if (c < '0' || c > '9') {
+			break;
+		}
+		*lit = (*lit ^ c) * FNV_PRIME;
+	}
+	if (i < len && (shape_ident_char((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80))
+		return 0;
+	return i;
+}
+
+/* A plain '...' string at s[i]: the index after its closing quote, or 0 when unterminated. */
+static size_t shape_string(const char *s, size_t len, size_t i, uint64_t *lit)
+{
+	for (i++; i < len; i++) {
+		if (s[i] == '\'') {
+			if (i + 1 < len && s[i + 1] == '\'') {
+				i++;
+				continue;
+			}
+			return i + 1;
+		}
+		*lit = (*lit ^ (unsigned char)s[i]) * FNV_PRIME;
+	}
+	return 0;
+}
+
+/* Hash the kept bytes [p, p+n) into h, eight at a time. */
+static uint64_t shape_run(uint64_t h, const char *p, size_t n)
+{
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+		h ^= h >> 29;
+	}
+	uint64_t w = (uint64_t)n << 56; /* the tail's length: "ab" and "ab\0" differ */
+	memcpy(&w, p, n);
+	h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+	return h ^ (h >> 29);
+}
+
+#define SH_SPECIAL 1 /* a quote, $, a comment's start, NUL, non-ASCII: looked at closely */
+#define SH_DIGIT   2
+#define SH_IDENT   4 /* a digit after one of these is part of a name */
+/* Per byte: SH_SPECIAL, SH_DIGIT, SH_IDENT bits (generated: letters and _ IDENT;
+ * digits DIGIT|IDENT; ' " $ - / NUL and bytes >= 0x80 SPECIAL). */
+static const uint8_t shape_cls[256] = {
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 0, 0, 0, 0, 4, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+	4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* A special byte the pass keeps as it is: a '-' or '/' that starts no comment. */
+static bool shape_plain_special(const char *s, size_t len, size_t i)
+{
+	char c = s[i];
+	if (c == '-')
+		return !(i + 1 < len && s[i + 1] == '-');
+	if (c == '/')
+		return !(i + 1 < len && s[i + 1] == '*');
+	return false;
+}
+
+bool fingerprint_shape(const char *sql, size_t len, uint64_t *shape, uint64_t *literals)
+{
+	uint64_t h = FNV_OFFSET, lit = FNV_OFFSET;
+	unsigned char prev = ' ';
+	size_t i = 0, run = 0; /* kept bytes since `run` are hashed when a constant comes */
+	while (i < len) {
+		uint8_t k = shape_cls[(unsigned char)sql[i]];
+		if (k == 0 || k == SH_IDENT || (k & SH_DIGIT && shape_cls[prev] & SH_IDENT) ||
+		    (k == SH_SPECIAL && shape_plain_special(sql, len, i))) {
+			prev = (unsigned char)sql[i++];
+			continue;
+		}
+		unsigned char c = (unsigned char)sql[i];
+		size_t next = 0;
+		if (c == '$' && i + 1 < len && sql[i + 1] >= '0' && sql[i + 1] <= '9') {
+			for (next = i + 1; next < len && sql[next] >= '0' && sql[next] <= '9';
+			     next++)
+				; /* a parameter stays as it is: $1 and $2 are kept apart */
+			prev = '0';
+			i = next;
+			continue;
+		}
+		if (c >= '0' && c <= '9')
+			next = shape_number(sql, len, i, &lit);
+		else if (c == '\'' && !shape_ident_char(prev) && prev != '&')
+			next = shape_string(sql, len, i, &lit);
+		if (next == 0)
+			return false; /* a comment, a quoted identifier, a dollar quote, ... */
+		h = shape_run(h, sql + run, i - run);
+		h = (h ^ (c == '\'' ? 0x100 : 0x101)) * FNV_PRIME; /* a string, or a number */
+		prev = c == '\'' ? '\'' : '0';
+		i = run = next;
+	}
+	*shape = shape_run(h, sql + run, i - run);
+	*literals = lit;
+	return true;
+}

@@ -87,6 +87,8 @@ struct insight_client {
 	struct ref cur;    /* what the next Execute runs */
 	struct ref last;   /* what ran last in the exchange */
 	uint64_t rows;
+	char *app;       /* the application_name base was computed for */
+	uint64_t base;   /* hash of database, user and application_name */
 	uint64_t params; /* hash of the next execution's parameters (Bind) or raw text (Query) */
 	/* the N+1 detector: the run of one statement and what came before it */
 	uint64_t prev_fp, run_fp, run_params;
@@ -304,39 +306,73 @@ static struct insight_client *client_state(struct client *c)
 
 void insight_client_free(struct insight_client *ic)
 {
+	if (ic != NULL)
+		free(ic->app);
 	free(ic);
 }
 
 /* The fingerprint of a raw text: from the cache, or normalised now (text into buf). */
-static uint64_t fingerprint_of(struct insight *in, const char *text, uint32_t len, char *buf,
-			       size_t bufcap, bool *have_text)
+/*
+ * The cache key of a text: its shape (fingerprint_shape: texts that differ
+ * only in constants share it, and their fingerprint), else a hash of all its
+ * bytes; *params is the hash of its constants, or of all of it.
+ */
+#define SHAPE_LEN UINT32_MAX /* the cache's len of a shape key */
+
+static uint64_t text_key(const char *text, uint32_t len, uint32_t *klen, uint64_t *params)
 {
-	uint64_t raw = hash_bytes(text, len, HASH_SEED);
+	uint64_t shape;
+	if (fingerprint_shape(text, len, &shape, params)) {
+		*klen = SHAPE_LEN;
+		return shape;
+	}
+	*klen = len;
+	*params = hash_bytes(text, len, HASH_SEED);
+	return *params;
+}
+
+static uint64_t fingerprint_of(struct insight *in, const char *text, uint32_t len, char *buf,
+			       size_t bufcap, bool *have_text, uint64_t *params)
+{
+	uint32_t klen;
+	uint64_t raw = text_key(text, len, &klen, params);
 	size_t slot = raw & (TEXT_CACHE - 1);
-	if (in->cache[slot].raw == raw && in->cache[slot].len == len && in->cache[slot].fp) {
+	if (in->cache[slot].raw == raw && in->cache[slot].len == klen && in->cache[slot].fp) {
 		*have_text = false;
 		return in->cache[slot].fp;
 	}
 	struct fingerprint fp;
 	fingerprint_sql(text, len, buf, bufcap, &fp);
 	in->cache[slot].raw = raw;
-	in->cache[slot].len = len;
+	in->cache[slot].len = klen;
 	in->cache[slot].fp = fp.id;
 	*have_text = true;
 	return fp.id;
 }
 
+/* The hash of the client's (database, user, application_name), kept while they stay. */
+static uint64_t client_key(struct insight_client *ic, const char *db, const char *user,
+			   const char *app)
+{
+	if (ic->app == NULL || strcmp(ic->app, app) != 0) {
+		free(ic->app);
+		ic->app = xstrdup(app);
+		ic->base = hash_str(app, hash_str(user, hash_str(db, HASH_SEED)));
+	}
+	return ic->base;
+}
+
 static struct ref statement(struct insight *in, const struct config *cfg, struct client *c,
-			    const char *text, uint32_t len)
+			    const char *text, uint32_t len, uint64_t *params)
 {
 	char buf[FINGERPRINT_TEXT_MAX];
 	bool have_text;
 	ensure_table(in, (uint32_t)cfg->query_stats_max);
-	uint64_t fp = fingerprint_of(in, text, len, buf, sizeof(buf), &have_text);
+	uint64_t fp = fingerprint_of(in, text, len, buf, sizeof(buf), &have_text, params);
 	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
 	const char *db = c->dbname ? c->dbname : "", *user = c->user ? c->user : "";
 	app = app ? app : "";
-	uint64_t key = hash_str(app, hash_str(user, hash_str(db, HASH_SEED ^ fp)));
+	uint64_t key = (client_key(c->insight, db, user, app) ^ fp) * UINT64_C(0x9e3779b97f4a7c15);
 	int32_t i = lookup(in, key, fp, db, user, app);
 	if (i != NONE) {
 		touch(in, i);
@@ -361,10 +397,11 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 	if (cfg->query_stats_max <= 0)
 		return;
 	struct insight_client *ic = client_state(c);
-	struct ref r = statement(in, cfg, c, text, len);
+	uint64_t params;
+	struct ref r = statement(in, cfg, c, text, len, &params);
 	if (type == 'Q') {
 		ic->cur = r;
-		ic->params = hash_bytes(text, len, HASH_SEED); /* its literals are its parameters */
+		ic->params = params; /* its constants are its parameters */
 	} else if (name == NULL || name[0] == '\0') {
 		ic->parsed = r;
 	} else {

@@ -57,4 +57,17 @@ struct fingerprint {
  */
 void fingerprint_sql(const char *sql, size_t len, char *out, size_t outcap, struct fingerprint *fp);
 
+/*
+ * A quick pass for the common simple-protocol text: a hash of sql[0..len)
+ * with the numeric literals and the contents of plain '...' strings left
+ * out (*shape), and a hash of what was left out (*literals). Two texts with
+ * the same shape have the same fingerprint, so a cache keyed by the shape
+ * spares the lexer for texts that differ only in their constants. False
+ * (nothing set) when the text holds what the pass does not follow: comments,
+ * "quoted" identifiers, $ (parameters, dollar quotes), prefixed strings
+ * (E'', B'', U&''), exponents, 1_000, non-ASCII bytes, or a number like 1.2.3.
+ */
+bool fingerprint_shape(const char *sql, size_t len, uint64_t *shape, uint64_t *literals)
+	__attribute__((warn_unused_result));
+
 #endif

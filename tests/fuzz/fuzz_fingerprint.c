@@ -105,6 +105,30 @@ static void check_slots(const uint8_t *data, size_t size)
 	free(tb);
 }
 
+/*
+ * The shape pass: slots filled with constants it reads (a number, a string)
+ * give one shape when it takes both texts, and then one fingerprint too.
+ */
+static void check_shape_slots(const uint8_t *data, size_t size)
+{
+	static const char *const one[] = { "1", "'a'", "7.5", "''" };
+	static const char *const other[] = { "23.", "'b''c'", "0", "'xyz'" };
+	if (memchr(data, 0x01, size) == NULL)
+		return;
+	size_t alen, blen;
+	uint8_t *a = fill_slots(data, size, one, &alen), *b = fill_slots(data, size, other, &blen);
+	uint64_t sa, sb, la, lb;
+	if (fingerprint_shape((const char *)a, alen, &sa, &la) &&
+	    fingerprint_shape((const char *)b, blen, &sb, &lb)) {
+		struct fingerprint fa, fb;
+		free(run(a, alen, 0, &fa));
+		free(run(b, blen, 0, &fb));
+		FUZZ_CHECK(sa == sb && fa.id == fb.id);
+	}
+	free(a);
+	free(b);
+}
+
 /* prefix + data without the bytes in `drop` + suffix must normalise to `expect`. */
 static void check_hidden(const uint8_t *data, size_t size, const char *prefix, const char *drop,
 			 size_t ndrop, const char *suffix, const char *expect)
@@ -135,6 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!f.truncated)
 		check_idempotent(full, &f);
 	check_slots(data, size);
+	check_shape_slots(data, size);
 	/* a NUL ends the text: only in the string, where the string runs on to the end anyway */
 	check_hidden(data, size, "SELECT '", "'", 1, "'", "select $1");
 	check_hidden(data, size, "SELECT $q$", "$", 1, "$q$", "select $1");

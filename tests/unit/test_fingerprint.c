@@ -309,8 +309,118 @@ static void test_long(void)
 	free(sql);
 }
 
+/* --- the shape pass --- */
+
+static uint64_t fp_id(const char *sql)
+{
+	struct fingerprint fp;
+	fingerprint_sql(sql, strlen(sql), NULL, 0, &fp);
+	return fp.id;
+}
+
+static bool shape_of(const char *sql, uint64_t *shape, uint64_t *lit)
+{
+	return fingerprint_shape(sql, strlen(sql), shape, lit);
+}
+
+static void test_shape_cases(void)
+{
+	uint64_t a, b, la, lb;
+	/* the same but for constants: the same shape and fingerprint, other literals */
+	static const char *const alike[][2] = {
+		{ "SELECT abalance FROM pgbench_accounts WHERE aid = 1",
+		  "SELECT abalance FROM pgbench_accounts WHERE aid = 987654" },
+		{ "select 'a', 1.5 from t where x in (1, 2)",
+		  "select 'bcd''e', 22. from t where x in (7, 8)" },
+		{ "SELECT -1, x-2, t1.c2 FROM t1", "SELECT -3, x-4, t1.c2 FROM t1" },
+		{ "UPDATE t SET v = 'x' WHERE id = 5; SELECT .5",
+		  "UPDATE t SET v = '' WHERE id = 6; SELECT .7" },
+		{ "SELECT interval '1 day', 3::int", "SELECT interval '2 days', 4::int" },
+	};
+	for (size_t i = 0; i < sizeof(alike) / sizeof(alike[0]); i++) {
+		CHECK(shape_of(alike[i][0], &a, &la) && shape_of(alike[i][1], &b, &lb));
+		CHECK(a == b && la != lb);
+		CHECK(fp_id(alike[i][0]) == fp_id(alike[i][1]));
+	}
+	/* identifiers with digits, and structure, are shape */
+	CHECK(shape_of("SELECT c1 FROM t1", &a, &la) && shape_of("SELECT c2 FROM t1", &b, &lb));
+	CHECK(a != b);
+	CHECK(shape_of("SELECT 1 IN (1, 2)", &a, &la) &&
+	      shape_of("SELECT 1 IN (1, 2, 3)", &b, &lb));
+	CHECK(a != b);
+	/* parameters are shape: the extended protocol's texts take the pass too */
+	CHECK(shape_of("SELECT a FROM t WHERE b = $1", &a, &la) &&
+	      shape_of("SELECT a FROM t WHERE b = $2", &b, &lb));
+	CHECK(a != b && la == lb);
+	/* what the pass leaves to the lexer */
+	static const char *const refused[] = {
+		"SELECT $x",      "SELECT \"Col\" FROM t",
+		"SELECT 1 -- x",  "SELECT /* x */ 1",
+		"SELECT E'a\\n'", "SELECT B'101'",
+		"SELECT U&'x'",   "SELECT 1e5",
+		"SELECT 0x1F",    "SELECT 1_000",
+		"SELECT 1.2.3",   "SELECT 'open",
+		"SELECT $$x$$",   "SELECT caf\xc3\xa9 FROM t",
+		"SELECT 12abc",   "SELECT n'x'",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		CHECK(!shape_of(refused[i], &a, &la));
+}
+
+/* Random statements from a small token set, twice with other constants:
+ * whenever the pass takes them, shapes and fingerprints agree. */
+static void test_shape_random(void)
+{
+	static const char *const words[] = { "select", "FROM", "t1",  "c_2",  "where", "and", "in",
+					     "(",      ")",    ",",   "=",    "<",     "-",   "+",
+					     "::int",  ".",    ";",   "null", "TRUE",  "x",   " ",
+					     "  ",     "\n",   " $1", " $12" };
+	unsigned seed = 12345;
+	int taken = 0;
+	for (int round = 0; round < 3000; round++) {
+		char a[512] = "", b[512] = "";
+		int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 24;
+		for (int k = 0; k < n; k++) {
+			unsigned r = (seed = seed * 1103515245u + 12345u) >> 16;
+			char ta[32], tb[32];
+			switch (r % 4) {
+			case 0:
+				snprintf(ta, sizeof(ta), " %u", r % 1000);
+				snprintf(tb, sizeof(tb), " %u", (r / 7) % 100000);
+				break;
+			case 1:
+				snprintf(ta, sizeof(ta), " '%u'", r % 50);
+				snprintf(tb, sizeof(tb), " 'v''%u'", r % 9);
+				break;
+			case 2:
+				snprintf(ta, sizeof(ta), " %u.%u", r % 10, r % 7);
+				snprintf(tb, sizeof(tb), " %u.", r % 3);
+				break;
+			default:
+				snprintf(ta, sizeof(ta), "%s",
+					 words[r % (sizeof(words) / sizeof(words[0]))]);
+				snprintf(tb, sizeof(tb), "%s", ta);
+			}
+			strncat(a, ta, sizeof(a) - strlen(a) - 1);
+			strncat(b, tb, sizeof(b) - strlen(b) - 1);
+		}
+		uint64_t sa, sb, la, lb;
+		if (!shape_of(a, &sa, &la) || !shape_of(b, &sb, &lb))
+			continue;
+		taken++;
+		CHECK(sa == sb);
+		if (fp_id(a) != fp_id(b)) {
+			fprintf(stderr, "same shape, other fingerprints:\n  %s\n  %s\n", a, b);
+			unit_failures++;
+		}
+	}
+	CHECK(taken > 1000);
+}
+
 int main(void)
 {
+	test_shape_cases();
+	test_shape_random();
 	test_cases();
 	test_ids();
 	test_truncation();
