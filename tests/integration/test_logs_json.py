@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import struct
-import time
 
 import psycopg
 import pytest
@@ -124,17 +123,22 @@ def test_format_follows_reload_and_set(sluice, pg):
     """text at start; json after a reload (the reload's own line already JSON);
     text again after the console's SET log_format = text."""
     s = sluice(config=admin_config())
-    with s.connect() as c:
-        c.execute("SELECT 1")
-    time.sleep(0.2)
+
+    def one_client():
+        """A client comes and goes; returns once its closing line is in the log."""
+        n = s.log_text().count("client sent Terminate")
+        with s.connect() as c:
+            c.execute("SELECT 1")
+        wait_for(lambda: s.log_text().count("client sent Terminate") > n, timeout=5 * SLACK,
+                 what="the client's closing line")
+
+    one_client()
     before = s.log_text()
     assert before and all(TEXT_RE.match(ln) for ln in before.splitlines()), before
 
     s.reload(config={"log_format": "json"})
     wait_for(lambda: "configuration reloaded" in s.log_text(), timeout=5 * SLACK, what="the reload")
-    with s.connect() as c:
-        c.execute("SELECT 1")
-    time.sleep(0.2)
+    one_client()
     after = s.log_text()[len(before):].splitlines()
     # "got SIGHUP" is written before the new configuration is read
     assert TEXT_RE.match(after[0]) and "SIGHUP" in after[0], after[0]
@@ -143,14 +147,13 @@ def test_format_follows_reload_and_set(sluice, pg):
     assert any(o["message"] == "configuration reloaded" for o in objs)
 
     admin = console(s, user=ADMIN)
+    admin.execute("SHOW VERSION")  # its login line is written by now: the mark comes after it
     mark = len(s.log_text())
     admin.execute("SET log_format = text")
     assert admin.execute("SHOW CONFIG").fetchall()  # the console still answers
     wait_for(lambda: "admin: SET log_format = text" in s.log_text()[mark:], timeout=5 * SLACK,
              what="the SET line")
-    with s.connect() as c:
-        c.execute("SELECT 1")
-    time.sleep(0.2)
+    one_client()
     tail = s.log_text()[mark:].splitlines()
     assert tail and all(TEXT_RE.match(ln) for ln in tail), tail
     rows = {r[0]: r[1] for r in admin.execute("SHOW CONFIG").fetchall()}
@@ -190,7 +193,7 @@ def test_json_escapes_odd_names(sluice, pg):
     raw = s.raw()
     raw.send(startup_bytes({b"user": odd, b"database": b"testdb"}))
     raw.error_or_close(timeout=10 * SLACK)
-    time.sleep(0.3)
+    wait_for(lambda: "client_login_attempt" in s.log_text(), timeout=5 * SLACK, what="the login line")
     objs = parse_lines(s.log_text(), s.pid)
     want = 'we"ird\\na\x01me\ufffd\u00e9'
     assert any(o.get("user") == want for o in objs), [o.get("user") for o in objs]
