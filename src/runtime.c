@@ -392,6 +392,11 @@ static void on_config_changed(void *arg)
 
 void runtime_sync_config_watch(struct runtime *rt)
 {
+	if (rt->cfg->config_watch && rt->config_path == NULL) {
+		/* from DATABASE_URL and the environment: nothing to watch, and nothing that changes */
+		log_warn("config_watch: there is no config file to watch (DATABASE_URL)");
+		return;
+	}
 	if (rt->cfg->config_watch && rt->confwatch == NULL) {
 		rt->confwatch = confwatch_new(rt->base, rt->config_path, on_config_changed, rt);
 		if (rt->confwatch)
@@ -464,8 +469,7 @@ static void drain_pool(struct pool *p, usec_t now)
 			       s->relay.tx_status == 'I'),
 			     now);
 	}
-	if (list_empty(&p->waiting_clients) && list_empty(&p->wait_login_clients) &&
-	    p->n_clients == 0)
+	if (p->n_clients == 0) /* nobody left who could still need one */
 		close_servers(&p->idle_servers, "shutting down");
 }
 

@@ -179,3 +179,10 @@ def test_database_url_command_line_and_url_parameters(sluice, pg):
     assert c.execute("SELECT current_user").fetchone()[0] == "u_url_pct"
     rows = {r["key"]: r for r in show(console(s, user="u_url_pct", password="p@ss/w:rd"), "CONFIG")}
     assert (rows["server_tls_sslmode"]["value"], rows["server_tls_sslmode"]["source"]) == ("disable", "DATABASE_URL")
+
+
+def test_config_watch_without_a_file_is_refused_politely(sluice, pg):
+    """config_watch from the environment, with no file to watch: a warning, not a crash."""
+    s = sluice(no_config=True, env={"DATABASE_URL": url(pg), "SLUICE_CONFIG_WATCH": "1"})
+    assert s.connect(user="u_scram", password="pw_scram").execute("SELECT 1").fetchone()[0] == 1
+    assert "config_watch: there is no config file to watch" in s.log_text()
