@@ -130,26 +130,21 @@ static void pattern_free(struct pattern *p)
 	free(p->child_text);
 }
 
-static void free_entries(struct insight *in)
+/* Free what an entry owns and empty it. */
+static void qstat_release(struct qstat *q)
 {
-	for (uint32_t i = 0; i < in->n; i++) {
-		struct qstat *q = &in->e[i];
-		free(q->db);
-		free(q->user);
-		free(q->app);
-		free(q->text);
-	}
+	free(q->db);
+	free(q->user);
+	free(q->app);
+	free(q->text);
+	*q = (struct qstat){ 0 };
 }
 
 void insight_free(struct insight *in)
 {
 	if (in == NULL)
 		return;
-	for (uint32_t i = 0; i < in->n_pat; i++)
-		pattern_free(&in->pat[i]);
-	free_entries(in);
-	free(in->e);
-	free(in->buckets);
+	insight_reset(in);
 	free(in);
 }
 
@@ -158,7 +153,8 @@ void insight_reset(struct insight *in)
 	for (uint32_t i = 0; i < in->n_pat; i++)
 		pattern_free(&in->pat[i]);
 	in->n_pat = 0;
-	free_entries(in);
+	for (uint32_t i = 0; i < in->n; i++)
+		qstat_release(&in->e[i]);
 	free(in->e);
 	free(in->buckets);
 	in->e = NULL;
@@ -236,11 +232,7 @@ static int32_t evict(struct insight *in)
 	struct qstat *q = &in->e[i];
 	lru_unlink(in, i);
 	chain_remove(in, i);
-	free(q->db);
-	free(q->user);
-	free(q->app);
-	free(q->text);
-	*q = (struct qstat){ 0 };
+	qstat_release(q);
 	in->evictions++;
 	return i;
 }
