@@ -24,6 +24,13 @@ static void test_bucket_matches_formula(void)
 	/* larger waits, up to and past the last bucket (2^(159/4) µs, ~10 days) */
 	for (usec_t us = 200000; us < ((usec_t)1 << 45); us += us / 7 + 1)
 		mismatches += stats_wait_bucket(us) != bucket_by_formula(us);
+	/* either side of every quarter step's boundary */
+	for (int n = 1; n < 40; n++)
+		for (int j = 1; j < 4; j++) {
+			usec_t edge = (usec_t)(pow(2.0, n + j / 4.0));
+			for (usec_t us = edge - 2; us <= edge + 2; us++)
+				mismatches += stats_wait_bucket(us) != bucket_by_formula(us);
+		}
 	CHECK(mismatches == 0);
 	/* bucket k covers (2^((k-1)/4), 2^(k/4)]: the powers of two close a bucket */
 	CHECK(stats_wait_bucket(2) == 4);
