@@ -7,6 +7,11 @@
 #include "sluice/fingerprint.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "sluice/util.h"
 
 enum tok_kind {
 	TOK_END,    /* no more input */
@@ -696,21 +701,6 @@ static size_t shape_string(const char *s, size_t len, size_t i, uint64_t *lit)
 	return 0;
 }
 
-/* Hash the kept bytes [p, p+n) into h, eight at a time. */
-static uint64_t shape_run(uint64_t h, const char *p, size_t n)
-{
-	for (; n >= 8; p += 8, n -= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
-		h ^= h >> 29;
-	}
-	uint64_t w = (uint64_t)n << 56; /* the tail's length: "ab" and "ab\0" differ */
-	memcpy(&w, p, n);
-	h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
-	return h ^ (h >> 29);
-}
-
 #define SH_SPECIAL 1 /* a quote, $, a comment's start, NUL, non-ASCII: looked at closely */
 #define SH_DIGIT   2
 #define SH_IDENT   4 /* a digit after one of these is part of a name */
@@ -767,12 +757,82 @@ bool fingerprint_shape(const char *sql, size_t len, uint64_t *shape, uint64_t *l
 			next = shape_string(sql, len, i, &lit);
 		if (next == 0)
 			return false; /* a comment, a quoted identifier, a dollar quote, ... */
-		h = shape_run(h, sql + run, i - run);
+		h = util_hash64(h, sql + run, i - run);
 		h = (h ^ (c == '\'' ? 0x100 : 0x101)) * FNV_PRIME; /* a string, or a number */
 		prev = c == '\'' ? '\'' : '0';
 		i = run = next;
 	}
-	*shape = shape_run(h, sql + run, i - run);
+	*shape = util_hash64(h, sql + run, i - run);
 	*literals = lit;
 	return true;
+}
+
+/* --- the same shape as the text before --- */
+
+/* 1 for a digit, 2 for a dot: what a number is made of */
+static const uint8_t num_cls[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+	['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['.'] = 2,
+};
+
+#if defined(__SSE2__)
+/* Bit i set when a[i] != b[i], for i < 16. */
+static unsigned differ16(const char *a, const char *b)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)a);
+	__m128i y = _mm_loadu_si128((const __m128i *)(const void *)b);
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) ^ 0xffffu;
+}
+#endif
+
+/* The length of the common prefix of a and b, both at least n bytes long. */
+static size_t common_prefix(const char *a, const char *b, size_t n)
+{
+	size_t p = 0;
+#if defined(__SSE2__)
+	for (; p + 16 <= n; p += 16) {
+		unsigned differ = differ16(a + p, b + p);
+		if (differ)
+			return p + (size_t)__builtin_ctz(differ);
+	}
+	if (p < n && n >= 16) { /* the last 16 bytes, overlapping what was compared */
+		unsigned differ = differ16(a + n - 16, b + n - 16);
+		return differ ? n - 16 + (size_t)__builtin_ctz(differ) : n;
+	}
+#endif
+	while (p < n && a[p] == b[p])
+		p++;
+	return p;
+}
+
+enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, size_t len,
+				uint64_t *literal)
+{
+	const unsigned char *a = (const unsigned char *)prev, *b = (const unsigned char *)sql;
+	size_t p = common_prefix(prev, sql, plen < len ? plen : len);
+	if (p == plen && p == len)
+		return FP_SAME_TEXT;
+	/* where they differ, widened to the start of a run of digits and dots */
+	while (p > 0 && num_cls[a[p - 1]])
+		p--;
+	/* a digit in both; before it no name, parameter or literal prefix it could belong to */
+	unsigned char before = p ? a[p - 1] : ' ';
+	if (num_cls[a[p]] != 1 || num_cls[b[p]] != 1 || shape_ident_char(before) || before == '$' ||
+	    before >= 0x80)
+		return FP_DIFFERENT;
+	/* a number in both (the NULs after the texts end the runs), then the same bytes */
+	size_t pe = p, e = p;
+	uint64_t h = FNV_OFFSET;
+	while (num_cls[a[pe]])
+		pe++;
+	for (; num_cls[b[e]] == 1; e++)
+		h = (h ^ b[e]) * FNV_PRIME;
+	if (b[e] == '.') /* one dot at most */
+		for (h = (h ^ '.') * FNV_PRIME, e++; num_cls[b[e]] == 1; e++)
+			h = (h ^ b[e]) * FNV_PRIME;
+	if (b[e] == '.' || plen - pe != len - e ||
+	    common_prefix(prev + pe, sql + e, len - e) != len - e)
+		return FP_DIFFERENT;
+	*literal = h;
+	return FP_SAME_SHAPE;
 }

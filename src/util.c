@@ -111,3 +111,25 @@ void str_wipe_free(char *s)
 		free(s);
 	}
 }
+
+uint64_t util_hash64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	const uint64_t k = UINT64_C(0x9e3779b97f4a7c15);
+	size_t len = n;
+	uint64_t w;
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * k;
+		h ^= h >> 29;
+	}
+	if (n > 0 && len >= 8) { /* the last 8 bytes, some hashed already */
+		memcpy(&w, s + n - 8, 8);
+	} else {
+		w = 0;
+		for (size_t i = 0; i < n; i++)
+			w |= (uint64_t)s[i] << (8 * i);
+	}
+	h = (h ^ w ^ ((uint64_t)len << 56)) * k; /* the length: "ab" and "ab\0" differ */
+	return h ^ (h >> 29);
+}

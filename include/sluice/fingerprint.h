@@ -70,4 +70,23 @@ void fingerprint_sql(const char *sql, size_t len, char *out, size_t outcap, stru
 bool fingerprint_shape(const char *sql, size_t len, uint64_t *shape, uint64_t *literals)
 	__attribute__((warn_unused_result));
 
+enum fp_alike {
+	FP_DIFFERENT,  /* maybe another statement: fingerprint it */
+	FP_SAME_TEXT,  /* byte for byte the text before */
+	FP_SAME_SHAPE, /* the text before with one number (or digits in a string) changed */
+};
+
+/*
+ * Is sql[0..len) the statement prev[0..plen) is, without a pass over either?
+ * For a client that sends one statement again and again with another number
+ * in it: they are compared once, byte for byte, and the one region where
+ * they differ must be a run of digits (one dot at most) in both, with no
+ * name, `$` or non-ASCII byte before it. Both texts must be followed by a
+ * NUL (prev[plen] == sql[len] == '\0'). prev must be a text fingerprint_shape
+ * took (else only FP_SAME_TEXT is meaningful). FP_SAME_SHAPE: same shape and
+ * fingerprint as prev, *literal the hash of sql's differing digits.
+ */
+enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, size_t len,
+				uint64_t *literal) __attribute__((warn_unused_result));
+
 #endif

@@ -27,6 +27,9 @@ uint32_t util_random_u32(void);
 /* Random bytes; false only if the RNG fails. */
 bool util_random_bytes(void *buf, size_t n) __attribute__((warn_unused_result));
 
+/* A fast 64-bit hash of p[0..n) on top of h, eight bytes at a time; not for
+ * anything an attacker must not collide (it is not keyed). */
+uint64_t util_hash64(uint64_t h, const void *p, size_t n);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -129,6 +129,61 @@ static void check_shape_slots(const uint8_t *data, size_t size)
 	free(b);
 }
 
+/* s[0..len) and a NUL, in a buffer of its own (ASan sees a read past it). */
+static char *nul_copy(const char *s, size_t len)
+{
+	char *p = malloc(len + 1);
+	FUZZ_CHECK(p != NULL);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/* fingerprint_alike's FP_SAME_SHAPE is a promise: b has a's shape and fingerprint. */
+static void check_alike_pair(const char *a, size_t alen, const char *b, size_t blen)
+{
+	uint64_t lit, sa, sb, la, lb;
+	char *na = nul_copy(a, alen), *nb = nul_copy(b, blen);
+	enum fp_alike r = fingerprint_alike(na, alen, nb, blen, &lit);
+	free(na);
+	free(nb);
+	if (r == FP_SAME_TEXT)
+		FUZZ_CHECK(alen == blen && memcmp(a, b, alen) == 0);
+	if (r != FP_SAME_SHAPE || !fingerprint_shape(a, alen, &sa, &la))
+		return;
+	FUZZ_CHECK(fingerprint_shape(b, blen, &sb, &lb) && sa == sb);
+	struct fingerprint fa, fb;
+	free(run((const uint8_t *)a, alen, 0, &fa));
+	free(run((const uint8_t *)b, blen, 0, &fb));
+	FUZZ_CHECK(fa.id == fb.id);
+}
+
+/*
+ * Data is a text, 0x02, and the digits to put in place of its first run of
+ * digits and dots; the two texts, and the text and what follows 0x02 as it
+ * is, are checked with check_alike_pair.
+ */
+static void check_alike(const uint8_t *data, size_t size)
+{
+	const uint8_t *cut = memchr(data, 0x02, size);
+	if (cut == NULL)
+		return;
+	const char *a = (const char *)data, *rest = (const char *)cut + 1;
+	size_t alen = (size_t)(cut - data), rlen = size - alen - 1, i = 0, j;
+	check_alike_pair(a, alen, rest, rlen);
+	while (i < alen && !(a[i] >= '0' && a[i] <= '9'))
+		i++;
+	for (j = i; j < alen && ((a[j] >= '0' && a[j] <= '9') || a[j] == '.'); j++)
+		;
+	char *b = malloc(alen + rlen + 1);
+	FUZZ_CHECK(b != NULL);
+	memcpy(b, a, i);
+	memcpy(b + i, rest, rlen);
+	memcpy(b + i + rlen, a + j, alen - j);
+	check_alike_pair(a, alen, b, alen - (j - i) + rlen);
+	free(b);
+}
+
 /* prefix + data without the bytes in `drop` + suffix must normalise to `expect`. */
 static void check_hidden(const uint8_t *data, size_t size, const char *prefix, const char *drop,
 			 size_t ndrop, const char *suffix, const char *expect)
@@ -160,6 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_idempotent(full, &f);
 	check_slots(data, size);
 	check_shape_slots(data, size);
+	check_alike(data, size);
 	/* a NUL ends the text: only in the string, where the string runs on to the end anyway */
 	check_hidden(data, size, "SELECT '", "'", 1, "'", "select $1");
 	check_hidden(data, size, "SELECT $q$", "$", 1, "$q$", "select $1");

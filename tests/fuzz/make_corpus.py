@@ -200,6 +200,9 @@ def seeds():
     # found by the fuzzer: NULL as a type name was a constant outside a list, a type inside one
     yield "fingerprint", "cast_to_null", b"SELECT 1 WHERE y NOT IN ('a':: NULL), ($:text)"
     yield "fingerprint", "unterminated_dollar", b"SELECT $tag$ never closed $tag /* and"
+    # a text, 0x02, and the digits that take the place of its first number (fingerprint_alike)
+    yield "fingerprint", "alike", b"SELECT abalance FROM pgbench_accounts WHERE aid = 41;\x0298765"
+    yield "fingerprint", "alike_string", b"SELECT 'id 10' FROM t WHERE x = 1.5\x027"
 
 
 def main():

@@ -367,6 +367,70 @@ static void test_shape_cases(void)
 		CHECK(!shape_of(refused[i], &a, &la));
 }
 
+/* --- the same statement as the text before --- */
+
+static enum fp_alike alike(const char *prev, const char *sql, uint64_t *lit)
+{
+	return fingerprint_alike(prev, strlen(prev), sql, strlen(sql), lit);
+}
+
+static void test_alike(void)
+{
+	uint64_t l1 = 0, l2 = 0, sa, sb, la, lb;
+	const char *q = "SELECT abalance FROM pgbench_accounts WHERE aid = 41;";
+	CHECK(alike(q, q, &l1) == FP_SAME_TEXT);
+	/* one number changed, shorter or longer, in the middle or at either end */
+	static const char *const one_number[][2] = {
+		{ "SELECT abalance FROM pgbench_accounts WHERE aid = 41;",
+		  "SELECT abalance FROM pgbench_accounts WHERE aid = 98765;" },
+		{ "SELECT 1", "SELECT 12" },
+		{ "SELECT 12", "SELECT 1" },
+		{ "1 + x", "22 + x" },
+		{ "SELECT a FROM t WHERE b < 1.5 LIMIT 3", "SELECT a FROM t WHERE b < 17 LIMIT 3" },
+		{ "SELECT -5, 'x'", "SELECT -6, 'x'" },
+		{ "SELECT 'a' WHERE x = 10", "SELECT 'a' WHERE x = 11" },
+		{ "SELECT 'id 10'", "SELECT 'id 11'" },
+		{ "SELECT x FROM t WHERE a = 1.", "SELECT x FROM t WHERE a = 2" },
+	};
+	for (size_t i = 0; i < sizeof(one_number) / sizeof(one_number[0]); i++) {
+		CHECK(alike(one_number[i][0], one_number[i][1], &l1) == FP_SAME_SHAPE);
+		CHECK(shape_of(one_number[i][0], &sa, &la) &&
+		      shape_of(one_number[i][1], &sb, &lb) && sa == sb);
+		CHECK(fp_id(one_number[i][0]) == fp_id(one_number[i][1]));
+	}
+	/* the hash of the differing digits tells other numbers apart */
+	CHECK(alike(q, "SELECT abalance FROM pgbench_accounts WHERE aid = 7;", &l1) ==
+	      FP_SAME_SHAPE);
+	CHECK(alike(q, "SELECT abalance FROM pgbench_accounts WHERE aid = 8;", &l2) ==
+	      FP_SAME_SHAPE);
+	CHECK(l1 != l2);
+	CHECK(alike("SELECT 7", "SELECT 1.5", &l1) == FP_SAME_SHAPE);
+	CHECK(alike("SELECT 7", "SELECT 15", &l2) == FP_SAME_SHAPE);
+	CHECK(l1 != l2);
+	/* names, parameters, structure, two changes, prefixes: not decided here */
+	static const char *const other[][2] = {
+		{ "SELECT c1 FROM t", "SELECT c2 FROM t" },
+		{ "SELECT $1", "SELECT $2" },
+		{ "SELECT a FROM t WHERE b = 1 AND c = 2",
+		  "SELECT a FROM t WHERE b = 3 AND c = 4" },
+		{ "SELECT 1", "SELECT 1, 2" },
+		{ "SELECT 1", "SELECT x" },
+		{ "SELECT f(1)", "SELECT f()" },
+		{ "SELECT 1.5", "SELECT 1.5.6" },
+		{ "SELECT .5", "SELECT 5" },
+		{ "SELECT 5", "SELECT .5" },
+		{ "SELECT t.1", "SELECT t.2" },
+		{ "SELECT caf\xc3\xa9"
+		  "1",
+		  "SELECT caf\xc3\xa9"
+		  "2" },
+		{ "SELECT 1", "SELECT 1e5" },
+		{ "", "1" },
+	};
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		CHECK(alike(other[i][0], other[i][1], &l1) == FP_DIFFERENT);
+}
+
 /* Random statements from a small token set, twice with other constants:
  * whenever the pass takes them, shapes and fingerprints agree. */
 static void test_shape_random(void)
@@ -421,6 +485,7 @@ int main(void)
 {
 	test_shape_cases();
 	test_shape_random();
+	test_alike();
 	test_cases();
 	test_ids();
 	test_truncation();
