@@ -640,6 +640,13 @@ static bool need_server(struct client *c)
 	return pool_acquire(c->pool, c) && c->server->state == SV_ACTIVE;
 }
 
+/* The NUL that ends a portal or statement name in p[0..n), or NULL; most names
+ * drivers send are "" (the unnamed ones), so that is looked at first. */
+static const void *end_of_name(const void *p, uint32_t n)
+{
+	return n > 0 && *(const char *)p == '\0' ? p : memchr(p, 0, n);
+}
+
 /* Keep the text of a Query or Parse (never Bind's parameters), truncated like
  * track_activity_query_size, for SHOW ACTIVITY. */
 #define QUERY_TEXT_MAX 1024
@@ -653,7 +660,7 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 	if (avail > m->len)
 		avail = m->len;
 	if (m->type == 'P') { /* skip the statement name */
-		const uint8_t *nul = memchr(body, 0, avail);
+		const uint8_t *nul = end_of_name(body, avail);
 		if (nul == NULL)
 			return;
 		name = (const char *)body;
@@ -699,11 +706,11 @@ static void note_bind(struct client *c, const struct proto_msg *m)
 	uint32_t avail = iobuf_unscanned(b) - PROTO_HEADER_LEN;
 	if (avail > m->len)
 		avail = m->len;
-	const char *portal_end = memchr(body, 0, avail);
+	const char *portal_end = end_of_name(body, avail);
 	if (portal_end == NULL)
 		return;
 	const char *name = portal_end + 1;
-	const char *name_end = memchr(name, 0, avail - (uint32_t)(name - body));
+	const char *name_end = end_of_name(name, avail - (uint32_t)(name - body));
 	if (name_end != NULL)
 		insight_bind(c, name, name_end + 1, avail - (uint32_t)(name_end + 1 - body));
 }

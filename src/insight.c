@@ -87,8 +87,17 @@ struct insight_client {
 	struct ref cur;    /* what the next Execute runs */
 	struct ref last;   /* what ran last in the exchange */
 	uint64_t rows;
-	char *app;       /* the application_name base was computed for */
-	uint64_t base;   /* hash of database, user and application_name */
+	char *app;     /* the application_name base was computed for (held, interned) */
+	uint64_t base; /* hash of database, user and application_name */
+	/* the last text looked up, so that the same statement sent again is known
+	 * without a pass (fingerprint_alike) */
+	struct {
+		char *text;
+		uint32_t len, cap;
+		bool shaped; /* fingerprint_shape took it */
+		struct ref st;
+		uint64_t params;
+	} prev;
 	uint64_t params; /* hash of the next execution's parameters (Bind) or raw text (Query) */
 	/* the N+1 detector: the run of one statement and what came before it */
 	uint64_t prev_fp, run_fp, run_params;
@@ -260,7 +269,9 @@ static int32_t add(struct insight *in, uint64_t key, uint64_t fp, const char *db
 {
 	int32_t i = in->n < in->max ? (int32_t)in->n++ : evict(in);
 	struct qstat *q = &in->e[i];
-	q->serial = ++in->next_serial;
+	if (++in->next_serial == 0) /* 0 marks an empty slot */
+		in->next_serial = 1;
+	q->serial = in->next_serial;
 	q->key = key;
 	q->fp = fp;
 	q->db = xstrdup(db);
@@ -275,10 +286,10 @@ static int32_t add(struct insight *in, uint64_t key, uint64_t fp, const char *db
 
 static struct qstat *deref(struct insight *in, struct ref r)
 {
-	if (r.idx == NONE || in->e == NULL || (uint32_t)r.idx >= in->n)
+	if ((uint32_t)r.idx >= in->n) /* NONE too */
 		return NULL;
 	struct qstat *q = &in->e[r.idx];
-	return q->serial == r.serial && q->text != NULL ? q : NULL;
+	return q->serial == r.serial ? q : NULL; /* an emptied slot's serial is 0, never a ref's */
 }
 
 /* --- what clients do --- */
@@ -289,7 +300,7 @@ static struct insight_client *client_state(struct client *c)
 		struct insight_client *ic = xcalloc(1, sizeof(*ic));
 		for (int i = 0; i < SLOTS; i++)
 			ic->slots[i].st.idx = NONE;
-		ic->parsed.idx = ic->cur.idx = ic->last.idx = NONE;
+		ic->parsed.idx = ic->cur.idx = ic->last.idx = ic->prev.st.idx = NONE;
 		ic->run_pat = NONE;
 		c->insight = ic;
 	}
@@ -298,12 +309,13 @@ static struct insight_client *client_state(struct client *c)
 
 void insight_client_free(struct insight_client *ic)
 {
-	if (ic != NULL)
-		free(ic->app);
+	if (ic != NULL) {
+		param_value_drop(ic->app);
+		free(ic->prev.text);
+	}
 	free(ic);
 }
 
-/* The fingerprint of a raw text: from the cache, or normalised now (text into buf). */
 /*
  * The cache key of a text: its shape (fingerprint_shape: texts that differ
  * only in constants share it, and their fingerprint), else a hash of all its
@@ -323,11 +335,14 @@ static uint64_t text_key(const char *text, uint32_t len, uint32_t *klen, uint64_
 	return *params;
 }
 
+/* The fingerprint of a raw text: from the cache, or normalised now (text into buf,
+ * *have_text); *shaped when its cache key is its shape. */
 static uint64_t fingerprint_of(struct insight *in, const char *text, uint32_t len, char *buf,
-			       size_t bufcap, bool *have_text, uint64_t *params)
+			       size_t bufcap, bool *have_text, bool *shaped, uint64_t *params)
 {
 	uint32_t klen;
 	uint64_t raw = text_key(text, len, &klen, params);
+	*shaped = klen == SHAPE_LEN;
 	size_t slot = raw & (TEXT_CACHE - 1);
 	if (in->cache[slot].raw == raw && in->cache[slot].len == klen && in->cache[slot].fp) {
 		*have_text = false;
@@ -342,29 +357,29 @@ static uint64_t fingerprint_of(struct insight *in, const char *text, uint32_t le
 	return fp.id;
 }
 
-/* The hash of the client's (database, user, application_name), kept while they stay. */
-static uint64_t client_key(struct insight_client *ic, const char *db, const char *user,
-			   const char *app)
+/* The hash of the client's (database, user, application_name), kept while they stay;
+ * the application_name is interned (params.c): its address is its value while held. */
+static uint64_t client_key(struct insight_client *ic, const char *db, const char *user, char *app)
 {
-	if (ic->app == NULL || strcmp(ic->app, app) != 0) {
-		free(ic->app);
-		ic->app = xstrdup(app);
+	if (ic->app != app || ic->base == 0) {
+		param_value_drop(ic->app);
+		ic->app = param_value_hold(app);
 		ic->base = hash_str(app, hash_str(user, hash_str(db, HASH_SEED)));
 	}
 	return ic->base;
 }
 
 static struct ref statement(struct insight *in, const struct config *cfg, struct client *c,
-			    const char *text, uint32_t len, uint64_t *params)
+			    const char *text, uint32_t len, bool *shaped, uint64_t *params)
 {
 	char buf[FINGERPRINT_TEXT_MAX];
 	bool have_text;
 	ensure_table(in, (uint32_t)cfg->query_stats_max);
-	uint64_t fp = fingerprint_of(in, text, len, buf, sizeof(buf), &have_text, params);
-	const char *app = c->params.tracked[PARAM_APPLICATION_NAME];
+	uint64_t fp = fingerprint_of(in, text, len, buf, sizeof(buf), &have_text, shaped, params);
 	const char *db = c->dbname ? c->dbname : "", *user = c->user ? c->user : "";
-	app = app ? app : "";
-	uint64_t key = (client_key(c->insight, db, user, app) ^ fp) * UINT64_C(0x9e3779b97f4a7c15);
+	uint64_t key = client_key(c->insight, db, user, c->params.tracked[PARAM_APPLICATION_NAME]);
+	const char *app = c->insight->app ? c->insight->app : "";
+	key = (key ^ fp) * UINT64_C(0x9e3779b97f4a7c15);
 	int32_t i = lookup(in, key, fp, db, user, app);
 	if (i != NONE) {
 		touch(in, i);
@@ -383,6 +398,53 @@ static uint64_t name_hash(const char *name)
 	return hash_str(name, HASH_SEED) | 1; /* never 0: 0 marks an empty slot */
 }
 
+/*
+ * The statement of the client's text before, when this text is it again
+ * byte for byte or but for one number (*params then as statement() gives
+ * them: the texts' numbers, hashed), and the table and application_name are
+ * those it was looked up with.
+ */
+static bool repeated(struct insight *in, const struct config *cfg, struct client *c,
+		     struct insight_client *ic, const char *text, uint32_t len, struct ref *r,
+		     uint64_t *params)
+{
+	uint64_t lit;
+	if (ic->prev.text == NULL || ic->app != c->params.tracked[PARAM_APPLICATION_NAME] ||
+	    in->max != (uint32_t)cfg->query_stats_max || deref(in, ic->prev.st) == NULL)
+		return false;
+	switch (fingerprint_alike(ic->prev.text, ic->prev.len, text, len, &lit)) {
+	case FP_SAME_TEXT:
+		*params = ic->prev.params;
+		break;
+	case FP_SAME_SHAPE:
+		if (!ic->prev.shaped)
+			return false;
+		*params = lit;
+		break;
+	default:
+		return false;
+	}
+	*r = ic->prev.st;
+	touch(in, r->idx);
+	return true;
+}
+
+/* Keep the text statement() just looked up, for repeated(). */
+static void remember(struct insight_client *ic, const char *text, uint32_t len, bool shaped,
+		     struct ref r, uint64_t params)
+{
+	if (len + 1 > ic->prev.cap) {
+		ic->prev.cap = len + 1 > 64 ? len + 1 : 64;
+		ic->prev.text = xrealloc(ic->prev.text, ic->prev.cap);
+	}
+	memcpy(ic->prev.text, text, len);
+	ic->prev.text[len] = '\0'; /* fingerprint_alike's end mark */
+	ic->prev.len = len;
+	ic->prev.shaped = shaped;
+	ic->prev.st = r;
+	ic->prev.params = params;
+}
+
 void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
 		  const char *name, const char *text, uint32_t len)
 {
@@ -390,7 +452,12 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 		return;
 	struct insight_client *ic = client_state(c);
 	uint64_t params;
-	struct ref r = statement(in, cfg, c, text, len, &params);
+	struct ref r;
+	if (!repeated(in, cfg, c, ic, text, len, &r, &params)) {
+		bool shaped;
+		r = statement(in, cfg, c, text, len, &shaped, &params);
+		remember(ic, text, len, shaped, r, params);
+	}
 	if (type == 'Q') {
 		ic->cur = r;
 		ic->params = params; /* its constants are its parameters */
@@ -408,7 +475,7 @@ void insight_bind(struct client *c, const char *name, const void *params, uint32
 	struct insight_client *ic = c->insight;
 	if (ic == NULL)
 		return;
-	ic->params = hash_bytes(params, len, HASH_SEED);
+	ic->params = util_hash64(HASH_SEED, params, len);
 	if (name[0] == '\0') {
 		ic->cur = ic->parsed;
 		return;
@@ -516,21 +583,27 @@ void insight_call(struct insight *in, const struct config *cfg, struct client *c
 	detect_loop(in, cfg, c, ic, q, in_tx);
 }
 
+/* Does a CommandComplete tag count rows ("SELECT 5", "INSERT 0 3", "COPY 10", ...)? */
+static bool counts_rows(const char *tag, uint32_t len)
+{
+	static const char *const counted[] = { "SELECT ", "INSERT ", "UPDATE ", "DELETE ",
+					       "COPY ",   "FETCH ",  "MOVE ",   "MERGE " };
+	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++)
+		if (tag[0] == counted[i][0] && len > strlen(counted[i]) &&
+		    memcmp(tag, counted[i], strlen(counted[i])) == 0)
+			return true;
+	return false;
+}
+
 void insight_complete(struct client *c, const char *tag, uint32_t len)
 {
 	struct insight_client *ic = c->insight;
-	if (ic == NULL || len == 0)
+	if (ic == NULL || len == 0 || !counts_rows(tag, len))
 		return;
-	/* "SELECT 5", "INSERT 0 3", "UPDATE 2", "COPY 10": the last number is the rows */
-	static const char *const counted[] = { "SELECT ", "INSERT ", "UPDATE ", "DELETE ",
-					       "COPY ",   "FETCH ",  "MOVE ",   "MERGE " };
-	bool ok = false;
-	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]) && !ok; i++)
-		ok = strncmp(tag, counted[i], strlen(counted[i])) == 0;
-	if (!ok)
-		return;
-	const char *end = memchr(tag, '\0', len);
-	const char *p = end ? end : tag + len;
+	/* the last number is the rows */
+	const char *p = tag + len;
+	while (p > tag && p[-1] == '\0')
+		p--;
 	uint64_t v = 0, mul = 1;
 	while (p > tag && p[-1] >= '0' && p[-1] <= '9' && mul <= UINT64_C(1000000000000000000)) {
 		v += (uint64_t)(p[-1] - '0') * mul;

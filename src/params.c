@@ -99,6 +99,18 @@ static void intern_release(char *s)
 	free(it);
 }
 
+char *param_value_hold(char *value)
+{
+	if (value != NULL)
+		interned_of(value)->refs++;
+	return value;
+}
+
+void param_value_drop(char *value)
+{
+	intern_release(value);
+}
+
 void param_set_free(struct param_set *ps)
 {
 	for (int i = 0; i < PARAM_TRACKED; i++)

@@ -40,6 +40,10 @@ const char *param_tracked_name(int idx);
 int param_tracked_index(const char *name);
 
 void param_set_free(struct param_set *ps);
+/* Hold one more reference to a tracked value (ps->tracked[i], or NULL), so its
+ * address names that value until the matching param_value_drop. */
+char *param_value_hold(char *value);
+void param_value_drop(char *value);
 /* Set tracked parameter idx to a copy of value (NULL clears). */
 void param_set_tracked(struct param_set *ps, int idx, const char *value);
 /* Set (value != NULL) or remove (value == NULL) an extra parameter; key is lower-cased. */

@@ -164,6 +164,43 @@ def test_n_plus_one_is_flagged(sluice, role, blog, transaction):
                       parent_queryid=loop["parent_queryid"]) == 2
 
 
+def test_texts_sent_again_are_told_apart(sluice, role, blog):
+    """A client that sends a text again with another number in it is known
+    to run the same statement without a pass over the text
+    (fingerprint_alike); a name, a parameter or a new application_name
+    still makes another statement, and the simple protocol's N+1 loop, whose
+    literals change, is flagged while a repeated poll is not."""
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    raw = s.raw_login(user=role, params={"application_name": "first"})
+    for v in ("5", "55", "5.5", "5", "5"):
+        raw.query(f"SELECT {v} AS n")
+    for name in ("n1", "n2", "n1"):
+        raw.query(f"SELECT 7 AS {name}")
+    for i in (1, 2, 3):  # each text the one before but for a number, each in another application
+        raw.query(f"SELECT set_config('application_name', 'app' || {i}, false)")
+    by = {(r["application_name"], r["query"]): r["calls"] for r in show(console(s), "QUERIES")}
+    assert by[("first", "select $1 as n")] == 5
+    assert by[("first", "select $1 as n1")] == 2
+    assert by[("first", "select $1 as n2")] == 1
+    app = "select set_config($1, $2 || $3, $4)"
+    assert (by[("first", app)], by[("app1", app)], by[("app2", app)]) == (1, 1, 1), by
+    assert not any(name == "app3" for name, _ in by)
+
+    orm = s.raw_login(user=role, params={"application_name": "simple-orm"})
+    orm.query("SELECT id, user_id FROM sp_posts ORDER BY id LIMIT 20")
+    for user_id in range(1, 21):
+        orm.query(f"SELECT * FROM sp_users WHERE id = {user_id}")
+    orm.query("SELECT 1")
+    for _ in range(30):  # the same text: a poll, not a loop
+        orm.query("SELECT name FROM sp_users WHERE id = 3")
+    loops = show(console(s), "N_PLUS_ONE")
+    assert [(l["query"], l["parent_query"], l["largest_loop"]) for l in loops] == [
+        ("select * from sp_users where id = $1", "select id, user_id from sp_posts order by id limit $1", 20)]
+    by = {(r["application_name"], r["query"]): r["calls"] for r in show(console(s), "QUERIES")}
+    assert by[("simple-orm", "select * from sp_users where id = $1")] == 20
+    assert by[("simple-orm", "select name from sp_users where id = $1")] == 30
+
+
 def test_batched_and_repeated_queries_are_not_flagged(sluice, role, blog):
     s = sluice(config=admin_config(pool_mode="transaction"))
     c = s.connect(user=role)
