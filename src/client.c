@@ -784,7 +784,11 @@ static void frame_client_messages(struct client *c)
 			if (v == PREP_DONE)
 				continue;
 		}
+		uint32_t queued = c->server->relay.q.len;
 		relay_client_message(&c->server->relay, &c->conn, &m);
+		if (c->insight && (m.type == 'Q' || m.type == 'E') &&
+		    c->server->relay.q.len > queued)
+			insight_sent(c, relay_newest(&c->server->relay));
 	}
 }
 

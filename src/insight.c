@@ -18,6 +18,7 @@
 #include "sluice/log.h"
 #include "sluice/params.h"
 #include "sluice/proto.h"
+#include "sluice/relay.h"
 #include "sluice/resultset.h"
 #include "sluice/runtime.h"
 #include "sluice/stats.h"
@@ -85,10 +86,11 @@ struct insight_client {
 	} slots[SLOTS];
 	struct ref parsed; /* the unnamed statement's text */
 	struct ref cur;    /* what the next Execute runs */
-	struct ref last;   /* what ran last in the exchange */
-	uint64_t rows;
-	char *app;     /* the application_name base was computed for (held, interned) */
-	uint64_t base; /* hash of database, user and application_name */
+	uint64_t rows;     /* of the reply being relayed (CommandComplete tags) */
+	char err[3];       /* SQLSTATE class of an error not charged yet, "" when none */
+	usec_t answered;   /* when the last of its statements was answered */
+	char *app;         /* the application_name base was computed for (held, interned) */
+	uint64_t base;     /* hash of database, user and application_name */
 	/* the last text looked up, so that the same statement sent again is known
 	 * without a pass (fingerprint_alike) */
 	struct {
@@ -300,7 +302,7 @@ static struct insight_client *client_state(struct client *c)
 		struct insight_client *ic = xcalloc(1, sizeof(*ic));
 		for (int i = 0; i < SLOTS; i++)
 			ic->slots[i].st.idx = NONE;
-		ic->parsed.idx = ic->cur.idx = ic->last.idx = ic->prev.st.idx = NONE;
+		ic->parsed.idx = ic->cur.idx = ic->prev.st.idx = NONE;
 		ic->run_pat = NONE;
 		c->insight = ic;
 	}
@@ -577,10 +579,26 @@ void insight_call(struct insight *in, const struct config *cfg, struct client *c
 	c->waited = 0;
 	if (q == NULL)
 		return;
-	q->calls++;
 	q->wait += waited;
-	ic->last = ic->cur;
 	detect_loop(in, cfg, c, ic, q, in_tx);
+}
+
+/* A statement's reference, in the 64 bits a relay expectation keeps for it. */
+static uint64_t ref_pack(struct ref r)
+{
+	return (uint64_t)(uint32_t)r.idx << 32 | r.serial;
+}
+
+static struct ref ref_unpack(uint64_t v)
+{
+	return (struct ref){ (int32_t)(uint32_t)(v >> 32), (uint32_t)v };
+}
+
+void insight_sent(struct client *c, struct relay_expect *x)
+{
+	x->op = RELAY_OP_INSIGHT;
+	x->stmt = ref_pack(c->insight->cur);
+	x->sent = util_now();
 }
 
 /* Does a CommandComplete tag count rows ("SELECT 5", "INSERT 0 3", "COPY 10", ...)? */
@@ -616,11 +634,17 @@ void insight_complete(struct client *c, const char *tag, uint32_t len)
 void insight_error(struct client *c, const char *sqlstate)
 {
 	struct insight_client *ic = c->insight;
-	struct qstat *q = ic ? deref(c->rt->insight, ic->last) : NULL;
-	if (q == NULL)
+	if (ic == NULL)
 		return;
+	ic->err[0] = sqlstate[0] ? sqlstate[0] : '?';
+	ic->err[1] = sqlstate[0] ? sqlstate[1] : '?';
+	ic->err[2] = '\0';
+}
+
+/* One more error of class cls for q. */
+static void count_error(struct qstat *q, const char *cls)
+{
 	q->errors++;
-	char cls[3] = { sqlstate[0] ? sqlstate[0] : '?', sqlstate[0] ? sqlstate[1] : '?', 0 };
 	for (int i = 0; i < ERR_CLASSES; i++) {
 		if (q->err[i].n == 0)
 			memcpy(q->err[i].cls, cls, 3);
@@ -631,17 +655,30 @@ void insight_error(struct client *c, const char *sqlstate)
 	}
 }
 
-void insight_done(struct insight *in, const struct config *cfg, struct client *c, usec_t exec)
+void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
+		    const struct relay_expect *x, bool ok, const char *sqlstate)
 {
-	struct insight_client *ic = c->insight;
-	struct qstat *q = ic ? deref(in, ic->last) : NULL;
-	if (ic != NULL)
-		ic->last = (struct ref){ NONE, 0 };
-	uint64_t rows = ic ? ic->rows : 0;
-	if (ic != NULL)
-		ic->rows = 0;
+	struct insight_client *ic = c ? c->insight : NULL;
+	if (ic == NULL)
+		return;
+	bool failed = ic->err[0] != '\0';
+	if (!ok && sqlstate == NULL && !failed)
+		return; /* skipped after an earlier statement's error: never run */
+	struct qstat *q = deref(in, ref_unpack(x->stmt));
+	uint64_t rows = ic->rows;
+	usec_t now = util_now();
+	/* in a pipeline it ran once the one before it was answered */
+	usec_t exec = now - (x->sent > ic->answered ? x->sent : ic->answered);
+	ic->rows = 0;
+	ic->answered = now;
+	if (failed) {
+		if (q != NULL)
+			count_error(q, ic->err);
+		ic->err[0] = '\0';
+	}
 	if (q == NULL)
 		return;
+	q->calls++;
 	q->rows += rows;
 	q->total += exec;
 	if (exec > q->max)
@@ -652,6 +689,15 @@ void insight_done(struct insight *in, const struct config *cfg, struct client *c
 		client_log(c, LOG_INFO, "slow_query",
 			   "duration: %.3f ms, queryid %016" PRIx64 ", rows %" PRIu64 ": %s",
 			   (double)exec / 1000.0, q->fp, rows, q->text);
+}
+
+void insight_done(struct client *c)
+{
+	struct insight_client *ic = c->insight;
+	if (ic == NULL)
+		return;
+	ic->rows = 0;
+	ic->err[0] = '\0'; /* an error of no statement's (a Parse alone, say) */
 }
 
 /* --- SHOW QUERIES --- */

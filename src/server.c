@@ -384,7 +384,11 @@ static void on_error_insight(void *arg, const char *sqlstate)
 /* relay hook: an expectation prepared.c noted is done. */
 static void on_settle(void *arg, struct relay_expect *x, bool ok, const char *sqlstate)
 {
-	prepared_settle(arg, x, ok, sqlstate);
+	struct server *s = arg;
+	if (x->op == RELAY_OP_INSIGHT)
+		insight_settle(s->rt->insight, s->rt->cfg, s->client, x, ok, sqlstate);
+	else
+		prepared_settle(arg, x, ok, sqlstate);
 }
 
 static const struct relay_hooks hooks_plain = { on_param, NULL, on_settle, NULL };
@@ -559,7 +563,7 @@ static void note_ready(struct server *s, uint8_t seen)
 		st->query_count++;
 		st->query_time += now - c->query_start;
 		if (c->insight)
-			insight_done(s->rt->insight, s->rt->cfg, c, now - c->query_start);
+			insight_done(c);
 		c->query_start = 0;
 	}
 	if ((seen & RELAY_READY_IDLE) && s->relay.tx_status == 'I' && c->xact_start) {

@@ -7,10 +7,13 @@
  * (fingerprint.c) once per distinct raw text, through a cache keyed by a hash
  * of the raw bytes; nothing of a literal or a parameter is kept.
  *
- * Attribution: a Query or an Execute counts one call of the statement it runs
- * (a Parse names the text; a Bind names the statement, unnamed or named); the
- * rows of every CommandComplete and the time until the exchange's last
- * ReadyForQuery go to the statement that ran last in the exchange.
+ * Attribution: each Query or Execute sent carries the statement it runs (a
+ * Parse names the text; a Bind names the statement, unnamed or named) in its
+ * relay expectation, and is charged when it is answered (insight_settle):
+ * one call, the rows of its CommandCompletes, its time (from when it was
+ * sent, or in a pipeline from when the one before it was answered) and its
+ * error. One that the server skipped after an earlier statement's error is
+ * not a call; one skipped after its own Parse or Bind failed is a failed call.
  */
 #ifndef SLUICE_INSIGHT_H
 #define SLUICE_INSIGHT_H
@@ -24,6 +27,7 @@ struct client;
 struct insight;
 struct insight_client;
 struct pktbuf;
+struct relay_expect;
 
 /* The table; NULL-safe free. */
 struct insight *insight_new(void);
@@ -45,8 +49,8 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 void insight_bind(struct client *c, const char *name, const void *params, uint32_t len);
 
 /*
- * A Query or an Execute went to the server: one call, charged with the
- * client's wait for the server it runs on (c->waited, taken), and the N+1
+ * A Query or an Execute goes to the server: the statement is charged with
+ * the client's wait for the server it runs on (c->waited, taken), and the N+1
  * detector: the same statement run at least n_plus_one_threshold times in a
  * row with other parameters, right after another statement, within a
  * transaction (in_tx) or with gaps under n_plus_one_window, is a loop:
@@ -58,14 +62,25 @@ void insight_call(struct insight *in, const struct config *cfg, struct client *c
 /* SHOW N_PLUS_ONE: the loops found. */
 void insight_show_loops(struct insight *in, struct pktbuf *out);
 
+/* That Query or Execute was queued as x: it carries its statement (RELAY_OP_INSIGHT). */
+void insight_sent(struct client *c, struct relay_expect *x);
+
 /* A CommandComplete with this tag reached the client. */
 void insight_complete(struct client *c, const char *tag, uint32_t len);
 
 /* An ErrorResponse with this SQLSTATE ("" when unknown) reached the client. */
 void insight_error(struct client *c, const char *sqlstate);
 
-/* The exchange ended (its last ReadyForQuery) after `exec` µs: time, rows, slow log. */
-void insight_done(struct insight *in, const struct config *cfg, struct client *c, usec_t exec);
+/*
+ * The server answered x, a RELAY_OP_INSIGHT expectation of client c (NULL
+ * when it has gone): ok, failed with sqlstate, or (sqlstate NULL) skipped.
+ * Charges the statement: call, rows, time, error, slow-statement log.
+ */
+void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
+		    const struct relay_expect *x, bool ok, const char *sqlstate);
+
+/* The exchange ended (its last ReadyForQuery): what was not charged is forgotten. */
+void insight_done(struct client *c);
 
 /* One statement or one loop, for /metrics; strings live until the table changes. */
 struct insight_row {

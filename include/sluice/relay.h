@@ -44,12 +44,18 @@ enum relay_req {
 struct relay_expect {
 	uint8_t req;    /* enum relay_req */
 	uint8_t flags;  /* RX_* */
-	uint8_t op;     /* the owner's note (prepared.c): settled through relay_hooks.settle */
+	uint8_t op;     /* the owner's note: settled through relay_hooks.settle */
 	uint32_t len;   /* of bytes */
 	uint8_t *bytes; /* RQ_REPLY: the answer; RX_ERROR: the replacement error (owned) */
-	void *ref;      /* the owner's references for `op` */
+	void *ref;      /* the owner's references for `op` (prepared.c) */
 	void *ref2;
+	uint64_t stmt; /* RELAY_OP_INSIGHT: the statement and when it was sent (insight.c) */
+	int64_t sent;
 };
+
+/* The op of an Execute or Query whose statement query insight charges when it
+ * is answered; prepared.c's ops are below it. */
+#define RELAY_OP_INSIGHT 0x80
 
 /* The replies a server still owes, oldest first (a ring that grows). */
 struct relay_queue {
@@ -119,6 +125,12 @@ void relay_free(struct relay *r, const struct relay_hooks *h, void *arg);
 static inline bool relay_idle(const struct relay *r)
 {
 	return r->q.len == 0 && !r->unsynced;
+}
+
+/* The expectation queued last (the queue must not be empty). */
+static inline struct relay_expect *relay_newest(struct relay *r)
+{
+	return &r->q.e[(r->q.head + r->q.len - 1) & (r->q.cap - 1)];
 }
 
 /* Requests whose ReadyForQuery is still to come. */
