@@ -786,7 +786,7 @@ static unsigned differ16(const char *a, const char *b)
 #endif
 
 /* The length of the common prefix of a and b, both at least n bytes long. */
-static size_t common_prefix(const char *a, const char *b, size_t n)
+static inline size_t common_prefix(const char *a, const char *b, size_t n)
 {
 	size_t p = 0;
 #if defined(__SSE2__)
@@ -805,6 +805,44 @@ static size_t common_prefix(const char *a, const char *b, size_t n)
 	return p;
 }
 
+/*
+ * The digits at s[i..] run to the returned index; s[len] is a NUL. Eight
+ * bytes at a time while they lie within s[0..len]: a byte is a digit when,
+ * xor '0', it is below 10, which is when neither it nor it + 6 reaches 0x10.
+ * A carry out of a byte (>= 0xfa, not a digit) only reaches later bytes.
+ */
+static size_t digits_end(const unsigned char *s, size_t i, size_t len)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (; i + 8 <= len + 1; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		uint64_t t = w ^ UINT64_C(0x3030303030303030);
+		uint64_t not_digit =
+			(t | (t + UINT64_C(0x0606060606060606))) & UINT64_C(0xf0f0f0f0f0f0f0f0);
+		if (not_digit)
+			return i + (size_t)__builtin_ctzll(not_digit) / 8;
+	}
+#endif
+	while (num_cls[s[i]] == 1)
+		i++;
+	return i;
+}
+
+/* An id of the constant s[i..e), s[len] being a NUL: its bytes themselves
+ * when they fit in a word (digits are never 0, so the length is in them). */
+static uint64_t number_id(const unsigned char *s, size_t i, size_t e, size_t len)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (e - i < 8 && i + 8 <= len + 1) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		return w & ((UINT64_C(1) << (8 * (e - i))) - 1);
+	}
+#endif
+	return util_hash64(FNV_OFFSET, s + i, e - i);
+}
+
 enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, size_t len,
 				uint64_t *literal)
 {
@@ -820,19 +858,15 @@ enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, 
 	if (num_cls[a[p]] != 1 || num_cls[b[p]] != 1 || shape_ident_char(before) || before == '$' ||
 	    before >= 0x80)
 		return FP_DIFFERENT;
-	/* a number in both (the NULs after the texts end the runs), then the same bytes */
-	size_t pe = p, e = p;
-	uint64_t h = FNV_OFFSET;
+	/* a number in both (one dot at most in sql's), then the same bytes */
+	size_t pe = digits_end(a, p, plen), e = digits_end(b, p, len);
 	while (num_cls[a[pe]])
 		pe++;
-	for (; num_cls[b[e]] == 1; e++)
-		h = (h ^ b[e]) * FNV_PRIME;
-	if (b[e] == '.') /* one dot at most */
-		for (h = (h ^ '.') * FNV_PRIME, e++; num_cls[b[e]] == 1; e++)
-			h = (h ^ b[e]) * FNV_PRIME;
+	if (b[e] == '.')
+		e = digits_end(b, e + 1, len);
 	if (b[e] == '.' || plen - pe != len - e ||
 	    common_prefix(prev + pe, sql + e, len - e) != len - e)
 		return FP_DIFFERENT;
-	*literal = h;
+	*literal = number_id(b, p, e, len);
 	return FP_SAME_SHAPE;
 }

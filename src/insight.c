@@ -604,24 +604,35 @@ void insight_sent(struct client *c, struct relay_expect *x)
 /* Does a CommandComplete tag count rows ("SELECT 5", "INSERT 0 3", "COPY 10", ...)? */
 static bool counts_rows(const char *tag, uint32_t len)
 {
-	static const char *const counted[] = { "SELECT ", "INSERT ", "UPDATE ", "DELETE ",
-					       "COPY ",   "FETCH ",  "MOVE ",   "MERGE " };
-	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++)
-		if (tag[0] == counted[i][0] && len > strlen(counted[i]) &&
-		    memcmp(tag, counted[i], strlen(counted[i])) == 0)
-			return true;
-	return false;
+#define TAG_IS(word) (len > sizeof(word) - 1 && memcmp(tag, word, sizeof(word) - 1) == 0)
+	switch (tag[0]) {
+	case 'S':
+		return TAG_IS("SELECT ");
+	case 'I':
+		return TAG_IS("INSERT ");
+	case 'U':
+		return TAG_IS("UPDATE ");
+	case 'D':
+		return TAG_IS("DELETE ");
+	case 'C':
+		return TAG_IS("COPY ");
+	case 'F':
+		return TAG_IS("FETCH ");
+	case 'M':
+		return TAG_IS("MOVE ") || TAG_IS("MERGE ");
+	default:
+		return false;
+	}
+#undef TAG_IS
 }
 
 void insight_complete(struct client *c, const char *tag, uint32_t len)
 {
 	struct insight_client *ic = c->insight;
-	if (ic == NULL || len == 0 || !counts_rows(tag, len))
+	if (ic == NULL || len < 2 || !counts_rows(tag, len))
 		return;
-	/* the last number is the rows */
-	const char *p = tag + len;
-	while (p > tag && p[-1] == '\0')
-		p--;
+	/* the last number is the rows (after the tag's NUL, when it has one) */
+	const char *p = tag + len - (tag[len - 1] == '\0');
 	uint64_t v = 0, mul = 1;
 	while (p > tag && p[-1] >= '0' && p[-1] <= '9' && mul <= UINT64_C(1000000000000000000)) {
 		v += (uint64_t)(p[-1] - '0') * mul;

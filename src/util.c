@@ -11,19 +11,14 @@
 
 #include "sluice/log.h"
 
-static usec_t cached_now;
+usec_t util_cached_now;
 
 usec_t util_tick(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	cached_now = (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	return cached_now;
-}
-
-usec_t util_now(void)
-{
-	return cached_now ? cached_now : util_tick();
+	util_cached_now = (usec_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return util_cached_now;
 }
 
 usec_t util_wallclock(void)

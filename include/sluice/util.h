@@ -17,9 +17,13 @@
  * cached: everything one callback does shares one instant, and the hot path
  * makes no clock call per state change.
  */
-usec_t util_now(void);
 /* Read the clock again; called at the start of every event callback. */
 usec_t util_tick(void);
+extern usec_t util_cached_now; /* util_tick's last reading, 0 before the first */
+static inline usec_t util_now(void)
+{
+	return util_cached_now ? util_cached_now : util_tick();
+}
 /* Wall clock in microseconds since the epoch (for display only). */
 usec_t util_wallclock(void);
 /* Cryptographically random 32 bits. */

@@ -404,6 +404,19 @@ static void test_alike(void)
 	CHECK(alike(q, "SELECT abalance FROM pgbench_accounts WHERE aid = 8;", &l2) ==
 	      FP_SAME_SHAPE);
 	CHECK(l1 != l2);
+	/* numbers of every length, where a word read ends in or after the text */
+	char x[64], y[64];
+	for (int dx = 1; dx <= 20; dx++)
+		for (int dy = 1; dy <= 20; dy++) {
+			snprintf(x, sizeof(x), "SELECT %.*s;", dx, "98765432109876543210");
+			snprintf(y, sizeof(y), "SELECT %.*s;", dy, "12345678901234567890");
+			CHECK(alike(x, y, &l1) == FP_SAME_SHAPE);
+			CHECK(alike(x, y, &l2) == FP_SAME_SHAPE && l1 == l2);
+			y[7 + dy - 1] = y[7 + dy - 1] == '0' ? '1' : '0';
+			CHECK(alike(x, y, &l2) == FP_SAME_SHAPE && l1 != l2); /* last digit other */
+			snprintf(y, sizeof(y), "SELECT %.*sx;", dy, "12345678901234567890");
+			CHECK(alike(x, y, &l2) == FP_DIFFERENT);
+		}
 	CHECK(alike("SELECT 7", "SELECT 1.5", &l1) == FP_SAME_SHAPE);
 	CHECK(alike("SELECT 7", "SELECT 15", &l2) == FP_SAME_SHAPE);
 	CHECK(l1 != l2);
