@@ -25,7 +25,8 @@
 #include "sluice/util.h"
 
 #define TEXT_CACHE  4096     /* distinct raw texts remembered: hash of the bytes -> fingerprint */
-#define SLOTS       16       /* named statements remembered per client */
+#define NAMED_FIRST 16       /* named statements a client's table holds at first */
+#define NAMED_MAX   1024     /* and at most (drivers cache 100 to 256) */
 #define ERR_CLASSES 4        /* SQLSTATE classes counted one by one per statement */
 #define PATTERNS    256      /* N+1 patterns remembered */
 #define WARN_EVERY  60000000 /* µs between two warnings of one pattern */
@@ -79,11 +80,15 @@ struct insight {
 	} cache[TEXT_CACHE];
 };
 
+/* A client's named statement: the hash of its name (0: an empty slot). */
+struct named {
+	uint64_t name;
+	struct ref st;
+};
+
 struct insight_client {
-	struct {
-		uint64_t name;
-		struct ref st;
-	} slots[SLOTS];
+	struct named *named; /* open addressing by name hash, 3/4 full at most */
+	uint32_t named_cap, named_used;
 	struct ref parsed; /* the unnamed statement's text */
 	struct ref cur;    /* what the next Execute runs */
 	uint64_t rows;     /* of the reply being relayed (CommandComplete tags) */
@@ -300,8 +305,6 @@ static struct insight_client *client_state(struct client *c)
 {
 	if (c->insight == NULL) {
 		struct insight_client *ic = xcalloc(1, sizeof(*ic));
-		for (int i = 0; i < SLOTS; i++)
-			ic->slots[i].st.idx = NONE;
 		ic->parsed.idx = ic->cur.idx = ic->prev.st.idx = NONE;
 		ic->run_pat = NONE;
 		c->insight = ic;
@@ -314,6 +317,7 @@ void insight_client_free(struct insight_client *ic)
 	if (ic != NULL) {
 		param_value_drop(ic->app);
 		free(ic->prev.text);
+		free(ic->named);
 	}
 	free(ic);
 }
@@ -447,6 +451,43 @@ static void remember(struct insight_client *ic, const char *text, uint32_t len, 
 	ic->prev.params = params;
 }
 
+/* The slot of name hash h: its own, or the empty one where it would go. */
+static struct named *named_find(struct insight_client *ic, uint64_t h)
+{
+	uint32_t mask = ic->named_cap - 1;
+	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask)
+		if (ic->named[i].name == h || ic->named[i].name == 0)
+			return &ic->named[i];
+}
+
+static bool named_full(const struct insight_client *ic)
+{
+	return ic->named_used + 1 > ic->named_cap / 4 * 3;
+}
+
+/* Statement name h is r now. When the table is at NAMED_MAX and full, the
+ * statement in h's home slot is forgotten instead (its Binds go uncounted). */
+static void named_put(struct insight_client *ic, uint64_t h, struct ref r)
+{
+	if (named_full(ic) && ic->named_cap < NAMED_MAX) {
+		struct named *old = ic->named;
+		uint32_t old_cap = ic->named_cap;
+		ic->named_cap = old_cap ? old_cap * 2 : NAMED_FIRST;
+		ic->named = xcalloc(ic->named_cap, sizeof(*ic->named));
+		for (uint32_t i = 0; i < old_cap; i++)
+			if (old[i].name != 0)
+				*named_find(ic, old[i].name) = old[i];
+		free(old);
+	}
+	struct named *n = named_find(ic, h);
+	if (n->name == 0 && named_full(ic))
+		n = &ic->named[h & (ic->named_cap - 1)];
+	else if (n->name == 0)
+		ic->named_used++;
+	n->name = h;
+	n->st = r;
+}
+
 void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
 		  const char *name, const char *text, uint32_t len)
 {
@@ -466,9 +507,7 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 	} else if (name == NULL || name[0] == '\0') {
 		ic->parsed = r;
 	} else {
-		uint64_t h = name_hash(name);
-		ic->slots[h & (SLOTS - 1)].name = h;
-		ic->slots[h & (SLOTS - 1)].st = r;
+		named_put(ic, name_hash(name), r);
 	}
 }
 
@@ -483,8 +522,8 @@ void insight_bind(struct client *c, const char *name, const void *params, uint32
 		return;
 	}
 	uint64_t h = name_hash(name);
-	ic->cur = ic->slots[h & (SLOTS - 1)].name == h ? ic->slots[h & (SLOTS - 1)].st
-						       : (struct ref){ NONE, 0 };
+	struct named *n = ic->named_cap ? named_find(ic, h) : NULL;
+	ic->cur = n && n->name == h ? n->st : (struct ref){ NONE, 0 };
 }
 
 /* --- N+1 loops --- */

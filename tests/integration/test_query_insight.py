@@ -104,6 +104,21 @@ def test_named_statements_are_told_apart(sluice, role):
     assert q["select $1::text as b, $2 as c"]["calls"] == 10
 
 
+def test_a_drivers_statement_cache_is_counted(sluice, role):
+    """300 named statements kept prepared (asyncpg caches 100, pgJDBC 256),
+    then each bound again by name: every execution is counted on its own
+    statement."""
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    c = s.connect(user=role)
+    c.prepared_max = 1000
+    for _ in range(3):
+        for i in range(300):
+            assert c.execute(f"SELECT %s::int AS col{i}", (i,), prepare=True).fetchone()[0] == i
+    q = queries(s)
+    calls = {i: q.get(f"select $1::int as col{i}", {}).get("calls") for i in range(300)}
+    assert set(calls.values()) == {3}, {i: n for i, n in calls.items() if n != 3}
+
+
 def test_wait_time_is_the_poolers_share(sluice, role):
     """A statement that waited for a server has that wait, apart from its run time."""
     s = sluice(config=admin_config(pool_mode="transaction", default_pool_size=1))
