@@ -24,6 +24,43 @@ static int pick(int a, int b, int c)
 	return a >= 0 ? a : b >= 0 ? b : c;
 }
 
+const char *const pool_startup_names[POOL_STARTUP_PARAMS] = { "client_encoding", "DateStyle",
+							      "TimeZone", "application_name" };
+
+/* Forget what the pool learnt from its first server's log-in. */
+static void forget_welcome(struct pool *p)
+{
+	for (int i = 0; i < p->n_welcome; i++) {
+		free(p->welcome[i].key);
+		free(p->welcome[i].value);
+	}
+	free(p->welcome);
+	p->welcome = NULL;
+	p->n_welcome = 0;
+	pktbuf_free(&p->welcome_fixed);
+}
+
+/* The [databases] entry's startup parameters changed into db's: take them; the
+ * pool's servers are replaced, and new clients wait for the first new one to
+ * learn the parameters they are welcomed with. */
+static bool apply_startup_params(struct pool *p, const struct config_db *db)
+{
+	const char *want[POOL_STARTUP_PARAMS] = { db->client_encoding, db->datestyle, db->timezone,
+						  db->application_name };
+	bool changed = false;
+	for (int i = 0; i < POOL_STARTUP_PARAMS; i++) {
+		if (str_eq(p->startup[i], want[i]))
+			continue;
+		str_replace(&p->startup[i], want[i]);
+		changed = true;
+	}
+	if (changed && p->have_params) {
+		forget_welcome(p);
+		p->have_params = false;
+	}
+	return changed;
+}
+
 void pool_apply_config(struct pool *p, const struct config *cfg)
 {
 	const struct config_db *db = config_find_db(cfg, p->db_name);
@@ -36,6 +73,7 @@ void pool_apply_config(struct pool *p, const struct config *cfg)
 	bool target_changed = !str_eq(p->host, db->host) || p->port != port ||
 			      !str_eq(p->dbname, dbname) || !str_eq(p->password, db->password) ||
 			      !str_eq(p->connect_query, db->connect_query);
+	target_changed |= apply_startup_params(p, db);
 	if (target_changed) {
 		str_replace(&p->host, db->host);
 		str_replace(&p->dbname, dbname);
@@ -90,12 +128,9 @@ void pool_set_lookup_secret(struct pool *p, const char *secret)
 void pool_free(struct pool *p)
 {
 	list_del(&p->node);
-	for (int i = 0; i < p->n_welcome; i++) {
-		free(p->welcome[i].key);
-		free(p->welcome[i].value);
-	}
-	free(p->welcome);
-	pktbuf_free(&p->welcome_fixed);
+	forget_welcome(p);
+	for (int i = 0; i < POOL_STARTUP_PARAMS; i++)
+		free(p->startup[i]);
 	param_set_free(&p->defaults);
 	explicit_bzero(&p->scram_keys, sizeof(p->scram_keys));
 	explicit_bzero(p->scram_client_key, sizeof(p->scram_client_key));
@@ -331,7 +366,7 @@ static void prepare_welcome(struct pool *p)
 
 void pool_learn_params(struct pool *p, struct server *s)
 {
-	if (p->have_params) {
+	if (p->have_params || s->generation != p->generation) { /* known, or from before a change */
 		serverlogin_free(s);
 		return;
 	}

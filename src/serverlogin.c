@@ -41,9 +41,16 @@ static bool send_out(struct server *s)
 bool serverlogin_start(struct server *s)
 {
 	struct pool *p = s->pool;
-	const char *keys[3] = { "user", "database", "application_name" };
-	const char *values[3] = { p->user, p->dbname, "sluice" };
-	proto_build_startup(conn_out_buf(&s->conn), keys, values, 2);
+	const char *keys[2 + POOL_STARTUP_PARAMS] = { "user", "database" };
+	const char *values[2 + POOL_STARTUP_PARAMS] = { p->user, p->dbname };
+	int n = 2;
+	for (int i = 0; i < POOL_STARTUP_PARAMS; i++) {
+		if (p->startup[i] == NULL)
+			continue;
+		keys[n] = pool_startup_names[i];
+		values[n++] = p->startup[i];
+	}
+	proto_build_startup(conn_out_buf(&s->conn), keys, values, n);
 	return send_out(s);
 }
 

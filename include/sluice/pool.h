@@ -21,6 +21,10 @@ struct runtime;
 struct client;
 struct server;
 
+#define POOL_STARTUP_PARAMS 4
+/* The startup packet names of pool.startup[]. */
+extern const char *const pool_startup_names[POOL_STARTUP_PARAMS];
+
 struct pool {
 	struct list node; /* in rt->pools */
 	struct runtime *rt;
@@ -34,6 +38,9 @@ struct pool {
 	char *password;      /* from the [databases] entry, or NULL */
 	char *lookup_secret; /* the user's secret as auth_query last gave it, or NULL; wiped */
 	char *connect_query;
+	/* the [databases] entry's client_encoding, datestyle, timezone and
+	 * application_name: sent in each server's startup packet (NULL: not set) */
+	char *startup[POOL_STARTUP_PARAMS];
 	int generation;
 	bool db_removed; /* the entry is gone after a reload */
 

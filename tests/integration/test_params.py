@@ -249,3 +249,47 @@ def test_transaction_mode_keeps_sluices_own_keys(sluice, pg, role):
     server_pid = int(a.scalar("SELECT pg_backend_pid()"))
     assert int(b.scalar("SELECT pg_backend_pid()")) == server_pid  # one server for both
     assert a.backend_key[0] != b.backend_key[0], "two clients must not share a key"
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_database_entry_sets_server_parameters(sluice, pg, role, mode):
+    """client_encoding, datestyle and timezone in a [databases] entry go in
+    each server connection's startup packet, as PgBouncer does: a client that
+    asks for none of them gets them (welcome and session), one that asks for
+    its own keeps its own, and the next client on that server has the
+    entry's again."""
+    entry = (f"host=127.0.0.1 port={pg.port} dbname=testdb client_encoding=LATIN1 "
+             "datestyle='SQL, DMY' timezone=Asia/Tokyo")
+    if not IS_PGBOUNCER:  # application_name in an entry: PgBouncer 1.18 has no such key
+        entry += " application_name=from-ini"
+    s = sluice(config={"pool_mode": mode, "default_pool_size": 1}, databases={"testdb": entry})
+    plain = s.raw_login(user=role)
+    assert (plain.params["TimeZone"], plain.params["client_encoding"], plain.params["DateStyle"]) == (
+        "Asia/Tokyo", "LATIN1", "SQL, DMY")
+    assert plain.scalar("SHOW TimeZone") == "Asia/Tokyo"
+    assert plain.scalar("SHOW DateStyle") == "SQL, DMY"
+    if not IS_PGBOUNCER:
+        assert plain.scalar("SELECT current_setting('application_name')") == "from-ini"
+    plain.terminate()
+    own = s.raw_login(user=role, params={"TimeZone": "UTC", "client_encoding": "UTF8"})
+    assert own.params["TimeZone"] == "UTC"
+    assert own.scalar("SHOW TimeZone") == "UTC" and own.scalar("SHOW client_encoding") == "UTF8"
+    own.terminate()
+    again = s.raw_login(user=role)  # the one server, after `own` set its own
+    assert again.scalar("SHOW TimeZone") == "Asia/Tokyo"
+    assert again.scalar("SHOW client_encoding") == "LATIN1"
+
+
+@pytest.mark.sluice_only
+def test_database_entry_parameters_follow_a_reload(sluice, pg, role):
+    """A changed timezone in the entry replaces the pool's servers; clients
+    after the reload are welcomed with the new value and have it."""
+    entry = f"host=127.0.0.1 port={pg.port} dbname=testdb"
+    s = sluice(config={"pool_mode": "transaction"}, databases={"testdb": entry + " timezone=Asia/Tokyo"})
+    first = s.raw_login(user=role)
+    assert first.scalar("SHOW TimeZone") == "Asia/Tokyo"
+    s.reload(databases={"testdb": entry + " timezone=Europe/Paris"})
+    wait_for(lambda: "configuration reloaded" in s.log_text(), timeout=5 * SLACK, what="the reload")
+    later = s.raw_login(user=role)
+    assert later.params["TimeZone"] == "Europe/Paris"
+    assert later.scalar("SHOW TimeZone") == "Europe/Paris"
