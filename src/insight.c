@@ -92,10 +92,14 @@ struct insight_client {
 	struct ref parsed; /* the unnamed statement's text */
 	struct ref cur;    /* what the next Execute runs */
 	uint64_t rows;     /* of the reply being relayed (CommandComplete tags) */
-	char err[3];       /* SQLSTATE class of an error not charged yet, "" when none */
-	usec_t answered;   /* when the last of its statements was answered */
-	char *app;         /* the application_name base was computed for (held, interned) */
-	uint64_t base;     /* hash of database, user and application_name */
+	/* an error not charged yet: its SQLSTATE class, and whose it is: 'Q' the
+	 * Query being answered, 'X' the Execute that a failed Parse or Bind made
+	 * the server skip (or nobody's: a Parse alone), 0 none */
+	char err[3];
+	char err_for;
+	usec_t answered; /* when the last of its statements was answered */
+	char *app;       /* the application_name base was computed for (held, interned) */
+	uint64_t base;   /* hash of database, user and application_name */
 	/* the last text looked up, so that the same statement sent again is known
 	 * without a pass (fingerprint_alike) */
 	struct {
@@ -681,14 +685,15 @@ void insight_complete(struct client *c, const char *tag, uint32_t len)
 	ic->rows += v;
 }
 
-void insight_error(struct client *c, const char *sqlstate)
+void insight_error(struct client *c, const struct relay_expect *x, const char *sqlstate)
 {
 	struct insight_client *ic = c->insight;
-	if (ic == NULL)
-		return;
+	if (ic == NULL || x == NULL || (x->req == RQ_EXECUTE && x->op == RELAY_OP_INSIGHT))
+		return; /* an Execute's own error comes with its settling */
 	ic->err[0] = sqlstate[0] ? sqlstate[0] : '?';
 	ic->err[1] = sqlstate[0] ? sqlstate[1] : '?';
 	ic->err[2] = '\0';
+	ic->err_for = x->req == RQ_QUERY ? 'Q' : 'X';
 }
 
 /* One more error of class cls for q. */
@@ -705,14 +710,34 @@ static void count_error(struct qstat *q, const char *cls)
 	}
 }
 
+/* Which error x's statement had, into cls ("" none): its own (an Execute's), its
+ * Query's, or its Parse's or Bind's when the server skipped it for that. */
+static void error_of(struct insight_client *ic, const struct relay_expect *x, bool ok,
+		     const char *sqlstate, char cls[3])
+{
+	bool skipped = !ok && sqlstate == NULL;
+	cls[0] = '\0';
+	if (!ok && sqlstate != NULL) {
+		cls[0] = sqlstate[0] ? sqlstate[0] : '?';
+		cls[1] = sqlstate[0] ? sqlstate[1] : '?';
+		cls[2] = '\0';
+	} else if (ic->err_for != 0 && ic->err_for == (skipped              ? 'X'
+						       : x->req == RQ_QUERY ? 'Q'
+									    : 0)) {
+		memcpy(cls, ic->err, 3);
+	}
+	ic->err_for = 0; /* used, or nobody's: once anything is answered it is stale */
+}
+
 void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
 		    const struct relay_expect *x, bool ok, const char *sqlstate)
 {
 	struct insight_client *ic = c ? c->insight : NULL;
 	if (ic == NULL)
 		return;
-	bool failed = ic->err[0] != '\0';
-	if (!ok && sqlstate == NULL && !failed)
+	char cls[3];
+	error_of(ic, x, ok, sqlstate, cls);
+	if (!ok && sqlstate == NULL && cls[0] == '\0')
 		return; /* skipped after an earlier statement's error: never run */
 	struct qstat *q = deref(in, ref_unpack(x->stmt));
 	uint64_t rows = ic->rows;
@@ -721,13 +746,10 @@ void insight_settle(struct insight *in, const struct config *cfg, struct client 
 	usec_t exec = now - (x->sent > ic->answered ? x->sent : ic->answered);
 	ic->rows = 0;
 	ic->answered = now;
-	if (failed) {
-		if (q != NULL)
-			count_error(q, ic->err);
-		ic->err[0] = '\0';
-	}
 	if (q == NULL)
 		return;
+	if (cls[0] != '\0')
+		count_error(q, cls);
 	q->calls++;
 	q->rows += rows;
 	q->total += exec;
@@ -744,10 +766,8 @@ void insight_settle(struct insight *in, const struct config *cfg, struct client 
 void insight_done(struct client *c)
 {
 	struct insight_client *ic = c->insight;
-	if (ic == NULL)
-		return;
-	ic->rows = 0;
-	ic->err[0] = '\0'; /* an error of no statement's (a Parse alone, say) */
+	if (ic != NULL)
+		ic->rows = 0;
 }
 
 /* --- SHOW QUERIES --- */

@@ -301,7 +301,7 @@ static void on_error(struct relay *r, struct conn *src, struct conn *dst,
 		}
 	}
 	if (h->error)
-		h->error(arg, sqlstate);
+		h->error(arg, x, sqlstate);
 	if (x != NULL && (x->flags & RX_ERROR) && whole) {
 		skip_message(src, dst, m->total);
 		append(dst, x->bytes, x->len);

@@ -375,10 +375,10 @@ static void on_complete_insight(void *arg, const char *tag, uint32_t len)
 	insight_complete(s->client, tag, len);
 }
 
-static void on_error_insight(void *arg, const char *sqlstate)
+static void on_error_insight(void *arg, const struct relay_expect *x, const char *sqlstate)
 {
 	struct server *s = arg;
-	insight_error(s->client, sqlstate);
+	insight_error(s->client, x, sqlstate);
 }
 
 /* relay hook: an expectation prepared.c noted is done. */

@@ -68,8 +68,9 @@ void insight_sent(struct client *c, struct relay_expect *x);
 /* A CommandComplete with this tag reached the client. */
 void insight_complete(struct client *c, const char *tag, uint32_t len);
 
-/* An ErrorResponse with this SQLSTATE ("" when unknown) reached the client. */
-void insight_error(struct client *c, const char *sqlstate);
+/* An ErrorResponse with this SQLSTATE ("" when unknown) in reply to x (NULL when
+ * nothing was expected) reached the client. */
+void insight_error(struct client *c, const struct relay_expect *x, const char *sqlstate);
 
 /*
  * The server answered x, a RELAY_OP_INSIGHT expectation of client c (NULL

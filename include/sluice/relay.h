@@ -95,8 +95,9 @@ struct relay_hooks {
 	 * server after an earlier error, or forgotten because the exchange ended.
 	 */
 	void (*settle)(void *arg, struct relay_expect *x, bool ok, const char *sqlstate);
-	/* an ErrorResponse was passed on; sqlstate "" when it was too big to read */
-	void (*error)(void *arg, const char *sqlstate);
+	/* an ErrorResponse was passed on, in reply to x (the oldest expectation, NULL when
+	 * none; settled after this); sqlstate "" when it was too big to read */
+	void (*error)(void *arg, const struct relay_expect *x, const char *sqlstate);
 };
 
 /* Outcome of relaying what a server sent. */

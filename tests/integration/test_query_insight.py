@@ -60,7 +60,8 @@ def test_pipelines_charge_each_statement(sluice, role):
     """Statements sent back to back before any answer each get their own
     call, rows and error: a pipeline of four Executes and one Sync (the
     third fails; the server skips the fourth, which is no call), a Parse
-    that fails (its Execute is a failed call), and three Queries in one
+    that fails (its Execute is a failed call), a Parse alone that fails
+    (nobody's error) before a statement that runs, and three Queries in one
     write."""
     from pgwire import SYNC, bind_msg, execute_msg, parse_msg, query_message
     s = sluice(config=admin_config(pool_mode="transaction"))
@@ -74,6 +75,11 @@ def test_pipelines_charge_each_statement(sluice, role):
              ("SELECT 1 / $1::int AS boom", (0,)), ("SELECT $1::int AS never", (2,)))
     pipeline(("SELECT generate_series(1, $1::int)", (4,)))
     pipeline(("SELEC broken", ()),)
+    # a Parse alone that fails, and in the same write a statement that does not
+    raw.send(parse_msg("SELEC alone") + SYNC + parse_msg("SELECT $1::int AS fine") + bind_msg((1,))
+             + execute_msg() + SYNC)
+    raw.read_until(b"Z")
+    raw.read_until(b"Z")
     raw.send(query_message("SELECT generate_series(1, 5) AS five") + query_message("SELECT 1 AS again")
              + query_message("SELECT generate_series(1, 2) AS two"))
     for _ in range(3):
@@ -86,6 +92,8 @@ def test_pipelines_charge_each_statement(sluice, role):
     assert got["select $1 / $2::int as boom"] == (1, 0, 1, "22:1"), got
     assert got.get("select $1::int as never", (0, 0, 0, "")) == (0, 0, 0, ""), got
     assert got["selec broken"] == (1, 0, 1, "42:1"), got
+    assert got["select $1::int as fine"] == (1, 1, 0, ""), got
+    assert got.get("selec alone", (0, 0, 0, "")) == (0, 0, 0, ""), got
     assert got["select generate_series($1, $2) as five"] == (1, 5, 0, ""), got
     assert got["select $1 as again"] == (1, 1, 0, ""), got
     assert got["select generate_series($1, $2) as two"] == (1, 2, 0, ""), got
