@@ -61,6 +61,15 @@ static bool apply_startup_params(struct pool *p, const struct config_db *db)
 	return changed;
 }
 
+/* After a change of target, idle servers are of the old one: closed now (busy ones
+ * close when released), so that none is handed out and new ones can be opened. */
+static void close_idle_stale(struct pool *p)
+{
+	struct list *it, *tmp;
+	list_for_each_safe (it, tmp, &p->idle_servers)
+		server_close(list_entry(it, struct server, node), "database changed on reload");
+}
+
 void pool_apply_config(struct pool *p, const struct config *cfg)
 {
 	const struct config_db *db = config_find_db(cfg, p->db_name);
@@ -81,6 +90,7 @@ void pool_apply_config(struct pool *p, const struct config *cfg)
 		str_replace(&p->connect_query, db->connect_query);
 		p->port = port;
 		p->generation++;
+		close_idle_stale(p);
 	}
 	p->mode = (enum pool_mode)pick(u ? u->pool_mode : -1, db->pool_mode, cfg->pool_mode);
 	p->pool_size = pick(u ? u->pool_size : -1, db->pool_size, cfg->default_pool_size);

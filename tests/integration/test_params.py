@@ -285,7 +285,8 @@ def test_database_entry_parameters_follow_a_reload(sluice, pg, role):
     """A changed timezone in the entry replaces the pool's servers; clients
     after the reload are welcomed with the new value and have it."""
     entry = f"host=127.0.0.1 port={pg.port} dbname=testdb"
-    s = sluice(config={"pool_mode": "transaction"}, databases={"testdb": entry + " timezone=Asia/Tokyo"})
+    s = sluice(config={"pool_mode": "transaction", "default_pool_size": 1},
+               databases={"testdb": entry + " timezone=Asia/Tokyo"})
     first = s.raw_login(user=role)
     assert first.scalar("SHOW TimeZone") == "Asia/Tokyo"
     s.reload(databases={"testdb": entry + " timezone=Europe/Paris"})
