@@ -47,10 +47,16 @@ struct relay_expect {
 	uint8_t op;     /* the owner's note: settled through relay_hooks.settle */
 	uint32_t len;   /* of bytes */
 	uint8_t *bytes; /* RQ_REPLY: the answer; RX_ERROR: the replacement error (owned) */
-	void *ref;      /* the owner's references for `op` (prepared.c) */
-	void *ref2;
-	uint64_t stmt; /* RELAY_OP_INSIGHT: the statement and when it was sent (insight.c) */
-	int64_t sent;
+	union {         /* what the owner of `op` keeps (one owner per op) */
+		struct {
+			void *ref; /* prepared.c's references */
+			void *ref2;
+		};
+		struct {
+			uint64_t stmt; /* RELAY_OP_INSIGHT: the statement and when it was sent */
+			int64_t sent;
+		};
+	};
 };
 
 /* The op of an Execute or Query whose statement query insight charges when it
