@@ -111,6 +111,17 @@ void param_value_drop(char *value)
 	intern_release(value);
 }
 
+void param_kv_free(struct param_kv **kv, int *n)
+{
+	for (int i = 0; i < *n; i++) {
+		free((*kv)[i].key);
+		free((*kv)[i].value);
+	}
+	free(*kv);
+	*kv = NULL;
+	*n = 0;
+}
+
 void param_set_free(struct param_set *ps)
 {
 	for (int i = 0; i < PARAM_TRACKED; i++)

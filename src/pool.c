@@ -30,13 +30,7 @@ const char *const pool_startup_names[POOL_STARTUP_PARAMS] = { "client_encoding",
 /* Forget what the pool learnt from its first server's log-in. */
 static void forget_welcome(struct pool *p)
 {
-	for (int i = 0; i < p->n_welcome; i++) {
-		free(p->welcome[i].key);
-		free(p->welcome[i].value);
-	}
-	free(p->welcome);
-	p->welcome = NULL;
-	p->n_welcome = 0;
+	param_kv_free(&p->welcome, &p->n_welcome);
 	pktbuf_free(&p->welcome_fixed);
 }
 

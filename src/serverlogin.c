@@ -61,13 +61,7 @@ void serverlogin_free(struct server *s)
 		free(s->scram);
 		s->scram = NULL;
 	}
-	for (int i = 0; i < s->n_login_params; i++) {
-		free(s->login_params[i].key);
-		free(s->login_params[i].value);
-	}
-	free(s->login_params);
-	s->login_params = NULL;
-	s->n_login_params = 0;
+	param_kv_free(&s->login_params, &s->n_login_params);
 }
 
 static void login_fail(struct server *s, const char *why)

@@ -40,6 +40,8 @@ const char *param_tracked_name(int idx);
 int param_tracked_index(const char *name);
 
 void param_set_free(struct param_set *ps);
+/* Free an array of *n key/value pairs and what they hold; *kv becomes NULL, *n 0. */
+void param_kv_free(struct param_kv **kv, int *n);
 /* Hold one more reference to a tracked value (ps->tracked[i], or NULL), so its
  * address names that value until the matching param_value_drop. */
 char *param_value_hold(char *value);
