@@ -25,7 +25,10 @@ const double stats_prom_bounds[STATS_PROM_BUCKETS] = {
 			(uint64_t)(Q3 * (double)(UINT64_C(1) << (n)))  \
 	}
 #define QF8(n)       QF(n), QF(n + 1), QF(n + 2), QF(n + 3), QF(n + 4), QF(n + 5), QF(n + 6), QF(n + 7)
-#define QUARTER_ROWS 40 /* 4 * 40 > STATS_WAIT_BUCKETS: beyond, the last bucket */
+#define QUARTER_ROWS 40 /* from 2^40 µs on, the last bucket */
+_Static_assert(4 * (QUARTER_ROWS - 1) < STATS_WAIT_BUCKETS - 1 &&
+		       4 * QUARTER_ROWS >= STATS_WAIT_BUCKETS - 1,
+	       "the table ends where the last bucket begins");
 static const uint64_t quarter_floor[QUARTER_ROWS][3] = { QF8(0), QF8(8), QF8(16), QF8(24),
 							 QF8(32) };
 
@@ -36,7 +39,7 @@ int stats_wait_bucket(usec_t us)
 	if (us <= 1) /* most hand-overs: an idle server was there */
 		return 0;
 	int n = 63 - __builtin_clzll((unsigned long long)us);
-	if (n >= QUARTER_ROWS || 4 * n >= STATS_WAIT_BUCKETS - 1)
+	if (n >= QUARTER_ROWS) /* 4n >= STATS_WAIT_BUCKETS - 1 */
 		return STATS_WAIT_BUCKETS - 1;
 	if ((uint64_t)us == UINT64_C(1) << n)
 		return 4 * n;
