@@ -685,14 +685,20 @@ void insight_complete(struct client *c, const char *tag, uint32_t len)
 	ic->rows += v;
 }
 
+/* The class of a SQLSTATE ("22" of "22012"; "??" when it is unknown) into cls. */
+static void error_class(const char *sqlstate, char cls[3])
+{
+	cls[0] = sqlstate[0] ? sqlstate[0] : '?';
+	cls[1] = sqlstate[0] ? sqlstate[1] : '?';
+	cls[2] = '\0';
+}
+
 void insight_error(struct client *c, const struct relay_expect *x, const char *sqlstate)
 {
 	struct insight_client *ic = c->insight;
 	if (ic == NULL || x == NULL || (x->req == RQ_EXECUTE && x->op == RELAY_OP_INSIGHT))
 		return; /* an Execute's own error comes with its settling */
-	ic->err[0] = sqlstate[0] ? sqlstate[0] : '?';
-	ic->err[1] = sqlstate[0] ? sqlstate[1] : '?';
-	ic->err[2] = '\0';
+	error_class(sqlstate, ic->err);
 	ic->err_for = x->req == RQ_QUERY ? 'Q' : 'X';
 }
 
@@ -715,17 +721,13 @@ static void count_error(struct qstat *q, const char *cls)
 static void error_of(struct insight_client *ic, const struct relay_expect *x, bool ok,
 		     const char *sqlstate, char cls[3])
 {
-	bool skipped = !ok && sqlstate == NULL;
+	/* the pending error a statement answered so would own */
+	char owner = !ok && sqlstate == NULL ? 'X' : x->req == RQ_QUERY ? 'Q' : 0;
 	cls[0] = '\0';
-	if (!ok && sqlstate != NULL) {
-		cls[0] = sqlstate[0] ? sqlstate[0] : '?';
-		cls[1] = sqlstate[0] ? sqlstate[1] : '?';
-		cls[2] = '\0';
-	} else if (ic->err_for != 0 && ic->err_for == (skipped              ? 'X'
-						       : x->req == RQ_QUERY ? 'Q'
-									    : 0)) {
+	if (!ok && sqlstate != NULL)
+		error_class(sqlstate, cls);
+	else if (owner != 0 && ic->err_for == owner)
 		memcpy(cls, ic->err, 3);
-	}
 	ic->err_for = 0; /* used, or nobody's: once anything is answered it is stale */
 }
 
