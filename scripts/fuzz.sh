@@ -61,9 +61,9 @@ if [ -f "$BUILD/build.ninja" ] && ! grep -A1 '^rule c_COMPILER$' "$BUILD/build.n
 	die "$BUILD/ was configured without clang: remove it and run again"
 fi
 if [ ! -f "$BUILD/build.ninja" ]; then
-	CC=clang meson setup "$BUILD" -Dfuzz=true >/dev/null || die "meson setup $BUILD failed"
+	CC=clang meson setup "$BUILD" -Dfuzz=true -Db_lto=false >/dev/null || die "meson setup $BUILD failed"
 else
-	meson configure "$BUILD" -Dfuzz=true >/dev/null || die "meson configure $BUILD failed"
+	meson configure "$BUILD" -Dfuzz=true -Db_lto=false >/dev/null || die "meson configure $BUILD failed"
 fi
 log "building the fuzz targets in $BUILD/"
 meson compile -C "$BUILD" "${TARGETS[@]/#/fuzz_}" >"$BUILD/compile.log" 2>&1 ||

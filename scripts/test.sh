@@ -106,7 +106,8 @@ else
 	UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
 	export ASAN_OPTIONS UBSAN_OPTIONS
 	if step "build (build-asan/, asan+ubsan)" meson_build build-asan \
-		-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dc_args=-fno-omit-frame-pointer; then
+		-Db_sanitize=address,undefined -Db_lundef=false -Db_lto=false -Dwerror=true \
+		-Dc_args=-fno-omit-frame-pointer; then
 		step "unit tests (asan+ubsan)" meson test -C build-asan --print-errorlogs
 		step "integration tests (asan+ubsan)" integration build-asan/sluice SLUICE_SANITIZED=1
 		step "integration tests (asan+ubsan, TLS)" integration build-asan/sluice SLUICE_SANITIZED=1 \
