@@ -16,35 +16,33 @@ const double stats_prom_bounds[STATS_PROM_BUCKETS] = {
 #define Q2 1.414213562373095
 #define Q3 1.681792830507429
 
-/* quarter_floor[n][j]: floor(2^n * 2^((j+1)/4)), so that for an integer us,
- * us > 2^n * 2^((j+1)/4) exactly when us > quarter_floor[n][j]. */
-#define QF(n)                                                          \
-	{                                                              \
-		(uint64_t)(Q1 * (double)(UINT64_C(1) << (n))),         \
-			(uint64_t)(Q2 * (double)(UINT64_C(1) << (n))), \
-			(uint64_t)(Q3 * (double)(UINT64_C(1) << (n)))  \
+/* quarter_floor[n][j], j = 0..3: floor(2^n * 2^(j/4)), so that for an integer us,
+ * us > 2^n * 2^(j/4) exactly when us > quarter_floor[n][j]. */
+#define QF(n)                                                                      \
+	{                                                                          \
+		UINT64_C(1) << (n), (uint64_t)(Q1 * (double)(UINT64_C(1) << (n))), \
+			(uint64_t)(Q2 * (double)(UINT64_C(1) << (n))),             \
+			(uint64_t)(Q3 * (double)(UINT64_C(1) << (n)))              \
 	}
 #define QF8(n)       QF(n), QF(n + 1), QF(n + 2), QF(n + 3), QF(n + 4), QF(n + 5), QF(n + 6), QF(n + 7)
 #define QUARTER_ROWS 40 /* from 2^40 µs on, the last bucket */
 _Static_assert(4 * (QUARTER_ROWS - 1) < STATS_WAIT_BUCKETS - 1 &&
 		       4 * QUARTER_ROWS >= STATS_WAIT_BUCKETS - 1,
 	       "the table ends where the last bucket begins");
-static const uint64_t quarter_floor[QUARTER_ROWS][3] = { QF8(0), QF8(8), QF8(16), QF8(24),
+static const uint64_t quarter_floor[QUARTER_ROWS][4] = { QF8(0), QF8(8), QF8(16), QF8(24),
 							 QF8(32) };
 
 /* Smallest k with 2^(k/4) >= us, without libm or floating point: us lies in
- * [2^n, 2^(n+1)), so k is 4n plus the first quarter step that reaches it. */
+ * [2^n, 2^(n+1)) (0 and 1 in row 0), so k is 4n plus the quarter steps it
+ * passes. */
 int stats_wait_bucket(usec_t us)
 {
-	if (us <= 1) /* most hand-overs: an idle server was there */
-		return 0;
-	int n = 63 - __builtin_clzll((unsigned long long)us);
+	uint64_t u = us > 0 ? (uint64_t)us : 0;
+	int n = 63 - __builtin_clzll(u | 1);
 	if (n >= QUARTER_ROWS) /* 4n >= STATS_WAIT_BUCKETS - 1 */
 		return STATS_WAIT_BUCKETS - 1;
-	if ((uint64_t)us == UINT64_C(1) << n)
-		return 4 * n;
 	const uint64_t *q = quarter_floor[n];
-	int k = 4 * n + 1 + ((uint64_t)us > q[0]) + ((uint64_t)us > q[1]) + ((uint64_t)us > q[2]);
+	int k = 4 * n + (u > q[0]) + (u > q[1]) + (u > q[2]) + (u > q[3]);
 	return k >= STATS_WAIT_BUCKETS ? STATS_WAIT_BUCKETS - 1 : k;
 }
 
