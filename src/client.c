@@ -19,6 +19,7 @@
 #include "sluice/admin.h"
 #include "sluice/cancel.h"
 #include "sluice/clientauth.h"
+#include "sluice/fingerprint.h"
 #include "sluice/insight.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
@@ -671,12 +672,12 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 	uint32_t len = nul ? (uint32_t)(nul - body) : avail;
 	if (len > QUERY_TEXT_MAX)
 		len = QUERY_TEXT_MAX;
-	if (len + 1 > c->last_query_cap) {
-		c->last_query_cap = len + 1 > 64 ? len + 1 : 64;
+	if (len + FP_ALIKE_PAD > c->last_query_cap) {
+		c->last_query_cap = len + FP_ALIKE_PAD > 64 ? len + FP_ALIKE_PAD : 64;
 		c->last_query = xrealloc(c->last_query, c->last_query_cap);
 	}
 	memcpy(c->last_query, body, len);
-	c->last_query[len] = '\0';
+	memset(c->last_query + len, 0, FP_ALIKE_PAD); /* a NUL, and insight's padding */
 	if (c->rt->cfg->query_insight)
 		insight_text(c->rt->insight, c->rt->cfg, c, m->type, name, c->last_query, len);
 }

@@ -811,7 +811,7 @@ static inline size_t common_prefix(const char *a, const char *b, size_t n)
  * xor '0', it is below 10, which is when neither it nor it + 6 reaches 0x10.
  * A carry out of a byte (>= 0xfa, not a digit) only reaches later bytes.
  */
-static size_t digits_end(const unsigned char *s, size_t i, size_t len)
+static inline size_t digits_end(const unsigned char *s, size_t i, size_t len)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	for (; i + 8 <= len + 1; i += 8) {
@@ -829,12 +829,13 @@ static size_t digits_end(const unsigned char *s, size_t i, size_t len)
 	return i;
 }
 
-/* An id of the constant s[i..e), s[len] being a NUL: its bytes themselves
- * when they fit in a word (digits are never 0, so the length is in them). */
-static uint64_t number_id(const unsigned char *s, size_t i, size_t e, size_t len)
+/* An id of the constant s[i..e) of a text followed by FP_ALIKE_PAD NULs: its
+ * bytes themselves when they fit in a word (digits are never 0, so the length
+ * is in them). */
+static uint64_t number_id(const unsigned char *s, size_t i, size_t e)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	if (e - i < 8 && i + 8 <= len + 1) {
+	if (e - i < 8) {
 		uint64_t w;
 		memcpy(&w, s + i, 8);
 		return w & ((UINT64_C(1) << (8 * (e - i))) - 1);
@@ -843,8 +844,45 @@ static uint64_t number_id(const unsigned char *s, size_t i, size_t e, size_t len
 	return util_hash64(FNV_OFFSET, s + i, e - i);
 }
 
-enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, size_t len,
-				uint64_t *literal)
+/*
+ * fingerprint_alike at the anchor, for the common case: prev's number at
+ * `at` (its start, with no name before it) and in sql an integer of one to
+ * seven digits there, all else the same. The answer, or -1 when that is not
+ * so (the texts differ elsewhere, or the number is longer or has a dot): the
+ * general way then tells. The word read at `at` may reach into the padding.
+ */
+static int alike_at(const unsigned char *a, size_t plen, const unsigned char *b, size_t len,
+		    const struct fp_anchor *an, uint64_t *literal)
+{
+	size_t p = an->at, tail = an->tail;
+	if (len < p + tail + 1 || memcmp(a, b, p) != 0)
+		return -1;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t w;
+	memcpy(&w, b + p, 8);
+	uint64_t t = w ^ UINT64_C(0x3030303030303030);
+	uint64_t not_digit =
+		(t | (t + UINT64_C(0x0606060606060606))) & UINT64_C(0xf0f0f0f0f0f0f0f0);
+	size_t digits = not_digit ? (size_t)__builtin_ctzll(not_digit) / 8 : 8;
+	size_t e = p + digits;
+	if (digits == 0 || digits == 8 || b[e] == '.' || len - e != tail)
+		return -1;
+	for (size_t i = 0; i < tail; i++) /* mostly a few bytes: ";", ")", " LIMIT 1" */
+		if (a[plen - tail + i] != b[e + i])
+			return -1;
+	*literal = w & ((UINT64_C(1) << (8 * digits)) - 1); /* as number_id gives it */
+	/* the same bytes when the same length (prev's literal is a hash only when longer) */
+	return e == plen - tail && *literal == an->literal ? FP_SAME_TEXT : FP_SAME_SHAPE;
+#else
+	return -1;
+#endif
+}
+
+/* fingerprint_alike the general way: where do they differ, and is it a number? */
+__attribute__((noinline)) static enum fp_alike alike_anywhere(const char *prev, size_t plen,
+							      const char *sql, size_t len,
+							      struct fp_anchor *anchor,
+							      uint64_t *literal)
 {
 	const unsigned char *a = (const unsigned char *)prev, *b = (const unsigned char *)sql;
 	size_t p = common_prefix(prev, sql, plen < len ? plen : len);
@@ -867,6 +905,19 @@ enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, 
 	if (b[e] == '.' || plen - pe != len - e ||
 	    common_prefix(prev + pe, sql + e, len - e) != len - e)
 		return FP_DIFFERENT;
-	*literal = number_id(b, p, e, len);
+	*literal = number_id(b, p, e);
+	*anchor = (struct fp_anchor){ (uint32_t)p, (uint32_t)(plen - pe), number_id(a, p, pe) };
 	return FP_SAME_SHAPE;
+}
+
+enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, size_t len,
+				struct fp_anchor *anchor, uint64_t *literal)
+{
+	if (anchor->at != 0) {
+		int r = alike_at((const unsigned char *)prev, plen, (const unsigned char *)sql, len,
+				 anchor, literal);
+		if (r >= 0)
+			return (enum fp_alike)r;
+	}
+	return alike_anywhere(prev, plen, sql, len, anchor, literal);
 }

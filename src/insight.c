@@ -106,6 +106,7 @@ struct insight_client {
 		char *text;
 		uint32_t len, cap;
 		bool shaped; /* fingerprint_shape took it */
+		struct fp_anchor anchor;
 		struct ref st;
 		uint64_t params;
 	} prev;
@@ -422,7 +423,7 @@ static bool repeated(struct insight *in, const struct config *cfg, struct client
 	if (ic->prev.text == NULL || ic->app != c->params.tracked[PARAM_APPLICATION_NAME] ||
 	    in->max != (uint32_t)cfg->query_stats_max || deref(in, ic->prev.st) == NULL)
 		return false;
-	switch (fingerprint_alike(ic->prev.text, ic->prev.len, text, len, &lit)) {
+	switch (fingerprint_alike(ic->prev.text, ic->prev.len, text, len, &ic->prev.anchor, &lit)) {
 	case FP_SAME_TEXT:
 		*params = ic->prev.params;
 		break;
@@ -443,14 +444,15 @@ static bool repeated(struct insight *in, const struct config *cfg, struct client
 static void remember(struct insight_client *ic, const char *text, uint32_t len, bool shaped,
 		     struct ref r, uint64_t params)
 {
-	if (len + 1 > ic->prev.cap) {
-		ic->prev.cap = len + 1 > 64 ? len + 1 : 64;
+	if (len + FP_ALIKE_PAD > ic->prev.cap) {
+		ic->prev.cap = len + FP_ALIKE_PAD > 64 ? len + FP_ALIKE_PAD : 64;
 		ic->prev.text = xrealloc(ic->prev.text, ic->prev.cap);
 	}
 	memcpy(ic->prev.text, text, len);
-	ic->prev.text[len] = '\0'; /* fingerprint_alike's end mark */
+	memset(ic->prev.text + len, 0, FP_ALIKE_PAD); /* fingerprint_alike's end mark */
 	ic->prev.len = len;
 	ic->prev.shaped = shaped;
+	ic->prev.anchor = (struct fp_anchor){ 0 };
 	ic->prev.st = r;
 	ic->prev.params = params;
 }

@@ -77,16 +77,33 @@ enum fp_alike {
 };
 
 /*
+ * Where a number of prev differed last time (fingerprint_alike keeps it):
+ * the next text is checked there first, with two compares and no search.
+ * Zero it whenever prev changes.
+ */
+struct fp_anchor {
+	uint32_t at;      /* where the number starts in prev (0: no anchor) */
+	uint32_t tail;    /* bytes of prev after the number */
+	uint64_t literal; /* prev's number, as fingerprint_alike gives one */
+};
+
+/*
  * Is sql[0..len) the statement prev[0..plen) is, without a pass over either?
  * For a client that sends one statement again and again with another number
  * in it: they are compared once, byte for byte, and the one region where
  * they differ must be a run of digits (one dot at most) in both, with no
- * name, `$` or non-ASCII byte before it. Both texts must be followed by a
- * NUL (prev[plen] == sql[len] == '\0'). prev must be a text fingerprint_shape
+ * name, `$` or non-ASCII byte before it. Both texts must be followed by
+ * FP_ALIKE_PAD NULs (prev[plen] == sql[len] == '\0' and the 7 bytes after
+ * them: it reads words there). prev must be a text fingerprint_shape
  * took (else only FP_SAME_TEXT is meaningful). FP_SAME_SHAPE: same shape and
- * fingerprint as prev, *literal the hash of sql's differing digits.
+ * fingerprint as prev, *literal the hash of sql's differing digits. *anchor
+ * (zeroed with each new prev) makes the next call cheaper; the answer is the
+ * same with or without it.
  */
+#define FP_ALIKE_PAD 8
+
 enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, size_t len,
-				uint64_t *literal) __attribute__((warn_unused_result));
+				struct fp_anchor *anchor, uint64_t *literal)
+	__attribute__((warn_unused_result));
 
 #endif

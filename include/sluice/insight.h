@@ -40,7 +40,8 @@ void insight_reset(struct insight *in);
 void insight_client_free(struct insight_client *ic);
 
 /* The client sends a Query (type 'Q') or Parse ('P') with this text (possibly
- * truncated; text[len] must be a NUL), and for a Parse its statement name. */
+ * truncated; text[len] and the bytes up to text[len + FP_ALIKE_PAD) must be
+ * NULs), and for a Parse its statement name. */
 void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
 		  const char *name, const char *text, uint32_t len);
 

@@ -132,19 +132,26 @@ static void check_shape_slots(const uint8_t *data, size_t size)
 /* s[0..len) and a NUL, in a buffer of its own (ASan sees a read past it). */
 static char *nul_copy(const char *s, size_t len)
 {
-	char *p = malloc(len + 1);
+	char *p = malloc(len + FP_ALIKE_PAD);
 	FUZZ_CHECK(p != NULL);
 	memcpy(p, s, len);
-	p[len] = '\0';
+	memset(p + len, 0, FP_ALIKE_PAD);
 	return p;
 }
 
-/* fingerprint_alike's FP_SAME_SHAPE is a promise: b has a's shape and fingerprint. */
-static void check_alike_pair(const char *a, size_t alen, const char *b, size_t blen)
+/*
+ * fingerprint_alike's FP_SAME_SHAPE is a promise: b has a's shape and
+ * fingerprint. The anchor earlier calls on a left (*kept) changes nothing.
+ */
+static void check_alike_pair(const char *a, size_t alen, const char *b, size_t blen,
+			     struct fp_anchor *kept)
 {
-	uint64_t lit, sa, sb, la, lb;
+	uint64_t lit = 0, lit2 = 0, sa, sb, la, lb;
 	char *na = nul_copy(a, alen), *nb = nul_copy(b, blen);
-	enum fp_alike r = fingerprint_alike(na, alen, nb, blen, &lit);
+	struct fp_anchor none = { 0 };
+	enum fp_alike r = fingerprint_alike(na, alen, nb, blen, &none, &lit);
+	enum fp_alike again = fingerprint_alike(na, alen, nb, blen, kept, &lit2);
+	FUZZ_CHECK(again == r && (r != FP_SAME_SHAPE || lit2 == lit));
 	free(na);
 	free(nb);
 	if (r == FP_SAME_TEXT)
@@ -161,7 +168,8 @@ static void check_alike_pair(const char *a, size_t alen, const char *b, size_t b
 /*
  * Data is a text, 0x02, and the digits to put in place of its first run of
  * digits and dots; the two texts, and the text and what follows 0x02 as it
- * is, are checked with check_alike_pair.
+ * is, are checked with check_alike_pair, each with the anchor the one before
+ * left.
  */
 static void check_alike(const uint8_t *data, size_t size)
 {
@@ -170,7 +178,8 @@ static void check_alike(const uint8_t *data, size_t size)
 		return;
 	const char *a = (const char *)data, *rest = (const char *)cut + 1;
 	size_t alen = (size_t)(cut - data), rlen = size - alen - 1, i = 0, j;
-	check_alike_pair(a, alen, rest, rlen);
+	struct fp_anchor kept = { 0 };
+	check_alike_pair(a, alen, rest, rlen, &kept);
 	while (i < alen && !(a[i] >= '0' && a[i] <= '9'))
 		i++;
 	for (j = i; j < alen && ((a[j] >= '0' && a[j] <= '9') || a[j] == '.'); j++)
@@ -180,7 +189,8 @@ static void check_alike(const uint8_t *data, size_t size)
 	memcpy(b, a, i);
 	memcpy(b + i, rest, rlen);
 	memcpy(b + i + rlen, a + j, alen - j);
-	check_alike_pair(a, alen, b, alen - (j - i) + rlen);
+	check_alike_pair(a, alen, b, alen - (j - i) + rlen, &kept);
+	check_alike_pair(a, alen, rest, rlen, &kept);
 	free(b);
 }
 

@@ -369,9 +369,35 @@ static void test_shape_cases(void)
 
 /* --- the same statement as the text before --- */
 
+static int anchored; /* calls that had an anchor from the call before */
+
+/*
+ * fingerprint_alike(prev, sql) with no anchor; and again with the anchor the
+ * calls before left while prev stayed the same, which must not change the
+ * answer.
+ */
 static enum fp_alike alike(const char *prev, const char *sql, uint64_t *lit)
 {
-	return fingerprint_alike(prev, strlen(prev), sql, strlen(sql), lit);
+	static char last[256];
+	static struct fp_anchor kept;
+	struct fp_anchor none = { 0 };
+	uint64_t l0 = 0, l1 = 0;
+	size_t plen = strlen(prev), len = strlen(sql);
+	char *a = calloc(1, plen + FP_ALIKE_PAD), *b = calloc(1, len + FP_ALIKE_PAD);
+	memcpy(a, prev, plen);
+	memcpy(b, sql, len);
+	enum fp_alike r = fingerprint_alike(a, plen, b, len, &none, &l0);
+	if (strcmp(last, prev) != 0) {
+		snprintf(last, sizeof(last), "%s", prev);
+		kept = (struct fp_anchor){ 0 };
+	}
+	anchored += kept.at != 0;
+	enum fp_alike again = fingerprint_alike(a, plen, b, len, &kept, &l1);
+	CHECK(again == r && (r != FP_SAME_SHAPE || l1 == l0));
+	free(a);
+	free(b);
+	*lit = l0;
+	return r;
 }
 
 static void test_alike(void)
@@ -442,6 +468,60 @@ static void test_alike(void)
 	};
 	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 		CHECK(alike(other[i][0], other[i][1], &l1) == FP_DIFFERENT);
+	/* after a change at one number, texts that differ elsewhere, or at it and elsewhere */
+	const char *t = "SELECT a FROM t WHERE b = 1.5 LIMIT 3;";
+	static const struct {
+		const char *sql;
+		enum fp_alike want;
+	} after[] = {
+		{ "SELECT a FROM t WHERE b = 22 LIMIT 3;", FP_SAME_SHAPE }, /* sets the anchor */
+		{ "SELECT a FROM t WHERE b = 1.5 LIMIT 3;", FP_SAME_TEXT },
+		{ "SELECT a FROM t WHERE b = 1.55 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 1 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 1.5 LIMIT 4;", FP_SAME_SHAPE }, /* moves it */
+		{ "SELECT a FROM t WHERE b = 2 LIMIT 4;", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = 2 LIMIT 3", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = 1.5 LIMIT 3;;", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = 2x LIMIT 3;", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = 2.5.1 LIMIT 3;", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = .5 LIMIT 3;", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE c = 2 LIMIT 3;", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = ", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = 7 LIMIT 3;", FP_SAME_SHAPE },
+	};
+	anchored = 0;
+	for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++)
+		CHECK(alike(t, after[i].sql, &l1) == after[i].want);
+	CHECK(anchored == (int)(sizeof(after) / sizeof(after[0])) - 1);
+	/* an integer at the anchor: the word read, and the numbers it leaves to the general way */
+	const char *u = "SELECT a FROM t WHERE b = 15 LIMIT 3;";
+	static const struct {
+		const char *sql;
+		enum fp_alike want;
+	} integers[] = {
+		{ "SELECT a FROM t WHERE b = 22 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 15 LIMIT 3;", FP_SAME_TEXT },
+		{ "SELECT a FROM t WHERE b = 16 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 1 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 150 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 1234567 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 12345678 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 1.5 LIMIT 3;", FP_SAME_SHAPE },
+		{ "SELECT a FROM t WHERE b = 15 LIMIT 3;", FP_SAME_TEXT },
+		{ "SELECT a FROM t WHERE b = 15 LIMIT 3", FP_DIFFERENT },
+		{ "SELECT a FROM t WHERE b = 16 LIMIT 4;", FP_DIFFERENT },
+	};
+	l2 = 0;
+	for (size_t i = 0; i < sizeof(integers) / sizeof(integers[0]); i++) {
+		CHECK(alike(u, integers[i].sql, &l1) == integers[i].want);
+		CHECK(l1 != l2 || integers[i].want != FP_SAME_SHAPE); /* each number its own */
+		l2 = l1;
+	}
+	/* numbers near the end of either text, where no word is read */
+	CHECK(alike("SELECT 15", "SELECT 16", &l1) == FP_SAME_SHAPE);
+	CHECK(alike("SELECT 15", "SELECT 17", &l2) == FP_SAME_SHAPE && l1 != l2);
+	CHECK(alike("SELECT 15", "SELECT 15", &l1) == FP_SAME_TEXT);
+	CHECK(alike("SELECT 15", "SELECT 1234", &l1) == FP_SAME_SHAPE);
 }
 
 /* Random statements from a small token set, twice with other constants:
