@@ -646,15 +646,25 @@ void insight_sent(struct client *c, struct relay_expect *x)
 	x->sent = util_now();
 }
 
-/* Does a CommandComplete tag count rows ("SELECT 5", "INSERT 0 3", "COPY 10", ...)? */
-static bool counts_rows(const char *tag, uint32_t len)
+static bool is_digit(char ch)
 {
-#define TAG_IS(word) (len > sizeof(word) - 1 && memcmp(tag, word, sizeof(word) - 1) == 0)
+	return (unsigned char)(ch - '0') < 10;
+}
+
+/* Where the row count of a CommandComplete tag starts ("SELECT 5", "INSERT 0 3",
+ * "COPY 10", ...), or 0 when the tag has none. */
+static uint32_t rows_at(const char *tag, uint32_t len)
+{
+#define TAG_IS(word) \
+	(len > sizeof(word) - 1 && memcmp(tag, word, sizeof(word) - 1) == 0 ? sizeof(word) - 1 : 0)
+	uint32_t i;
 	switch (tag[0]) {
 	case 'S':
 		return TAG_IS("SELECT ");
-	case 'I':
-		return TAG_IS("INSERT ");
+	case 'I': /* after the oid */
+		for (i = TAG_IS("INSERT "); i > 0 && i < len && is_digit(tag[i]); i++)
+			;
+		return i > 0 && i + 1 < len && tag[i] == ' ' ? i + 1 : 0;
 	case 'U':
 		return TAG_IS("UPDATE ");
 	case 'D':
@@ -664,9 +674,9 @@ static bool counts_rows(const char *tag, uint32_t len)
 	case 'F':
 		return TAG_IS("FETCH ");
 	case 'M':
-		return TAG_IS("MOVE ") || TAG_IS("MERGE ");
+		return (i = TAG_IS("MOVE ")) ? i : TAG_IS("MERGE ");
 	default:
-		return false;
+		return 0;
 	}
 #undef TAG_IS
 }
@@ -674,16 +684,12 @@ static bool counts_rows(const char *tag, uint32_t len)
 void insight_complete(struct client *c, const char *tag, uint32_t len)
 {
 	struct insight_client *ic = c->insight;
-	if (ic == NULL || len < 2 || !counts_rows(tag, len))
+	uint32_t i = ic != NULL ? rows_at(tag, len) : 0;
+	if (i == 0)
 		return;
-	/* the last number is the rows (after the tag's NUL, when it has one) */
-	const char *p = tag + len - (tag[len - 1] == '\0');
-	uint64_t v = 0, mul = 1;
-	while (p > tag && p[-1] >= '0' && p[-1] <= '9' && mul <= UINT64_C(1000000000000000000)) {
-		v += (uint64_t)(p[-1] - '0') * mul;
-		mul *= 10;
-		p--;
-	}
+	uint64_t v = 0; /* the first 19 digits, so that it fits */
+	for (uint32_t end = len < i + 19 ? len : i + 19; i < end && is_digit(tag[i]); i++)
+		v = v * 10 + (uint64_t)(tag[i] - '0');
 	ic->rows += v;
 }
 

@@ -36,7 +36,29 @@ def test_calls_rows_and_errors_per_statement(sluice, role):
     raw = s.raw_login(user=role)  # simple protocol, literals in the text
     for v in (11, 22, 33, 44):
         raw.query(f"SELECT {v} AS v, 'secret-{v}' AS w")
+    # the rows of each kind of tag: INSERT 0 n, UPDATE n, DELETE n, MERGE n, COPY n, FETCH n
+    with c.transaction():
+        c.execute("CREATE TEMP TABLE insight_dml (a int) ON COMMIT DROP")
+        c.execute("INSERT INTO insight_dml SELECT generate_series(1, 12)")
+        c.execute("UPDATE insight_dml SET a = a + 1 WHERE a <= 5")
+        c.execute("DELETE FROM insight_dml WHERE a > 10")
+        c.execute("MERGE INTO insight_dml t USING (SELECT 1 AS a) s ON t.a = s.a"
+                  " WHEN NOT MATCHED THEN INSERT VALUES (s.a)")
+        with c.cursor().copy("COPY insight_dml TO STDOUT") as cp:
+            assert sum(1 for _ in cp.rows()) == 11
+        c.execute("DECLARE insight_cur CURSOR FOR SELECT generate_series(1, 40)")
+        assert len(c.execute("FETCH 25 FROM insight_cur").fetchall()) == 25
     q = queries(s)
+    dml = {
+        "insert into insight_dml select generate_series($1, $2)": 12,
+        "update insight_dml set a = a + $1 where a <= $2": 5,
+        "delete from insight_dml where a > $1": 2,
+        "merge into insight_dml t using (select $1 as a) s on t.a = s.a"
+        " when not matched then insert values (s.a)": 1,
+        "copy insight_dml to stdout": 11,
+        "fetch $1 from insight_cur": 25,
+    }
+    assert {text: q[text]["rows"] for text in dml} == dml
     row = q["select $1::int + $2"]
     assert (row["calls"], row["rows"], row["errors"]) == (7, 7, 0)
     assert (row["database"], row["user"], row["application_name"]) == ("testdb", role, "insight-app")
