@@ -717,12 +717,10 @@ static void note_bind(struct client *c, const struct proto_msg *m)
 }
 
 /* A message is going to the server: the times SHOW ACTIVITY and the stats report. */
-static void note_sent(struct client *c, enum fe_class cls, uint8_t type)
+static void note_sent(struct client *c, enum fe_class cls)
 {
 	if (cls == FE_COPY)
 		return;
-	if (c->insight && (type == 'Q' || type == 'E'))
-		insight_call(c->rt->insight, c->rt->cfg, c, c->server->relay.tx_status != 'I');
 	usec_t now = util_now();
 	if (relay_idle(&c->server->relay)) { /* the first message of an exchange */
 		c->query_start = now;
@@ -730,6 +728,14 @@ static void note_sent(struct client *c, enum fe_class cls, uint8_t type)
 			c->xact_start = now;
 	}
 	c->last_request = now;
+}
+
+/* A Query or Execute went to the server as x (NULL: it needs no answer of its
+ * own there): query insight charges its statement. */
+static void note_statement_sent(struct client *c, uint8_t type, struct relay_expect *x)
+{
+	if (c->insight && (type == 'Q' || type == 'E'))
+		insight_sent(c->rt->insight, c->rt->cfg, c, x, c->server->relay.tx_status != 'I');
 }
 
 /* Bytes framed for the server, or queued for it (rewritten, injected). */
@@ -777,19 +783,21 @@ static void frame_client_messages(struct client *c)
 			return;
 		if (m.type == 'B' && c->insight)
 			note_bind(c, &m);
-		note_sent(c, cls, m.type);
+		note_sent(c, cls);
 		if (c->prepared_on && prepared_maybe(b, &m)) {
 			enum prepared_verdict v = prepared_client_message(c, &m);
 			if (v == PREP_MORE)
 				return;
-			if (v == PREP_DONE)
+			if (v == PREP_DONE) {
+				note_statement_sent(c, m.type, NULL);
 				continue;
+			}
 		}
 		uint32_t queued = c->server->relay.q.len;
 		relay_client_message(&c->server->relay, &c->conn, &m);
-		if (c->insight && (m.type == 'Q' || m.type == 'E') &&
-		    c->server->relay.q.len > queued)
-			insight_sent(c, relay_newest(&c->server->relay));
+		note_statement_sent(
+			c, m.type,
+			c->server->relay.q.len > queued ? relay_newest(&c->server->relay) : NULL);
 	}
 }
 

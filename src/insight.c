@@ -563,8 +563,8 @@ static int32_t pattern_of(struct insight *in, uint64_t parent, const struct qsta
 }
 
 /* A loop reached the threshold: count it once, warn at most once a minute. */
-static void loop_found(struct insight *in, struct client *c, struct insight_client *ic,
-		       const struct qstat *q, usec_t now)
+UTIL_COLD static void loop_found(struct insight *in, struct client *c, struct insight_client *ic,
+				 const struct qstat *q, usec_t now)
 {
 	int32_t i = pattern_of(in, ic->prev_fp, q);
 	ic->run_pat = i;
@@ -579,6 +579,15 @@ static void loop_found(struct insight *in, struct client *c, struct insight_clie
 			   "(application \"%s\"); one query with = ANY($1) or a join would do",
 			   p->child_text, ic->run_len, p->parent_text, p->app);
 	}
+}
+
+/* The run counted as a loop goes on: its pattern's largest loop and last sight. */
+UTIL_COLD static void loop_goes_on(struct insight *in, const struct insight_client *ic)
+{
+	struct pattern *p = &in->pat[ic->run_pat];
+	if (ic->run_len > p->largest)
+		p->largest = ic->run_len;
+	p->last_seen = util_wallclock();
 }
 
 /*
@@ -608,24 +617,8 @@ static void detect_loop(struct insight *in, const struct config *cfg, struct cli
 	if (ic->run_pat == NONE && ic->prev_fp != 0 && ic->run_varied &&
 	    cfg->n_plus_one_threshold > 0 && ic->run_len >= (uint32_t)cfg->n_plus_one_threshold)
 		loop_found(in, c, ic, q, now);
-	if (ic->run_pat != NONE) {
-		struct pattern *p = &in->pat[ic->run_pat];
-		if (ic->run_len > p->largest)
-			p->largest = ic->run_len;
-		p->last_seen = util_wallclock();
-	}
-}
-
-void insight_call(struct insight *in, const struct config *cfg, struct client *c, bool in_tx)
-{
-	struct insight_client *ic = c->insight;
-	struct qstat *q = ic ? deref(in, ic->cur) : NULL;
-	usec_t waited = c->waited;
-	c->waited = 0;
-	if (q == NULL)
-		return;
-	q->wait += waited;
-	detect_loop(in, cfg, c, ic, q, in_tx);
+	if (ic->run_pat != NONE)
+		loop_goes_on(in, ic);
 }
 
 /* A statement's reference, in the 64 bits a relay expectation keeps for it. */
@@ -639,11 +632,22 @@ static struct ref ref_unpack(uint64_t v)
 	return (struct ref){ (int32_t)(uint32_t)(v >> 32), (uint32_t)v };
 }
 
-void insight_sent(struct client *c, struct relay_expect *x)
+void insight_sent(struct insight *in, const struct config *cfg, struct client *c,
+		  struct relay_expect *x, bool in_tx)
 {
-	x->op = RELAY_OP_INSIGHT;
-	x->stmt = ref_pack(c->insight->cur);
-	x->sent = util_now();
+	struct insight_client *ic = c->insight;
+	usec_t waited = c->waited;
+	c->waited = 0;
+	if (x != NULL) {
+		x->op = RELAY_OP_INSIGHT;
+		x->stmt = ref_pack(ic->cur);
+		x->sent = util_now();
+	}
+	struct qstat *q = deref(in, ic->cur);
+	if (q == NULL)
+		return;
+	q->wait += waited;
+	detect_loop(in, cfg, c, ic, q, in_tx);
 }
 
 static bool is_digit(char ch)
@@ -711,7 +715,7 @@ void insight_error(struct client *c, const struct relay_expect *x, const char *s
 }
 
 /* One more error of class cls for q. */
-static void count_error(struct qstat *q, const char *cls)
+UTIL_COLD static void count_error(struct qstat *q, const char *cls)
 {
 	q->errors++;
 	for (int i = 0; i < ERR_CLASSES; i++) {
@@ -726,8 +730,8 @@ static void count_error(struct qstat *q, const char *cls)
 
 /* Which error x's statement had, into cls ("" none): its own (an Execute's), its
  * Query's, or its Parse's or Bind's when the server skipped it for that. */
-static void error_of(struct insight_client *ic, const struct relay_expect *x, bool ok,
-		     const char *sqlstate, char cls[3])
+UTIL_COLD static void error_of(struct insight_client *ic, const struct relay_expect *x, bool ok,
+			       const char *sqlstate, char cls[3])
 {
 	/* the pending error a statement answered so would own */
 	char owner = !ok && sqlstate == NULL ? 'X' : x->req == RQ_QUERY ? 'Q' : 0;
@@ -739,16 +743,26 @@ static void error_of(struct insight_client *ic, const struct relay_expect *x, bo
 	ic->err_for = 0; /* used, or nobody's: once anything is answered it is stale */
 }
 
+/* The query_log_min_duration line: never a literal or a parameter. */
+UTIL_COLD static void log_slow(struct client *c, const struct qstat *q, usec_t exec, uint64_t rows)
+{
+	client_log(c, LOG_INFO, "slow_query",
+		   "duration: %.3f ms, queryid %016" PRIx64 ", rows %" PRIu64 ": %s",
+		   (double)exec / 1000.0, q->fp, rows, q->text);
+}
+
 void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
 		    const struct relay_expect *x, bool ok, const char *sqlstate)
 {
 	struct insight_client *ic = c ? c->insight : NULL;
 	if (ic == NULL)
 		return;
-	char cls[3];
-	error_of(ic, x, ok, sqlstate, cls);
-	if (!ok && sqlstate == NULL && cls[0] == '\0')
-		return; /* skipped after an earlier statement's error: never run */
+	char cls[3] = "";
+	if (!ok || ic->err_for != 0) {
+		error_of(ic, x, ok, sqlstate, cls);
+		if (!ok && sqlstate == NULL && cls[0] == '\0')
+			return; /* skipped after an earlier statement's error: never run */
+	}
 	struct qstat *q = deref(in, ref_unpack(x->stmt));
 	uint64_t rows = ic->rows;
 	usec_t now = util_now();
@@ -768,9 +782,7 @@ void insight_settle(struct insight *in, const struct config *cfg, struct client 
 	q->hist.buckets[stats_wait_bucket(exec)]++;
 	q->hist.count++;
 	if (cfg->query_log_min_duration >= 0 && exec >= cfg->query_log_min_duration * 1000)
-		client_log(c, LOG_INFO, "slow_query",
-			   "duration: %.3f ms, queryid %016" PRIx64 ", rows %" PRIu64 ": %s",
-			   (double)exec / 1000.0, q->fp, rows, q->text);
+		log_slow(c, q, exec, rows);
 }
 
 void insight_done(struct client *c)

@@ -797,7 +797,8 @@ enum prepared_verdict prepared_client_message(struct client *c, const struct pro
 
 /* --- what comes back --- */
 
-void prepared_settle(struct server *s, struct relay_expect *x, bool ok, const char *sqlstate)
+UTIL_NOINLINE void prepared_settle(struct server *s, struct relay_expect *x, bool ok,
+				   const char *sqlstate)
 {
 	struct prepared_registry *reg = s->rt->prepared;
 	struct sstmt *ss = x->ref;
@@ -847,7 +848,7 @@ void prepared_settle(struct server *s, struct relay_expect *x, bool ok, const ch
 	sstmt_release(reg, ss);
 }
 
-void prepared_complete(struct server *s, const char *tag, uint32_t len)
+UTIL_COLD void prepared_complete(struct server *s, const char *tag, uint32_t len)
 {
 	if (memchr(tag, 0, len) == NULL ||
 	    (strcmp(tag, "DISCARD ALL") != 0 && strcmp(tag, "DEALLOCATE ALL") != 0))

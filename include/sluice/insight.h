@@ -50,21 +50,21 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 void insight_bind(struct client *c, const char *name, const void *params, uint32_t len);
 
 /*
- * A Query or an Execute goes to the server: the statement is charged with
- * the client's wait for the server it runs on (c->waited, taken), and the N+1
- * detector: the same statement run at least n_plus_one_threshold times in a
- * row with other parameters, right after another statement, within a
- * transaction (in_tx) or with gaps under n_plus_one_window, is a loop:
- * counted once per run in SHOW N_PLUS_ONE, a WARNING at most once a minute
- * per pattern.
+ * A Query or an Execute went to the server, queued as x (NULL when it was
+ * answered without a new expectation: prepared.c's work): x carries its
+ * statement (RELAY_OP_INSIGHT) for insight_settle; the statement is charged
+ * with the client's wait for the server it runs on (c->waited, taken), and
+ * the N+1 detector runs: the same statement run at least
+ * n_plus_one_threshold times in a row with other parameters, right after
+ * another statement, within a transaction (in_tx) or with gaps under
+ * n_plus_one_window, is a loop: counted once per run in SHOW N_PLUS_ONE, a
+ * WARNING at most once a minute per pattern.
  */
-void insight_call(struct insight *in, const struct config *cfg, struct client *c, bool in_tx);
+void insight_sent(struct insight *in, const struct config *cfg, struct client *c,
+		  struct relay_expect *x, bool in_tx);
 
 /* SHOW N_PLUS_ONE: the loops found. */
 void insight_show_loops(struct insight *in, struct pktbuf *out);
-
-/* That Query or Execute was queued as x: it carries its statement (RELAY_OP_INSIGHT). */
-void insight_sent(struct client *c, struct relay_expect *x);
 
 /* A CommandComplete with this tag reached the client. */
 void insight_complete(struct client *c, const char *tag, uint32_t len);

@@ -12,6 +12,13 @@
 
 #include "sluice/config.h"
 
+/* A function on a rare path (an error, a log line, a first sight): kept out
+ * of line, so that the hot code around its call needs fewer registers. */
+#define UTIL_COLD __attribute__((cold, noinline))
+/* A function one dispatcher calls among others (a relay hook's cases): kept out
+ * of line, so that each case pays for its own registers only. */
+#define UTIL_NOINLINE __attribute__((noinline))
+
 /*
  * Monotonic clock in microseconds, read once per event (util_tick) and
  * cached: everything one callback does shares one instant, and the hot path
