@@ -730,12 +730,14 @@ static void note_sent(struct client *c, enum fe_class cls)
 	c->last_request = now;
 }
 
-/* A Query or Execute went to the server as x (NULL: it needs no answer of its
- * own there): query insight charges its statement. */
+/* A Query, Execute or Parse went to the server as x (NULL: it needs no answer
+ * of its own there): query insight charges its statement. */
 static void note_statement_sent(struct client *c, uint8_t type, struct relay_expect *x)
 {
 	if (c->insight && (type == 'Q' || type == 'E'))
 		insight_sent(c->rt->insight, c->rt->cfg, c, x, c->server->relay.tx_status != 'I');
+	else if (c->insight && type == 'P' && x != NULL)
+		insight_parse_sent(c, x);
 }
 
 /* Bytes framed for the server, or queued for it (rewritten, injected). */

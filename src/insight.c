@@ -90,11 +90,12 @@ struct insight_client {
 	struct named *named; /* open addressing by name hash, 3/4 full at most */
 	uint32_t named_cap, named_used;
 	struct ref parsed; /* the unnamed statement's text */
+	struct ref parse;  /* the statement of the last Parse (unnamed or named) */
 	struct ref cur;    /* what the next Execute runs */
 	uint64_t rows;     /* of the reply being relayed (CommandComplete tags) */
 	/* an error not charged yet: its SQLSTATE class, and whose it is: 'Q' the
-	 * Query being answered, 'X' the Execute that a failed Parse or Bind made
-	 * the server skip (or nobody's: a Parse alone), 0 none */
+	 * Query being answered, 'X' the Execute that a failed Bind (or a Parse
+	 * prepared.c rewrote) made the server skip, 0 none */
 	char err[3];
 	char err_for;
 	usec_t answered; /* when the last of its statements was answered */
@@ -310,7 +311,7 @@ static struct insight_client *client_state(struct client *c)
 {
 	if (c->insight == NULL) {
 		struct insight_client *ic = xcalloc(1, sizeof(*ic));
-		ic->parsed.idx = ic->cur.idx = ic->prev.st.idx = NONE;
+		ic->parsed.idx = ic->parse.idx = ic->cur.idx = ic->prev.st.idx = NONE;
 		ic->run_pat = NONE;
 		c->insight = ic;
 	}
@@ -510,11 +511,13 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 	if (type == 'Q') {
 		ic->cur = r;
 		ic->params = params; /* its constants are its parameters */
-	} else if (name == NULL || name[0] == '\0') {
-		ic->parsed = r;
-	} else {
-		named_put(ic, name_hash(name), r);
+		return;
 	}
+	ic->parse = r;
+	if (name == NULL || name[0] == '\0')
+		ic->parsed = r;
+	else
+		named_put(ic, name_hash(name), r);
 }
 
 void insight_bind(struct client *c, const char *name, const void *params, uint32_t len)
@@ -650,6 +653,13 @@ void insight_sent(struct insight *in, const struct config *cfg, struct client *c
 	detect_loop(in, cfg, c, ic, q, in_tx);
 }
 
+void insight_parse_sent(struct client *c, struct relay_expect *x)
+{
+	x->op = RELAY_OP_INSIGHT;
+	x->stmt = ref_pack(c->insight->parse);
+	x->sent = util_now();
+}
+
 static bool is_digit(char ch)
 {
 	return (unsigned char)(ch - '0') < 10;
@@ -708,8 +718,8 @@ static void error_class(const char *sqlstate, char cls[3])
 void insight_error(struct client *c, const struct relay_expect *x, const char *sqlstate)
 {
 	struct insight_client *ic = c->insight;
-	if (ic == NULL || x == NULL || (x->req == RQ_EXECUTE && x->op == RELAY_OP_INSIGHT))
-		return; /* an Execute's own error comes with its settling */
+	if (ic == NULL || x == NULL || (x->req != RQ_QUERY && x->op == RELAY_OP_INSIGHT))
+		return; /* an Execute's or Parse's own error comes with its settling */
 	error_class(sqlstate, ic->err);
 	ic->err_for = x->req == RQ_QUERY ? 'Q' : 'X';
 }
@@ -729,7 +739,7 @@ UTIL_COLD static void count_error(struct qstat *q, const char *cls)
 }
 
 /* Which error x's statement had, into cls ("" none): its own (an Execute's), its
- * Query's, or its Parse's or Bind's when the server skipped it for that. */
+ * Query's, or its Bind's when the server skipped it for that. */
 UTIL_COLD static void error_of(struct insight_client *ic, const struct relay_expect *x, bool ok,
 			       const char *sqlstate, char cls[3])
 {
@@ -755,8 +765,8 @@ void insight_settle(struct insight *in, const struct config *cfg, struct client 
 		    const struct relay_expect *x, bool ok, const char *sqlstate)
 {
 	struct insight_client *ic = c ? c->insight : NULL;
-	if (ic == NULL)
-		return;
+	if (ic == NULL || (x->req == RQ_PARSE && (ok || sqlstate == NULL)))
+		return; /* a Parse is a call only when it fails on its own */
 	char cls[3] = "";
 	if (!ok || ic->err_for != 0) {
 		error_of(ic, x, ok, sqlstate, cls);

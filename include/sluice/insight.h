@@ -13,7 +13,8 @@
  * one call, the rows of its CommandCompletes, its time (from when it was
  * sent, or in a pipeline from when the one before it was answered) and its
  * error. One that the server skipped after an earlier statement's error is
- * not a call; one skipped after its own Parse or Bind failed is a failed call.
+ * not a call; one skipped after its own Bind failed is a failed call. A
+ * Parse that fails is a failed call of its statement.
  */
 #ifndef SLUICE_INSIGHT_H
 #define SLUICE_INSIGHT_H
@@ -62,6 +63,12 @@ void insight_bind(struct client *c, const char *name, const void *params, uint32
  */
 void insight_sent(struct insight *in, const struct config *cfg, struct client *c,
 		  struct relay_expect *x, bool in_tx);
+
+/* A Parse the relay expects a reply to went to the server as x: x carries
+ * the Parse's statement, which a failed Parse is charged to as a failed
+ * call (a Parse and Sync alone, as drivers prepare, included); the Execute
+ * the server then skips is no call. */
+void insight_parse_sent(struct client *c, struct relay_expect *x);
 
 /* SHOW N_PLUS_ONE: the loops found. */
 void insight_show_loops(struct insight *in, struct pktbuf *out);

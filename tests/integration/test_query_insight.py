@@ -82,10 +82,11 @@ def test_pipelines_charge_each_statement(sluice, role):
     """Statements sent back to back before any answer each get their own
     call, rows and error: a pipeline of four Executes and one Sync (the
     third fails; the server skips the fourth, which is no call), a Parse
-    that fails (its Execute is a failed call), a Parse alone that fails
-    (nobody's error) before a statement that runs, and three Queries in one
-    write."""
-    from pgwire import SYNC, bind_msg, execute_msg, parse_msg, query_message
+    that fails (a failed call; its Execute, skipped, is none), a Parse alone
+    that fails (a failed call too: drivers prepare so) before a statement
+    that runs, a Parse and Describe that fail as asyncpg prepares, and three
+    Queries in one write."""
+    from pgwire import SYNC, bind_msg, describe_msg, execute_msg, parse_msg, query_message
     s = sluice(config=admin_config(pool_mode="transaction"))
     raw = s.raw_login(user=role)
 
@@ -102,6 +103,8 @@ def test_pipelines_charge_each_statement(sluice, role):
              + execute_msg() + SYNC)
     raw.read_until(b"Z")
     raw.read_until(b"Z")
+    raw.send(parse_msg("SELECT nope FROM no_such_table WHERE x = $1") + describe_msg(b"S") + SYNC)
+    raw.read_until(b"Z")
     raw.send(query_message("SELECT generate_series(1, 5) AS five") + query_message("SELECT 1 AS again")
              + query_message("SELECT generate_series(1, 2) AS two"))
     for _ in range(3):
@@ -115,7 +118,8 @@ def test_pipelines_charge_each_statement(sluice, role):
     assert got.get("select $1::int as never", (0, 0, 0, "")) == (0, 0, 0, ""), got
     assert got["selec broken"] == (1, 0, 1, "42:1"), got
     assert got["select $1::int as fine"] == (1, 1, 0, ""), got
-    assert got.get("selec alone", (0, 0, 0, "")) == (0, 0, 0, ""), got
+    assert got["selec alone"] == (1, 0, 1, "42:1"), got
+    assert got["select nope from no_such_table where x = $1"] == (1, 0, 1, "42:1"), got
     assert got["select generate_series($1, $2) as five"] == (1, 5, 0, ""), got
     assert got["select $1 as again"] == (1, 1, 0, ""), got
     assert got["select generate_series($1, $2) as two"] == (1, 2, 0, ""), got
