@@ -16,6 +16,7 @@
 #include "sluice/client.h"
 #include "sluice/listener.h"
 #include "sluice/insight.h"
+#include "sluice/insight_show.h"
 #include "sluice/log.h"
 #include "sluice/pool.h"
 #include "sluice/runtime.h"

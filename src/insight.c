@@ -19,7 +19,6 @@
 #include "sluice/params.h"
 #include "sluice/proto.h"
 #include "sluice/relay.h"
-#include "sluice/resultset.h"
 #include "sluice/runtime.h"
 #include "sluice/stats.h"
 #include "sluice/util.h"
@@ -802,122 +801,13 @@ void insight_done(struct client *c)
 		ic->rows = 0;
 }
 
-/* --- SHOW QUERIES --- */
-
-static const struct rs_column queries_cols[] = {
-	{ "database", PROTO_OID_TEXT },
-	{ "user", PROTO_OID_TEXT },
-	{ "application_name", PROTO_OID_TEXT },
-	{ "queryid", PROTO_OID_TEXT },
-	{ "calls", PROTO_OID_INT8 },
-	{ "rows", PROTO_OID_INT8 },
-	{ "errors", PROTO_OID_INT8 },
-	{ "error_classes", PROTO_OID_TEXT },
-	{ "total_us", PROTO_OID_INT8 },
-	{ "mean_us", PROTO_OID_INT8 },
-	{ "max_us", PROTO_OID_INT8 },
-	{ "p50_us", PROTO_OID_INT8 },
-	{ "p99_us", PROTO_OID_INT8 },
-	{ "wait_us", PROTO_OID_INT8 },
-	{ "query", PROTO_OID_TEXT },
-	{ NULL, 0 },
-};
+/* --- what the table holds, for SHOW QUERIES, SHOW N_PLUS_ONE and /metrics --- */
 
 static int by_total(const void *a, const void *b)
 {
 	const struct qstat *x = *(const struct qstat *const *)a,
 			   *y = *(const struct qstat *const *)b;
 	return x->total < y->total ? 1 : x->total > y->total ? -1 : 0;
-}
-
-static void query_row(struct rs *rs, const struct qstat *q)
-{
-	char id[20], classes[64] = "";
-	snprintf(id, sizeof(id), "%016" PRIx64, q->fp);
-	size_t off = 0;
-	for (int i = 0; i < ERR_CLASSES && q->err[i].n; i++)
-		off += (size_t)snprintf(classes + off, sizeof(classes) - off, "%s%s:%u",
-					i ? "," : "", q->err[i].cls, q->err[i].n);
-	rs_str(rs, q->db);
-	rs_str(rs, q->user);
-	rs_str(rs, q->app);
-	rs_str(rs, id);
-	rs_int(rs, (int64_t)q->calls);
-	rs_int(rs, (int64_t)q->rows);
-	rs_int(rs, (int64_t)q->errors);
-	rs_str(rs, classes);
-	rs_int(rs, q->total);
-	rs_int(rs, q->hist.count ? q->total / (usec_t)q->hist.count : 0);
-	rs_int(rs, q->max);
-	rs_int(rs, stats_wait_percentile(&q->hist, 0.5));
-	rs_int(rs, stats_wait_percentile(&q->hist, 0.99));
-	rs_int(rs, q->wait);
-	rs_text(rs, q->text);
-	rs_row(rs);
-}
-
-static const struct qstat **by_total_time(struct insight *in, const char *db, uint32_t *n);
-
-void insight_show(struct insight *in, const char *db, struct pktbuf *out)
-{
-	struct rs rs;
-	uint32_t n;
-	const struct qstat **list = by_total_time(in, db, &n);
-	rs_begin(&rs, out, queries_cols);
-	for (uint32_t i = 0; i < n; i++)
-		query_row(&rs, list[i]);
-	rs_end(&rs);
-	free(list);
-}
-
-uint32_t insight_count(const struct insight *in)
-{
-	return in->n;
-}
-
-uint64_t insight_evictions(const struct insight *in)
-{
-	return in->evictions;
-}
-
-/* --- SHOW N_PLUS_ONE, /metrics --- */
-
-static const struct rs_column loops_cols[] = {
-	{ "database", PROTO_OID_TEXT },
-	{ "user", PROTO_OID_TEXT },
-	{ "application_name", PROTO_OID_TEXT },
-	{ "queryid", PROTO_OID_TEXT },
-	{ "query", PROTO_OID_TEXT },
-	{ "parent_queryid", PROTO_OID_TEXT },
-	{ "parent_query", PROTO_OID_TEXT },
-	{ "times_seen", PROTO_OID_INT8 },
-	{ "largest_loop", PROTO_OID_INT8 },
-	{ "last_seen", PROTO_OID_TIMESTAMPTZ },
-	{ NULL, 0 },
-};
-
-void insight_show_loops(struct insight *in, struct pktbuf *out)
-{
-	struct rs rs;
-	char id[20], parent[20];
-	rs_begin(&rs, out, loops_cols);
-	for (uint32_t i = 0; i < in->n_pat; i++) {
-		const struct pattern *p = &in->pat[i];
-		snprintf(id, sizeof(id), "%016" PRIx64, p->child);
-		snprintf(parent, sizeof(parent), "%016" PRIx64, p->parent);
-		rs_str(&rs, p->db);
-		rs_str(&rs, p->user);
-		rs_str(&rs, p->app);
-		rs_str(&rs, id);
-		rs_text(&rs, p->child_text);
-		rs_str(&rs, parent);
-		rs_text(&rs, p->parent_text);
-		rs_int(&rs, (int64_t)p->times);
-		rs_int(&rs, p->largest);
-		rs_time(&rs, p->last_seen);
-		rs_row(&rs);
-	}
-	rs_end(&rs);
 }
 
 /* The statements with text, largest total time first (a malloc'd array of *n). */
@@ -932,15 +822,39 @@ static const struct qstat **by_total_time(struct insight *in, const char *db, ui
 	return list;
 }
 
-void insight_foreach_top(struct insight *in, int top,
+/* q as a row: its error classes as "22:3,42:1". */
+static void row_of(const struct qstat *q, struct insight_row *r)
+{
+	*r = (struct insight_row){
+		.db = q->db,
+		.user = q->user,
+		.app = q->app,
+		.text = q->text,
+		.queryid = q->fp,
+		.calls = q->calls,
+		.rows = q->rows,
+		.errors = q->errors,
+		.total = q->total,
+		.wait = q->wait,
+		.max = q->max,
+		.mean = q->hist.count ? q->total / (usec_t)q->hist.count : 0,
+		.p50 = stats_wait_percentile(&q->hist, 0.5),
+		.p99 = stats_wait_percentile(&q->hist, 0.99),
+	};
+	size_t off = 0;
+	for (int i = 0; i < ERR_CLASSES && q->err[i].n; i++)
+		off += (size_t)snprintf(r->error_classes + off, sizeof(r->error_classes) - off,
+					"%s%s:%u", i ? "," : "", q->err[i].cls, q->err[i].n);
+}
+
+void insight_foreach_top(struct insight *in, const char *db, int top,
 			 void (*fn)(const struct insight_row *row, void *arg), void *arg)
 {
 	uint32_t n;
-	const struct qstat **list = by_total_time(in, NULL, &n);
-	for (uint32_t i = 0; i < n && (int)i < top; i++) {
-		const struct qstat *q = list[i];
-		struct insight_row r = { q->db,    q->user, q->app,    q->text,  q->fp,
-					 q->calls, q->rows, q->errors, q->total, q->wait };
+	const struct qstat **list = by_total_time(in, db, &n);
+	for (uint32_t i = 0; i < n && (top < 0 || (int)i < top); i++) {
+		struct insight_row r;
+		row_of(list[i], &r);
 		fn(&r, arg);
 	}
 	free(list);
@@ -961,7 +875,18 @@ void insight_foreach_loop(struct insight *in, void (*fn)(const struct insight_lo
 			.parent_queryid = p->parent,
 			.times = p->times,
 			.largest = p->largest,
+			.last_seen = p->last_seen,
 		};
 		fn(&l, arg);
 	}
+}
+
+uint32_t insight_count(const struct insight *in)
+{
+	return in->n;
+}
+
+uint64_t insight_evictions(const struct insight *in)
+{
+	return in->evictions;
 }

@@ -300,7 +300,7 @@ static void insight_families(struct runtime *rt, struct pktbuf *out)
 	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
 		struct metric_rows m = { out, fams[i].which };
 		family(out, fams[i].name, "counter", fams[i].help);
-		insight_foreach_top(rt->insight, top, query_sample, &m);
+		insight_foreach_top(rt->insight, NULL, top, query_sample, &m);
 	}
 	family(out, "sluice_n_plus_one_total", "counter",
 	       "N+1 loops seen: a statement run again and again after another one.");

@@ -198,7 +198,7 @@ static void top_queries(struct runtime *rt, struct pktbuf *out)
 	put(out, "<h2>Top statements</h2>\n<table id=\"queries\"><tr><th>database</th>"
 		 "<th>application</th><th>calls</th><th>mean ms</th><th>total ms</th>"
 		 "<th>waited ms</th><th>errors</th><th>statement</th></tr>\n");
-	insight_foreach_top(rt->insight, TOP_QUERIES, top_row, out);
+	insight_foreach_top(rt->insight, NULL, TOP_QUERIES, top_row, out);
 	put(out, "</table>\n");
 }
 

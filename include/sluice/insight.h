@@ -27,7 +27,6 @@
 struct client;
 struct insight;
 struct insight_client;
-struct pktbuf;
 struct relay_expect;
 
 /* The table; NULL-safe free. */
@@ -70,9 +69,6 @@ void insight_sent(struct insight *in, const struct config *cfg, struct client *c
  * the server then skips is no call. */
 void insight_parse_sent(struct client *c, struct relay_expect *x);
 
-/* SHOW N_PLUS_ONE: the loops found. */
-void insight_show_loops(struct insight *in, struct pktbuf *out);
-
 /* A CommandComplete with this tag reached the client. */
 void insight_complete(struct client *c, const char *tag, uint32_t len);
 
@@ -91,27 +87,28 @@ void insight_settle(struct insight *in, const struct config *cfg, struct client 
 /* The exchange ended (its last ReadyForQuery): what was not charged is forgotten. */
 void insight_done(struct client *c);
 
-/* One statement or one loop, for /metrics; strings live until the table changes. */
+/* One statement or one loop, for SHOW QUERIES, SHOW N_PLUS_ONE, /metrics and
+ * the status page; strings live until the table changes. */
 struct insight_row {
 	const char *db, *user, *app, *text;
 	uint64_t queryid, calls, rows, errors;
-	usec_t total, wait;
+	usec_t total, wait, max, mean, p50, p99;
+	char error_classes[64]; /* "22:3,42:1": SQLSTATE class and count */
 };
 struct insight_loop {
 	const char *db, *user, *app, *text, *parent_text;
 	uint64_t queryid, parent_queryid, times;
 	uint32_t largest;
+	usec_t last_seen; /* wall clock */
 };
 
-/* fn for each of the `top` statements with the largest total time, largest first. */
-void insight_foreach_top(struct insight *in, int top,
+/* fn for each of the `top` statements (all: -1) of database db (all: NULL) with
+ * the largest total time, largest first. */
+void insight_foreach_top(struct insight *in, const char *db, int top,
 			 void (*fn)(const struct insight_row *row, void *arg), void *arg);
 /* fn for each N+1 pattern found. */
 void insight_foreach_loop(struct insight *in, void (*fn)(const struct insight_loop *l, void *arg),
 			  void *arg);
-
-/* SHOW QUERIES [db]: the statements, by total time, as a result set into out. */
-void insight_show(struct insight *in, const char *db, struct pktbuf *out);
 
 /* Entries held, and evictions since start, for SHOW MEM-like checks and metrics. */
 uint32_t insight_count(const struct insight *in);
