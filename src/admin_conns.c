@@ -275,7 +275,9 @@ static void activity_row(struct rs *rs, const struct client *c)
 		rs_int(rs, c->server->be_pid);
 	else
 		rs_str(rs, NULL);
-	rs_text(rs, c->last_query ? c->last_query : "");
+	char shown[CLIENT_QUERY_TEXT_MAX + 1]; /* like track_activity_query_size */
+	snprintf(shown, sizeof(shown), "%s", c->last_query ? c->last_query : "");
+	rs_text(rs, shown);
 	rs_str(rs, conn_is_tls(&c->conn) ? "t" : "f"); /* pg_stat_ssl's columns */
 	rs_str(rs, tls_version(&c->conn));
 	rs_str(rs, tls_cipher(&c->conn));

@@ -648,10 +648,15 @@ static const void *end_of_name(const void *p, uint32_t n)
 	return n > 0 && *(const char *)p == '\0' ? p : memchr(p, 0, n);
 }
 
-/* Keep the text of a Query or Parse (never Bind's parameters), truncated like
- * track_activity_query_size, for SHOW ACTIVITY. */
-#define QUERY_TEXT_MAX 1024
+/* How much of a Query's or Parse's text is kept: what query insight
+ * fingerprints when it is on, else what SHOW ACTIVITY shows. */
+static uint32_t text_window(const struct client *c)
+{
+	return c->rt->cfg->query_insight ? INSIGHT_TEXT_MAX : CLIENT_QUERY_TEXT_MAX;
+}
 
+/* Keep the text of a Query or Parse (never Bind's parameters), for SHOW
+ * ACTIVITY and query insight. */
 static void note_query_text(struct client *c, const struct proto_msg *m)
 {
 	const struct iobuf *b = c->conn.in;
@@ -670,8 +675,8 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 	}
 	const uint8_t *nul = memchr(body, 0, avail);
 	uint32_t len = nul ? (uint32_t)(nul - body) : avail;
-	if (len > QUERY_TEXT_MAX)
-		len = QUERY_TEXT_MAX;
+	if (len > text_window(c))
+		len = text_window(c);
 	if (len + FP_ALIKE_PAD > c->last_query_cap) {
 		c->last_query_cap = len + FP_ALIKE_PAD > 64 ? len + FP_ALIKE_PAD : 64;
 		c->last_query = xrealloc(c->last_query, c->last_query_cap);
@@ -684,15 +689,15 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 
 /*
  * Is as much of a Query or Parse in the buffer as its text is noted by (the
- * whole message, or QUERY_TEXT_MAX bytes of text after a name)? Else room is
+ * whole message, or text_window bytes of text after a name)? Else room is
  * made for it: a text cut at a read boundary would be fingerprinted as
  * another statement.
  */
-static bool query_text_in(struct iobuf *b, const struct proto_msg *m)
+static bool query_text_in(const struct client *c, struct iobuf *b, const struct proto_msg *m)
 {
 	uint32_t need = m->total;
-	if (need > PROTO_HEADER_LEN + QUERY_TEXT_MAX + 256)
-		need = PROTO_HEADER_LEN + QUERY_TEXT_MAX + 256;
+	if (need > PROTO_HEADER_LEN + text_window(c) + 256)
+		need = PROTO_HEADER_LEN + text_window(c) + 256;
 	if (iobuf_unscanned(b) >= need)
 		return true;
 	iobuf_reserve_message(b, need);
@@ -777,7 +782,7 @@ static void frame_client_messages(struct client *c)
 			client_close(c, CLOSE_SILENT, NULL, "client sent Terminate");
 			return;
 		}
-		if ((m.type == 'Q' || m.type == 'P') && !query_text_in(b, &m))
+		if ((m.type == 'Q' || m.type == 'P') && !query_text_in(c, b, &m))
 			return; /* the rest of its text comes with the next read */
 		if (m.type == 'Q' || m.type == 'P')
 			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */

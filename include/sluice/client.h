@@ -54,6 +54,10 @@ enum login_step {
 	LOGIN_SASL_FINAL,  /* sent AuthenticationSASLContinue */
 };
 
+/* Bytes of a client's last query text SHOW ACTIVITY shows (PostgreSQL's
+ * track_activity_query_size). */
+#define CLIENT_QUERY_TEXT_MAX 1024
+
 struct client {
 	struct conn conn;
 	struct list node; /* in the list of its state */
@@ -98,7 +102,7 @@ struct client {
 	usec_t waited;                  /* the last wait for a server, taken by the next request */
 
 	/* pg_stat_activity-style insight: the latest query text, truncated */
-	char *last_query;
+	char *last_query; /* the last Query's or Parse's text (its first text_window bytes) */
 	uint32_t last_query_cap;
 
 	/* admin console */

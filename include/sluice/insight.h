@@ -24,6 +24,11 @@
 
 #include "sluice/config.h"
 
+/* Bytes of a statement's text that are fingerprinted: a longer one is told
+ * apart from others by its first 64 KB (SHOW QUERIES shows 1 KB of its
+ * normalised text). */
+#define INSIGHT_TEXT_MAX (64 * 1024)
+
 struct client;
 struct insight;
 struct insight_client;

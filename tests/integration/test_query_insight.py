@@ -125,6 +125,30 @@ def test_pipelines_charge_each_statement(sluice, role):
     assert got["select generate_series($1, $2) as two"] == (1, 2, 0, ""), got
 
 
+def test_long_statements_are_told_apart(sluice, role):
+    """Statements longer than SHOW ACTIVITY's 1 KB that differ only after it
+    are two statements (their first 64 KB are fingerprinted), through the
+    extended and the simple protocol; the normalised text shown stays within
+    1 KB, and SHOW ACTIVITY's within 1 KB too."""
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    c = s.connect(user=role)
+    cols = ", ".join(f"{i} AS column_with_a_long_name_{i}" for i in range(60))
+    assert len(cols) > 2000
+    for _ in range(2):
+        c.execute(f"SELECT {cols}, %s::int AS tail_a", (1,))
+    for _ in range(3):
+        c.execute(f"SELECT {cols}, %s::int AS tail_b", (1,))
+    raw = s.raw_login(user=role)
+    for _ in range(4):
+        raw.query(f"SELECT {cols}, 7 AS tail_c")
+    long = [r for r in show(console(s), "QUERIES") if r["query"].startswith("select $1 as column_with")]
+    assert sorted(r["calls"] for r in long) == [2, 3, 4], long
+    assert len({r["queryid"] for r in long}) == 3
+    assert all(len(r["query"]) <= 1024 for r in long)
+    shown = [r["query"] for r in show(console(s), "ACTIVITY") if (r["query"] or "").startswith("SELECT 0 AS")]
+    assert shown and all(len(q) <= 1024 for q in shown), shown
+
+
 def test_named_statements_are_told_apart(sluice, role):
     """psycopg preparing both statements by name (prepare=True), executed in turn."""
     s = sluice(config=admin_config(pool_mode="transaction"))
