@@ -760,23 +760,17 @@ UTIL_COLD static void log_slow(struct client *c, const struct qstat *q, usec_t e
 		   (double)exec / 1000.0, q->fp, rows, q->text);
 }
 
-void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
-		    const struct relay_expect *x, bool ok, const char *sqlstate)
+/* One call of statement st, sent at `sent`, with the rows of its reply and
+ * error class cls ("" none): the call, rows, time, histogram, slow-statement
+ * log. */
+static inline void charge(struct insight *in, const struct config *cfg, struct client *c,
+			  struct insight_client *ic, struct ref st, usec_t sent, const char *cls)
 {
-	struct insight_client *ic = c ? c->insight : NULL;
-	if (ic == NULL || (x->req == RQ_PARSE && (ok || sqlstate == NULL)))
-		return; /* a Parse is a call only when it fails on its own */
-	char cls[3] = "";
-	if (!ok || ic->err_for != 0) {
-		error_of(ic, x, ok, sqlstate, cls);
-		if (!ok && sqlstate == NULL && cls[0] == '\0')
-			return; /* skipped after an earlier statement's error: never run */
-	}
-	struct qstat *q = deref(in, ref_unpack(x->stmt));
+	struct qstat *q = deref(in, st);
 	uint64_t rows = ic->rows;
 	usec_t now = util_now();
 	/* in a pipeline it ran once the one before it was answered */
-	usec_t exec = now - (x->sent > ic->answered ? x->sent : ic->answered);
+	usec_t exec = now - (sent > ic->answered ? sent : ic->answered);
 	ic->rows = 0;
 	ic->answered = now;
 	if (q == NULL)
@@ -792,6 +786,37 @@ void insight_settle(struct insight *in, const struct config *cfg, struct client 
 	q->hist.count++;
 	if (cfg->query_log_min_duration >= 0 && exec >= cfg->query_log_min_duration * 1000)
 		log_slow(c, q, exec, rows);
+}
+
+void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
+		    const struct relay_expect *x, bool ok, const char *sqlstate)
+{
+	struct insight_client *ic = c ? c->insight : NULL;
+	if (ic == NULL || (x->req == RQ_PARSE && (ok || sqlstate == NULL)))
+		return; /* a Parse is a call only when it fails on its own */
+	char cls[3] = "";
+	if (!ok || ic->err_for != 0) {
+		error_of(ic, x, ok, sqlstate, cls);
+		if (!ok && sqlstate == NULL && cls[0] == '\0')
+			return; /* skipped after an earlier statement's error: never run */
+	}
+	charge(in, cfg, c, ic, ref_unpack(x->stmt), x->sent, cls);
+}
+
+void insight_parse_failed(struct insight *in, const struct config *cfg, struct client *c,
+			  const char *name, const char *sqlstate)
+{
+	struct insight_client *ic = c->insight;
+	if (ic == NULL || ic->named_cap == 0)
+		return;
+	uint64_t h = name_hash(name);
+	struct named *n = named_find(ic, h);
+	if (n->name != h)
+		return;
+	char cls[3];
+	error_class(sqlstate, cls);
+	ic->err_for = 0; /* charged here, not to the Execute the server skips for it */
+	charge(in, cfg, c, ic, n->st, 0, cls);
 }
 
 void insight_done(struct client *c)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "sluice/client.h"
+#include "sluice/insight.h"
 #include "sluice/list.h"
 #include "sluice/pool.h"
 #include "sluice/relay.h"
@@ -814,6 +815,9 @@ UTIL_NOINLINE void prepared_settle(struct server *s, struct relay_expect *x, boo
 		/* after a Close that ran, a failed Parse leaves the server without it */
 		if (!ok && (x->op == OP_CLIENT_PARSE || sqlstate != NULL))
 			sset_drop(reg, s->prepared, ss);
+		if (!ok && sqlstate != NULL &&
+		    c != NULL) /* its own error: query insight counts it */
+			insight_parse_failed(s->rt->insight, s->rt->cfg, c, cs->name, sqlstate);
 		if (!ok && c != NULL && cs->live) { /* PostgreSQL would not have it either */
 			cmap_unlink(c->prepared, cs);
 			cstmt_unref_n(reg, cs, 2); /* the map's reference and this request's */

@@ -89,6 +89,12 @@ void insight_error(struct client *c, const struct relay_expect *x, const char *s
 void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
 		    const struct relay_expect *x, bool ok, const char *sqlstate);
 
+/* A Parse of named statement `name` that prepared.c sent on (renamed, with an
+ * op of its own) failed with sqlstate: a failed call of its statement, as
+ * insight_settle makes of a Parse it carries. */
+void insight_parse_failed(struct insight *in, const struct config *cfg, struct client *c,
+			  const char *name, const char *sqlstate);
+
 /* The exchange ended (its last ReadyForQuery): what was not charged is forgotten. */
 void insight_done(struct client *c);
 

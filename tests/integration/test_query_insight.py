@@ -5,6 +5,7 @@ no parameter); simple and extended protocol, unnamed and named statements;
 a bounded table; RESET QUERIES; query_insight = 0; and the slow-statement log
 (query_log_min_duration)."""
 
+import asyncio
 import time
 
 import psycopg
@@ -147,6 +148,39 @@ def test_long_statements_are_told_apart(sluice, role):
     assert all(len(r["query"]) <= 1024 for r in long)
     shown = [r["query"] for r in show(console(s), "ACTIVITY") if (r["query"] or "").startswith("SELECT 0 AS")]
     assert shown and all(len(q) <= 1024 for q in shown), shown
+
+
+def test_failed_parses_of_named_statements_count_once(sluice, role):
+    """In transaction mode sluice renames named statements (prepared.c): a
+    Parse of one that fails is still one failed call of its statement, once,
+    whether the driver sends it alone to prepare (asyncpg: Parse, Describe,
+    Sync) or with its Bind and Execute (psycopg, prepare=True), and in
+    session mode the same."""
+    asyncpg = pytest.importorskip("asyncpg")
+    for mode in ("transaction", "session"):
+        s = sluice(config=admin_config(pool_mode=mode))
+
+        async def main():
+            c = await asyncpg.connect(host="127.0.0.1", port=s.port, user=role, database="testdb")
+            for sql in ("SELEC broken_one", "SELECT nope FROM no_such_table"):
+                for _ in range(2):
+                    with pytest.raises(asyncpg.PostgresSyntaxError if "SELEC " in sql
+                                       else asyncpg.UndefinedTableError):
+                        await c.fetch(sql)
+            assert await c.fetchval("SELECT $1::int + 1", 1) == 2
+            await c.close()
+
+        asyncio.run(main())
+        p = s.connect(user=role)
+        for _ in range(3):
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                p.execute("SELECT gone FROM missing_table WHERE a = %s", (1,), prepare=True)
+        q = queries(s)
+        got = {t: (q[t]["calls"], q[t]["errors"], q[t]["error_classes"]) for t in q}
+        assert got["selec broken_one"] == (2, 2, "42:2"), (mode, got)
+        assert got["select nope from no_such_table"] == (2, 2, "42:2"), (mode, got)
+        assert got["select gone from missing_table where a = $1"] == (3, 3, "42:3"), (mode, got)
+        assert got["select $1::int + $2"] == (1, 0, ""), (mode, got)
 
 
 def test_named_statements_are_told_apart(sluice, role):
