@@ -815,8 +815,8 @@ UTIL_NOINLINE void prepared_settle(struct server *s, struct relay_expect *x, boo
 		/* after a Close that ran, a failed Parse leaves the server without it */
 		if (!ok && (x->op == OP_CLIENT_PARSE || sqlstate != NULL))
 			sset_drop(reg, s->prepared, ss);
-		if (!ok && sqlstate != NULL &&
-		    c != NULL) /* its own error: query insight counts it */
+		/* failed with its own error: a failed call for query insight */
+		if (!ok && sqlstate != NULL && c != NULL)
 			insight_parse_failed(s->rt->insight, s->rt->cfg, c, cs->name, sqlstate);
 		if (!ok && c != NULL && cs->live) { /* PostgreSQL would not have it either */
 			cmap_unlink(c->prepared, cs);

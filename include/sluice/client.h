@@ -101,8 +101,9 @@ struct client {
 	struct insight_client *insight; /* its statements for query insight, NULL until the first */
 	usec_t waited;                  /* the last wait for a server, taken by the next request */
 
-	/* pg_stat_activity-style insight: the latest query text, truncated */
-	char *last_query; /* the last Query's or Parse's text (its first text_window bytes) */
+	/* the last Query's or Parse's text: its first INSIGHT_TEXT_MAX bytes with
+	 * query insight on, else CLIENT_QUERY_TEXT_MAX (SHOW ACTIVITY shows those) */
+	char *last_query;
 	uint32_t last_query_cap;
 
 	/* admin console */
