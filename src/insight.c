@@ -494,6 +494,14 @@ static void named_put(struct insight_client *ic, uint64_t h, struct ref r)
 	n->st = r;
 }
 
+/* The statement named `name` (a Parse of it was seen), or NONE. */
+static struct ref named_statement(struct insight_client *ic, const char *name)
+{
+	uint64_t h = name_hash(name);
+	struct named *n = ic->named_cap ? named_find(ic, h) : NULL;
+	return n && n->name == h ? n->st : (struct ref){ NONE, 0 };
+}
+
 void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
 		  const char *name, const char *text, uint32_t len)
 {
@@ -529,9 +537,7 @@ void insight_bind(struct client *c, const char *name, const void *params, uint32
 		ic->cur = ic->parsed;
 		return;
 	}
-	uint64_t h = name_hash(name);
-	struct named *n = ic->named_cap ? named_find(ic, h) : NULL;
-	ic->cur = n && n->name == h ? n->st : (struct ref){ NONE, 0 };
+	ic->cur = named_statement(ic, name);
 }
 
 /* --- N+1 loops --- */
@@ -807,16 +813,13 @@ void insight_parse_failed(struct insight *in, const struct config *cfg, struct c
 			  const char *name, const char *sqlstate)
 {
 	struct insight_client *ic = c->insight;
-	if (ic == NULL || ic->named_cap == 0)
-		return;
-	uint64_t h = name_hash(name);
-	struct named *n = named_find(ic, h);
-	if (n->name != h)
+	struct ref st = ic != NULL ? named_statement(ic, name) : (struct ref){ NONE, 0 };
+	if (st.idx == NONE)
 		return;
 	char cls[3];
 	error_class(sqlstate, cls);
 	ic->err_for = 0; /* charged here, not to the Execute the server skips for it */
-	charge(in, cfg, c, ic, n->st, 0, cls);
+	charge(in, cfg, c, ic, st, 0, cls);
 }
 
 void insight_done(struct client *c)
