@@ -9,7 +9,7 @@ SLUICE_BUILD_PKGS=(build-essential meson ninja-build pkg-config libevent-dev lib
 # with pgx v4 and a JDK with pgJDBC: real drivers with their defaults; openssl:
 # the test certificates; python3-yaml: test_packaging reads the Kubernetes manifests;
 # chromium: test_status_page loads the status page in a real browser).
-SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout python3-asyncpg pgbouncer prometheus
+SLUICE_TEST_PKGS=(python3-pytest python3-psycopg python3-pytest-timeout python3-pytest-xdist python3-asyncpg pgbouncer prometheus
 	prometheus-pgbouncer-exporter iproute2 golang-go golang-github-jackc-pgx-v4-dev default-jdk-headless
 	libpostgresql-jdbc-java openssl python3-yaml chromium fonts-liberation)
 # Packages needed by the libFuzzer targets (scripts/fuzz.sh): Debian 12's clang
