@@ -21,6 +21,12 @@ usec_t util_tick(void)
 	return util_cached_now;
 }
 
+/* The first reading, before main: util_now() never sees an unset clock. */
+__attribute__((constructor)) static void util_first_tick(void)
+{
+	util_tick();
+}
+
 usec_t util_wallclock(void)
 {
 	struct timespec ts;

@@ -26,10 +26,10 @@
  */
 /* Read the clock again; called at the start of every event callback. */
 usec_t util_tick(void);
-extern usec_t util_cached_now; /* util_tick's last reading, 0 before the first */
+extern usec_t util_cached_now; /* util_tick's last reading (a first one runs before main) */
 static inline usec_t util_now(void)
 {
-	return util_cached_now ? util_cached_now : util_tick();
+	return util_cached_now;
 }
 /* Wall clock in microseconds since the epoch (for display only). */
 usec_t util_wallclock(void);
