@@ -867,9 +867,15 @@ static int alike_at(const unsigned char *a, size_t plen, const unsigned char *b,
 	size_t e = p + digits;
 	if (digits == 0 || digits == 8 || b[e] == '.' || len - e != tail)
 		return -1;
-	for (size_t i = 0; i < tail; i++) /* mostly a few bytes: ";", ")", " LIMIT 1" */
-		if (a[plen - tail + i] != b[e + i])
+	if (tail <= 8) { /* mostly: ";", ")", " LIMIT 1"; the NULs after both ends are alike */
+		uint64_t ta, tb;
+		memcpy(&ta, a + plen - tail, 8);
+		memcpy(&tb, b + e, 8);
+		if (ta != tb)
 			return -1;
+	} else if (memcmp(a + plen - tail, b + e, tail) != 0) {
+		return -1;
+	}
 	*literal = w & ((UINT64_C(1) << (8 * digits)) - 1); /* as number_id gives it */
 	/* the same bytes when the same length (prev's literal is a hash only when longer) */
 	return e == plen - tail && *literal == an->literal ? FP_SAME_TEXT : FP_SAME_SHAPE;
