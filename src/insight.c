@@ -420,7 +420,7 @@ static bool repeated(struct insight *in, const struct config *cfg, struct client
 		     uint64_t *params)
 {
 	uint64_t lit;
-	if (ic->prev.text == NULL || ic->app != c->params.tracked[PARAM_APPLICATION_NAME] ||
+	if (ic->app != c->params.tracked[PARAM_APPLICATION_NAME] || /* prev.st NONE: no text */
 	    in->max != (uint32_t)cfg->query_stats_max || deref(in, ic->prev.st) == NULL)
 		return false;
 	switch (fingerprint_alike(ic->prev.text, ic->prev.len, text, len, &ic->prev.anchor, &lit)) {
@@ -610,6 +610,8 @@ static void detect_loop(struct insight *in, const struct config *cfg, struct cli
 	if (!in_tx && ic->run_last && now - ic->run_last > cfg->n_plus_one_window)
 		ic->prev_fp = ic->run_fp = 0; /* a new scope: nothing came before */
 	ic->run_last = now;
+	if (q->fp == ic->run_fp && ic->prev_fp == 0)
+		return; /* a run with nothing before it is no loop however long: no need to count */
 	if (q->fp != ic->run_fp) {
 		ic->prev_fp = ic->run_fp;
 		ic->run_fp = q->fp;
@@ -677,6 +679,10 @@ static uint32_t rows_at(const char *tag, uint32_t len)
 #define TAG_IS(word) \
 	(len > sizeof(word) - 1 && memcmp(tag, word, sizeof(word) - 1) == 0 ? sizeof(word) - 1 : 0)
 	uint32_t i;
+	uint64_t w, select;
+	memcpy(&select, "SELECT \0", 8); /* a constant */
+	if (len > 8 && (memcpy(&w, tag, 8), (w & ~(UINT64_C(0xff) << 56)) == select))
+		return 7; /* the common case, in one compare (little-endian; else the switch) */
 	switch (tag[0]) {
 	case 'S':
 		return TAG_IS("SELECT ");
@@ -706,9 +712,11 @@ void insight_complete(struct client *c, const char *tag, uint32_t len)
 	uint32_t i = ic != NULL ? rows_at(tag, len) : 0;
 	if (i == 0)
 		return;
+	const unsigned char *d = (const unsigned char *)tag;
 	uint64_t v = 0; /* the first 19 digits, so that it fits */
-	for (uint32_t end = len < i + 19 ? len : i + 19; i < end && is_digit(tag[i]); i++)
-		v = v * 10 + (uint64_t)(tag[i] - '0');
+	for (uint32_t end = len < i + 19 ? len : i + 19; i < end && (unsigned)(d[i] - '0') < 10;
+	     i++)
+		v = v * 10 + (unsigned)(d[i] - '0');
 	ic->rows += v;
 }
 
@@ -766,11 +774,12 @@ UTIL_COLD static void log_slow(struct client *c, const struct qstat *q, usec_t e
 		   (double)exec / 1000.0, q->fp, rows, q->text);
 }
 
-/* One call of statement st, sent at `sent`, with the rows of its reply and
- * error class cls ("" none): the call, rows, time, histogram, slow-statement
- * log. */
+/* One call of statement st, sent at `sent`, with the rows of its reply: the
+ * call, rows, time, histogram, slow-statement log. Its error, if any, is
+ * counted before (count_error). No call on the way but the last, so that it
+ * needs no saved registers. */
 static inline void charge(struct insight *in, const struct config *cfg, struct client *c,
-			  struct insight_client *ic, struct ref st, usec_t sent, const char *cls)
+			  struct insight_client *ic, struct ref st, usec_t sent)
 {
 	struct qstat *q = deref(in, st);
 	uint64_t rows = ic->rows;
@@ -781,8 +790,6 @@ static inline void charge(struct insight *in, const struct config *cfg, struct c
 	ic->answered = now;
 	if (q == NULL)
 		return;
-	if (cls[0] != '\0')
-		count_error(q, cls);
 	q->calls++;
 	q->rows += rows;
 	q->total += exec;
@@ -794,19 +801,32 @@ static inline void charge(struct insight *in, const struct config *cfg, struct c
 		log_slow(c, q, exec, rows);
 }
 
+/* insight_settle when the answer failed or an error waits: whose error it is. */
+UTIL_COLD static void settle_failed(struct insight *in, const struct config *cfg, struct client *c,
+				    struct insight_client *ic, const struct relay_expect *x,
+				    bool ok, const char *sqlstate)
+{
+	char cls[3];
+	error_of(ic, x, ok, sqlstate, cls);
+	if (!ok && sqlstate == NULL && cls[0] == '\0')
+		return; /* skipped after an earlier statement's error: never run */
+	struct ref st = ref_unpack(x->stmt);
+	struct qstat *q = deref(in, st);
+	if (q != NULL && cls[0] != '\0')
+		count_error(q, cls);
+	charge(in, cfg, c, ic, st, x->sent);
+}
+
 void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
 		    const struct relay_expect *x, bool ok, const char *sqlstate)
 {
 	struct insight_client *ic = c ? c->insight : NULL;
 	if (ic == NULL || (x->req == RQ_PARSE && (ok || sqlstate == NULL)))
 		return; /* a Parse is a call only when it fails on its own */
-	char cls[3] = "";
-	if (!ok || ic->err_for != 0) {
-		error_of(ic, x, ok, sqlstate, cls);
-		if (!ok && sqlstate == NULL && cls[0] == '\0')
-			return; /* skipped after an earlier statement's error: never run */
-	}
-	charge(in, cfg, c, ic, ref_unpack(x->stmt), x->sent, cls);
+	if (!ok || ic->err_for != 0)
+		settle_failed(in, cfg, c, ic, x, ok, sqlstate);
+	else
+		charge(in, cfg, c, ic, ref_unpack(x->stmt), x->sent);
 }
 
 void insight_parse_failed(struct insight *in, const struct config *cfg, struct client *c,
@@ -816,10 +836,13 @@ void insight_parse_failed(struct insight *in, const struct config *cfg, struct c
 	struct ref st = ic != NULL ? named_statement(ic, name) : (struct ref){ NONE, 0 };
 	if (st.idx == NONE)
 		return;
+	struct qstat *q = deref(in, st);
 	char cls[3];
 	error_class(sqlstate, cls);
+	if (q != NULL)
+		count_error(q, cls);
 	ic->err_for = 0; /* charged here, not to the Execute the server skips for it */
-	charge(in, cfg, c, ic, st, 0, cls);
+	charge(in, cfg, c, ic, st, 0);
 }
 
 void insight_done(struct client *c)

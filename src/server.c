@@ -370,9 +370,9 @@ static void on_complete(void *arg, const char *tag, uint32_t len)
 static void on_complete_insight(void *arg, const char *tag, uint32_t len)
 {
 	struct server *s = arg;
-	if (tag[0] == 'D' && (s->prepared || s->client->prepared))
-		prepared_complete(arg, tag, len);
 	insight_complete(s->client, tag, len);
+	if (tag[0] == 'D' && (s->prepared || s->client->prepared))
+		prepared_complete(arg, tag, len); /* last: a tail call, no registers to save */
 }
 
 static void on_error_insight(void *arg, const struct relay_expect *x, const char *sqlstate)
