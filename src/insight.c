@@ -185,21 +185,79 @@ void insight_reset(struct insight *in)
 	memset(in->cache, 0, sizeof(in->cache));
 }
 
-/* Size the table for `max` entries (query_stats_max); a new size starts afresh. */
-static void ensure_table(struct insight *in, uint32_t max)
+/* The hash chains of a table of `max` slots, all empty. */
+static void new_buckets(struct insight *in, uint32_t max)
 {
-	if (in->max == max && in->e != NULL)
-		return;
-	insight_reset(in);
-	in->max = max;
-	in->e = xcalloc(max, sizeof(*in->e));
 	uint32_t nb = 16;
 	while (nb < max * 2)
 		nb <<= 1;
+	free(in->buckets);
 	in->buckets = xmalloc(nb * sizeof(*in->buckets));
 	for (uint32_t i = 0; i < nb; i++)
 		in->buckets[i] = NONE;
 	in->mask = nb - 1;
+}
+
+static void chain_add(struct insight *in, int32_t i)
+{
+	struct qstat *q = &in->e[i];
+	q->hnext = in->buckets[q->key & in->mask];
+	in->buckets[q->key & in->mask] = i;
+}
+
+/* A table of max slots for more entries than fit: the most recently used
+ * move to it, in order, as many as fit; the rest are evicted. */
+static void shrink(struct insight *in, uint32_t max)
+{
+	struct qstat *old = in->e;
+	int32_t i = in->head;
+	in->e = xcalloc(max, sizeof(*in->e));
+	in->max = max;
+	in->n = 0;
+	in->head = in->tail = NONE;
+	new_buckets(in, max);
+	for (int32_t next; i != NONE; i = next) {
+		next = old[i].next;
+		if (in->n == max) {
+			qstat_release(&old[i]);
+			in->evictions++;
+			continue;
+		}
+		int32_t j = (int32_t)in->n++;
+		in->e[j] = old[i]; /* its strings move with it */
+		chain_add(in, j);
+		in->e[j].prev = in->tail; /* appended: the order stays */
+		in->e[j].next = NONE;
+		if (in->tail != NONE)
+			in->e[in->tail].next = j;
+		else
+			in->head = j;
+		in->tail = j;
+	}
+	free(old);
+}
+
+/*
+ * Size the table for `max` entries (query_stats_max). Entries that fit keep
+ * their slots (and clients' references to them stay good); a table too small
+ * for them keeps the most recently used (shrink), whose references resolve
+ * only where an entry kept its slot: elsewhere a client's next statement is
+ * looked up again.
+ */
+static void ensure_table(struct insight *in, uint32_t max)
+{
+	if (in->max == max && in->e != NULL)
+		return;
+	if (max < in->n) {
+		shrink(in, max);
+		return;
+	}
+	in->e = xrealloc(in->e, max * sizeof(*in->e));
+	memset(in->e + in->n, 0, (max - in->n) * sizeof(*in->e));
+	in->max = max;
+	new_buckets(in, max);
+	for (uint32_t i = 0; i < in->n; i++)
+		chain_add(in, (int32_t)i);
 }
 
 /* --- the LRU list and the hash chains --- */
@@ -290,8 +348,7 @@ static int32_t add(struct insight *in, uint64_t key, uint64_t fp, const char *db
 	q->user = xstrdup(user);
 	q->app = xstrdup(app);
 	q->text = xstrdup(text);
-	q->hnext = in->buckets[key & in->mask];
-	in->buckets[key & in->mask] = i;
+	chain_add(in, i);
 	lru_push(in, i);
 	return i;
 }

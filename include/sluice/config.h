@@ -195,7 +195,7 @@ struct config {
 	int peer_id;             /* 0 = no peering; else in every cancel key, see [peers] */
 	bool status_page;        /* 1: GET / on the admin port is the HTML status page */
 	bool query_insight;      /* 1: per-statement statistics (SHOW QUERIES) */
-	int query_stats_max;     /* 5000 statements; a change of it starts the table afresh */
+	int query_stats_max;     /* 5000 statements; a change keeps what fits (insight.c) */
 	int query_log_min_duration; /* ms: log executions at least this long; -1 = off */
 	int query_metrics_top;      /* 20: statements with /metrics families, by total time */
 	int n_plus_one_threshold;   /* 10 executions in a row make an N+1 loop; 0 = off */

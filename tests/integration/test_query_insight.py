@@ -248,6 +248,39 @@ def test_reset_off_and_bounded(sluice, role):
     assert show(console(s), "QUERIES") == []
 
 
+def test_a_new_query_stats_max_keeps_the_statistics(sluice, role):
+    """A reload that changes query_stats_max keeps what the table holds:
+    raised, every statement with its counts (a driver's named statement
+    too, whose references stay good); lowered, the most recently used ones,
+    and the rest count as evictions."""
+    s = sluice(config=admin_config(pool_mode="transaction", query_stats_max=20))
+    c = s.connect(user=role)
+    for i in range(10):
+        for _ in range(i + 1):
+            c.execute(f"SELECT 1 AS col{i}")
+    named = s.connect(user=role, prepare_threshold=0)
+    named.execute("SELECT %s::int AS named", (1,))
+    s.reload(config={"query_stats_max": 50})
+    wait_for(lambda: s.log_text().count("configuration reloaded") == 1, timeout=5 * SLACK,
+             what="the first reload")
+    c.execute("SELECT 2 AS after_raise")  # the next statement sizes the table
+    named.execute("SELECT %s::int AS named", (2,))
+    rows = queries(s)
+    assert {q: r["calls"] for q, r in rows.items()} == {
+        **{f"select $1 as col{i}": i + 1 for i in range(10)},
+        "select $1 as after_raise": 1, "select $1::int as named": 2}
+    evicted = prom_value(prom_parse(fetch_metrics(s)), "sluice_query_stats_evictions_total")
+    s.reload(config={"query_stats_max": 4})
+    wait_for(lambda: s.log_text().count("configuration reloaded") == 2, timeout=5 * SLACK,
+             what="the second reload")
+    c.execute("SELECT 3 AS after_lower")
+    # the four most recent were named, after_raise, col9 and col8; after_lower took col8's place
+    assert {q: r["calls"] for q, r in queries(s).items()} == {
+        "select $1 as after_lower": 1, "select $1::int as named": 2, "select $1 as after_raise": 1,
+        "select $1 as col9": 10}
+    assert prom_value(prom_parse(fetch_metrics(s)), "sluice_query_stats_evictions_total") == evicted + 9
+
+
 def test_slow_statements_are_logged_without_literals(sluice, role):
     s = sluice(config=admin_config(pool_mode="transaction", query_log_min_duration=100))
     c = s.connect(user=role, application_name="slow-app")
