@@ -25,9 +25,13 @@
 #   P1 user-space instructions per transaction: each pooler started afresh
 #      under `valgrind --tool=callgrind`, once serving pgbench -S -c 10 for
 #      BENCH_CG_TX transactions and once serving none; the difference of the
-#      two instruction counts, divided by the transactions. Deterministic, so
-#      it shows what a change to the code did where TPS is too noisy to.
+#      two instruction counts, divided by the transactions. It shows what a
+#      change to the code did where TPS is too noisy to.
 #      P2 the same with -M extended, P3 with -M prepared (sluice only).
+#      With 10 clients the event loop's batching under callgrind moves from
+#      run to run (up to 5 % here); BENCH_CG_CLIENTS=1 serves one client, one
+#      message at a time: the same count every run, with more loop overhead
+#      per transaction in it.
 # Per scenario: TPS, average and p99 latency (from pgbench's per-transaction
 # logs), pooler CPU µs per transaction (utime+stime of /proc/PID/stat around
 # the run, divided by pgbench's transaction count; the window includes the
@@ -44,6 +48,7 @@
 #   BENCH_STRACE_SECONDS=4  strace window per scenario and pooler
 #   BENCH_MEM_CLIENTS=10000 idle clients for M1 (capped by the fd limit)
 #   BENCH_CG_TX=20000       transactions for P1
+#   BENCH_CG_CLIENTS=10     pgbench clients for P1-P3 (1: deterministic, see above)
 #   BENCH_SCENARIOS="S1 S2 S3 S4 S5 S6 S7 S8 S9 M1 P1 P2 P3"   subset to run
 #   BENCH_JOBS=2            pgbench -j for multi-client scenarios (S4 uses >= 4)
 #   BENCH_OUT=./bench-results.txt
@@ -59,6 +64,7 @@ STRACE_SECS=${BENCH_STRACE_SECONDS:-4}
 MEM_CLIENTS=${BENCH_MEM_CLIENTS:-10000}
 SCENARIOS=${BENCH_SCENARIOS:-"S1 S2 S3 S4 S5 S6 S7 S8 S9 M1 P1 P2 P3"}
 CG_TX=${BENCH_CG_TX:-20000}
+CG_CLIENTS=${BENCH_CG_CLIENTS:-10}
 JOBS=${BENCH_JOBS:-2}
 OUT=${BENCH_OUT:-$PWD/bench-results.txt}
 PY=/usr/bin/python3
@@ -68,6 +74,8 @@ START_TIME=$(date +%s)
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+[[ $CG_CLIENTS =~ ^[1-9][0-9]*$ ]] && ((CG_TX % CG_CLIENTS == 0)) ||
+	die "BENCH_CG_CLIENTS must be a positive number that divides BENCH_CG_TX ($CG_TX)"
 
 # ---------------------------------------------------------------- packages
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
@@ -342,9 +350,9 @@ DESC[S8]="-S, 50 clients, TLS both sides";  ARGS[S8]="-S -c 50 -j $JOBS";       
 DESC[S9]="-S -C, 20 clients, TLS";          ARGS[S9]="-S -C -c 20 -j $JOBS";          CLIENTS[S9]=20
 DESC[M1]="$MEM_CLIENTS idle clients"
 declare -A PMODE
-DESC[P1]="callgrind, pgbench -S -c 10";             PMODE[P1]=simple
-DESC[P2]="callgrind, -S -M extended -c 10";         PMODE[P2]=extended
-DESC[P3]="callgrind, -S -M prepared -c 10";         PMODE[P3]=prepared
+DESC[P1]="callgrind, pgbench -S -c $CG_CLIENTS";             PMODE[P1]=simple
+DESC[P2]="callgrind, -S -M extended -c $CG_CLIENTS";         PMODE[P2]=extended
+DESC[P3]="callgrind, -S -M prepared -c $CG_CLIENTS";         PMODE[P3]=prepared
 for s in S1 S2 S3 S5 S6 S8 S9; do TARGETS_OF[$s]="direct sluice pgbouncer"; done
 TARGETS_OF[S4]="sluice pgbouncer"
 TARGETS_OF[S7]="direct sluice" # PgBouncer 1.18: no named prepared statements in transaction mode
@@ -593,7 +601,8 @@ callgrind_ir() { # target tx mode -> sets CG_IR to the instruction count, or FAI
 		sleep 0.2
 	done
 	if ((tx > 0)); then
-		"$PGBENCH" -n -S -M "$mode" -c 10 -j 2 -t $((tx / 10)) -h 127.0.0.1 -p "$port" -U "$DBUSER" "$DBNAME" \
+		"$PGBENCH" -n -S -M "$mode" -c "$CG_CLIENTS" -j "$((CG_CLIENTS < 2 ? 1 : 2))" \
+			-t $((tx / CG_CLIENTS)) -h 127.0.0.1 -p "$port" -U "$DBUSER" "$DBNAME" \
 			>"$T/cg-$t-pgbench.out" 2>&1 || echo "pgbench failed" >>"$log"
 	fi
 	kill -INT "$vpid" 2>/dev/null || true
