@@ -899,7 +899,8 @@ void insight_parse_failed(struct insight *in, const struct config *cfg, struct c
 	if (q != NULL)
 		count_error(q, cls);
 	ic->err_for = 0; /* charged here, not to the Execute the server skips for it */
-	charge(in, cfg, c, ic, st, 0);
+	/* prepared.c's expectation has no send time: its exchange's start stands in */
+	charge(in, cfg, c, ic, st, c->query_start);
 }
 
 void insight_done(struct client *c)
