@@ -16,6 +16,7 @@
 #include "sluice/client.h"
 #include "sluice/fingerprint.h"
 #include "sluice/log.h"
+#include "sluice/nplusone.h"
 #include "sluice/params.h"
 #include "sluice/proto.h"
 #include "sluice/relay.h"
@@ -23,12 +24,10 @@
 #include "sluice/stats.h"
 #include "sluice/util.h"
 
-#define TEXT_CACHE  4096     /* distinct raw texts remembered: hash of the bytes -> fingerprint */
-#define NAMED_FIRST 16       /* named statements a client's table holds at first */
-#define NAMED_MAX   1024     /* and at most (drivers cache 100 to 256) */
-#define ERR_CLASSES 4        /* SQLSTATE classes counted one by one per statement */
-#define PATTERNS    256      /* N+1 patterns remembered */
-#define WARN_EVERY  60000000 /* µs between two warnings of one pattern */
+#define TEXT_CACHE  4096 /* distinct raw texts remembered: hash of the bytes -> fingerprint */
+#define NAMED_FIRST 16   /* named statements a client's table holds at first */
+#define NAMED_MAX   1024 /* and at most (drivers cache 100 to 256) */
+#define ERR_CLASSES 4    /* SQLSTATE classes counted one by one per statement */
 #define NONE        (-1)
 
 struct qstat {
@@ -52,19 +51,8 @@ struct ref {
 	uint32_t serial;
 };
 
-/* An N+1 loop: `child` run again and again, with other parameters, after `parent`. */
-struct pattern {
-	uint64_t parent, child; /* fingerprints */
-	char *db, *user, *app, *parent_text, *child_text;
-	uint64_t times;   /* loops seen */
-	uint32_t largest; /* executions in the longest loop */
-	usec_t last_seen; /* wall clock */
-	usec_t last_warn; /* monotonic */
-};
-
 struct insight {
-	struct pattern pat[PATTERNS];
-	uint32_t n_pat;
+	struct n1_table *loops; /* N+1 patterns */
 	struct qstat *e;
 	uint32_t max, n;  /* slots, and slots in use (the first n) */
 	int32_t *buckets; /* heads of hash chains */
@@ -110,13 +98,8 @@ struct insight_client {
 		struct ref st;
 		uint64_t params;
 	} prev;
-	uint64_t params; /* hash of the next execution's parameters (Bind) or raw text (Query) */
-	/* the N+1 detector: the run of one statement and what came before it */
-	uint64_t prev_fp, run_fp, run_params;
-	uint32_t run_len;
-	bool run_varied; /* the run's parameters were not all the same */
-	int32_t run_pat; /* the pattern the run was counted as, or NONE */
-	usec_t run_last; /* monotonic time of the run's last execution */
+	uint64_t params;   /* hash of the next execution's parameters (Bind) or raw text (Query) */
+	struct n1_run run; /* the N+1 detector's */
 };
 
 /* FNV-1a, 64 bits. */
@@ -139,16 +122,8 @@ struct insight *insight_new(void)
 {
 	struct insight *in = xcalloc(1, sizeof(*in));
 	in->head = in->tail = NONE;
+	in->loops = n1_new();
 	return in;
-}
-
-static void pattern_free(struct pattern *p)
-{
-	free(p->db);
-	free(p->user);
-	free(p->app);
-	free(p->parent_text);
-	free(p->child_text);
 }
 
 /* Free what an entry owns and empty it. */
@@ -166,14 +141,13 @@ void insight_free(struct insight *in)
 	if (in == NULL)
 		return;
 	insight_reset(in);
+	n1_free(in->loops);
 	free(in);
 }
 
 void insight_reset(struct insight *in)
 {
-	for (uint32_t i = 0; i < in->n_pat; i++)
-		pattern_free(&in->pat[i]);
-	in->n_pat = 0;
+	n1_reset(in->loops);
 	for (uint32_t i = 0; i < in->n; i++)
 		qstat_release(&in->e[i]);
 	free(in->e);
@@ -368,7 +342,7 @@ static struct insight_client *client_state(struct client *c)
 	if (c->insight == NULL) {
 		struct insight_client *ic = xcalloc(1, sizeof(*ic));
 		ic->parsed.idx = ic->parse.idx = ic->cur.idx = ic->prev.st.idx = NONE;
-		ic->run_pat = NONE;
+		n1_run_init(&ic->run);
 		c->insight = ic;
 	}
 	return c->insight;
@@ -597,95 +571,33 @@ void insight_bind(struct client *c, const char *name, const void *params, uint32
 	ic->cur = named_statement(ic, name);
 }
 
-/* --- N+1 loops --- */
+/* --- N+1 loops (nplusone.c) --- */
 
-/* The pattern of (parent, child) for q's database, user and application; made when new
- * (NONE when the table is full). */
-static int32_t pattern_of(struct insight *in, uint64_t parent, const struct qstat *q)
+/* The client's run of q is a loop: it just became one (N1_FOUND) or goes on. */
+UTIL_COLD static void loop_seen(struct insight *in, struct client *c, struct insight_client *ic,
+				const struct qstat *q, enum n1_verdict v)
 {
-	for (uint32_t i = 0; i < in->n_pat; i++) {
-		struct pattern *p = &in->pat[i];
-		if (p->parent == parent && p->child == q->fp && strcmp(p->db, q->db) == 0 &&
-		    strcmp(p->user, q->user) == 0 && strcmp(p->app, q->app) == 0)
-			return (int32_t)i;
+	if (v == N1_GOES_ON) {
+		n1_goes_on(in->loops, &ic->run);
+		return;
 	}
-	if (in->n_pat == PATTERNS)
-		return NONE;
-	struct pattern *p = &in->pat[in->n_pat];
-	*p = (struct pattern){ .parent = parent, .child = q->fp };
-	p->db = xstrdup(q->db);
-	p->user = xstrdup(q->user);
-	p->app = xstrdup(q->app);
-	p->child_text = xstrdup(q->text);
-	p->parent_text = xstrdup("");
-	for (uint32_t i = 0; i < in->n; i++) /* the parent's text, while it is in the table */
-		if (in->e[i].fp == parent && in->e[i].text) {
-			free(p->parent_text);
-			p->parent_text = xstrdup(in->e[i].text);
+	const char *parent_text = "";
+	for (uint32_t i = 0; i < in->n; i++) /* the text before, while it is in the table */
+		if (in->e[i].fp == ic->run.prev_fp && in->e[i].text) {
+			parent_text = in->e[i].text;
 			break;
 		}
-	return (int32_t)in->n_pat++;
+	struct n1_statement st = { q->fp, q->db, q->user, q->app, q->text };
+	n1_found(in->loops, c, &ic->run, &st, parent_text);
 }
 
-/* A loop reached the threshold: count it once, warn at most once a minute. */
-UTIL_COLD static void loop_found(struct insight *in, struct client *c, struct insight_client *ic,
-				 const struct qstat *q, usec_t now)
-{
-	int32_t i = pattern_of(in, ic->prev_fp, q);
-	ic->run_pat = i;
-	if (i == NONE)
-		return;
-	struct pattern *p = &in->pat[i];
-	p->times++;
-	if (p->last_warn == 0 || now - p->last_warn >= WARN_EVERY) {
-		p->last_warn = now;
-		client_log(c, LOG_WARNING, "n_plus_one",
-			   "N+1 loop: \"%s\" run %u times with other parameters after \"%s\" "
-			   "(application \"%s\"); one query with = ANY($1) or a join would do",
-			   p->child_text, ic->run_len, p->parent_text, p->app);
-	}
-}
-
-/* The run counted as a loop goes on: its pattern's largest loop and last sight. */
-UTIL_COLD static void loop_goes_on(struct insight *in, const struct insight_client *ic)
-{
-	struct pattern *p = &in->pat[ic->run_pat];
-	if (ic->run_len > p->largest)
-		p->largest = ic->run_len;
-	p->last_seen = util_wallclock();
-}
-
-/*
- * The N+1 detector, at each execution of q: a run of one statement with
- * other parameters each time, right after another statement, within a
- * transaction or (autocommit) with gaps under n_plus_one_window.
- */
+/* The N+1 detector, at each execution of q. */
 static void detect_loop(struct insight *in, const struct config *cfg, struct client *c,
 			struct insight_client *ic, const struct qstat *q, bool in_tx)
 {
-	usec_t now = util_now();
-	if (!in_tx && ic->run_last && now - ic->run_last > cfg->n_plus_one_window)
-		ic->prev_fp = ic->run_fp = 0; /* a new scope: nothing came before */
-	ic->run_last = now;
-	if (q->fp == ic->run_fp && ic->prev_fp == 0)
-		return; /* a run with nothing before it is no loop however long: no need to count */
-	if (q->fp != ic->run_fp) {
-		ic->prev_fp = ic->run_fp;
-		ic->run_fp = q->fp;
-		ic->run_len = 1;
-		ic->run_varied = false;
-		ic->run_params = ic->params;
-		ic->run_pat = NONE;
-		return;
-	}
-	ic->run_len++;
-	ic->run_varied |= ic->params != ic->run_params;
-	ic->run_params = ic->params;
-	if (ic->run_pat == NONE && ic->prev_fp != 0 && ic->run_varied &&
-	    cfg->n_plus_one_threshold > 0 && ic->run_len >= (uint32_t)cfg->n_plus_one_threshold)
-		loop_found(in, c, ic, q, now);
-	if (ic->run_pat != NONE)
-		loop_goes_on(in, ic);
+	enum n1_verdict v = n1_step(&ic->run, cfg, q->fp, ic->params, in_tx, util_now());
+	if (v != N1_NOTHING)
+		loop_seen(in, c, ic, q, v);
 }
 
 /* A statement's reference, in the 64 bits a relay expectation keeps for it. */
@@ -972,22 +884,7 @@ void insight_foreach_top(struct insight *in, const char *db, int top,
 void insight_foreach_loop(struct insight *in, void (*fn)(const struct insight_loop *l, void *arg),
 			  void *arg)
 {
-	for (uint32_t i = 0; i < in->n_pat; i++) {
-		const struct pattern *p = &in->pat[i];
-		struct insight_loop l = {
-			.db = p->db,
-			.user = p->user,
-			.app = p->app,
-			.text = p->child_text,
-			.parent_text = p->parent_text,
-			.queryid = p->child,
-			.parent_queryid = p->parent,
-			.times = p->times,
-			.largest = p->largest,
-			.last_seen = p->last_seen,
-		};
-		fn(&l, arg);
-	}
+	n1_foreach(in->loops, fn, arg);
 }
 
 uint32_t insight_count(const struct insight *in)

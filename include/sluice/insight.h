@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "sluice/config.h"
+#include "sluice/nplusone.h"
 
 /* Bytes of a statement's text that are fingerprinted: a longer one is told
  * apart from others by its first 64 KB (SHOW QUERIES shows 1 KB of its
@@ -98,19 +99,13 @@ void insight_parse_failed(struct insight *in, const struct config *cfg, struct c
 /* The exchange ended (its last ReadyForQuery): what was not charged is forgotten. */
 void insight_done(struct client *c);
 
-/* One statement or one loop, for SHOW QUERIES, SHOW N_PLUS_ONE, /metrics and
- * the status page; strings live until the table changes. */
+/* One statement, for SHOW QUERIES, /metrics and the status page (a loop is a
+ * struct insight_loop, nplusone.h); strings live until the table changes. */
 struct insight_row {
 	const char *db, *user, *app, *text;
 	uint64_t queryid, calls, rows, errors;
 	usec_t total, wait, max, mean, p50, p99;
 	char error_classes[64]; /* "22:3,42:1": SQLSTATE class and count */
-};
-struct insight_loop {
-	const char *db, *user, *app, *text, *parent_text;
-	uint64_t queryid, parent_queryid, times;
-	uint32_t largest;
-	usec_t last_seen; /* wall clock */
 };
 
 /* fn for each of the `top` statements (all: -1) of database db (all: NULL) with
