@@ -22,18 +22,30 @@ IS_ROOT = os.geteuid() == 0
 RUN_AS = "postgres" if IS_ROOT else None
 
 
-_next_port = [20000 + (os.getpid() * 7) % 10000]
+def _port_share():
+    """This process's share of ports 20000-31999: all of them, or under
+    pytest-xdist one worker's disjoint part, so that two workers never hand
+    out one port (a port checked free may be bound only later)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    span = 12000 // max(count, 1)
+    return 20000 + (index % max(count, 1)) * span, span
+
+
+_PORT_BASE, _PORT_SPAN = _port_share()
+_next_port = [_PORT_BASE + (os.getpid() * 7) % _PORT_SPAN]
 _handed_out = set()
 
 
 def free_port():
     """A TCP port on 127.0.0.1 that nobody uses right now and that this process
-    has not handed out before. Ports come from below the kernel's ephemeral range
-    (32768+), so an outgoing connection's local port can never take one between
-    this check and the server's bind."""
-    for _ in range(10000):
+    has not handed out before, from its share (_port_share). Ports come from below
+    the kernel's ephemeral range (32768+), so an outgoing connection's local port
+    can never take one between this check and the server's bind."""
+    for _ in range(_PORT_SPAN):
         port = _next_port[0]
-        _next_port[0] = 20000 + (port - 20000 + 1) % 12000
+        _next_port[0] = _PORT_BASE + (port - _PORT_BASE + 1) % _PORT_SPAN
         if port in _handed_out:
             continue
         with socket.socket() as s:
@@ -44,7 +56,7 @@ def free_port():
                 continue
         _handed_out.add(port)
         return port
-    raise RuntimeError("no free TCP port in 20000-31999")
+    raise RuntimeError(f"no free TCP port in {_PORT_BASE}-{_PORT_BASE + _PORT_SPAN - 1}")
 
 
 def make_dir(prefix):
