@@ -159,81 +159,6 @@ void insight_reset(struct insight *in)
 	memset(in->cache, 0, sizeof(in->cache));
 }
 
-/* The hash chains of a table of `max` slots, all empty. */
-static void new_buckets(struct insight *in, uint32_t max)
-{
-	uint32_t nb = 16;
-	while (nb < max * 2)
-		nb <<= 1;
-	free(in->buckets);
-	in->buckets = xmalloc(nb * sizeof(*in->buckets));
-	for (uint32_t i = 0; i < nb; i++)
-		in->buckets[i] = NONE;
-	in->mask = nb - 1;
-}
-
-static void chain_add(struct insight *in, int32_t i)
-{
-	struct qstat *q = &in->e[i];
-	q->hnext = in->buckets[q->key & in->mask];
-	in->buckets[q->key & in->mask] = i;
-}
-
-/* A table of max slots for more entries than fit: the most recently used
- * move to it, in order, as many as fit; the rest are evicted. */
-static void shrink(struct insight *in, uint32_t max)
-{
-	struct qstat *old = in->e;
-	int32_t i = in->head;
-	in->e = xcalloc(max, sizeof(*in->e));
-	in->max = max;
-	in->n = 0;
-	in->head = in->tail = NONE;
-	new_buckets(in, max);
-	for (int32_t next; i != NONE; i = next) {
-		next = old[i].next;
-		if (in->n == max) {
-			qstat_release(&old[i]);
-			in->evictions++;
-			continue;
-		}
-		int32_t j = (int32_t)in->n++;
-		in->e[j] = old[i]; /* its strings move with it */
-		chain_add(in, j);
-		in->e[j].prev = in->tail; /* appended: the order stays */
-		in->e[j].next = NONE;
-		if (in->tail != NONE)
-			in->e[in->tail].next = j;
-		else
-			in->head = j;
-		in->tail = j;
-	}
-	free(old);
-}
-
-/*
- * Size the table for `max` entries (query_stats_max). Entries that fit keep
- * their slots (and clients' references to them stay good); a table too small
- * for them keeps the most recently used (shrink), whose references resolve
- * only where an entry kept its slot: elsewhere a client's next statement is
- * looked up again.
- */
-static void ensure_table(struct insight *in, uint32_t max)
-{
-	if (in->max == max && in->e != NULL)
-		return;
-	if (max < in->n) {
-		shrink(in, max);
-		return;
-	}
-	in->e = xrealloc(in->e, max * sizeof(*in->e));
-	memset(in->e + in->n, 0, (max - in->n) * sizeof(*in->e));
-	in->max = max;
-	new_buckets(in, max);
-	for (uint32_t i = 0; i < in->n; i++)
-		chain_add(in, (int32_t)i);
-}
-
 /* --- the LRU list and the hash chains --- */
 
 static void lru_unlink(struct insight *in, int32_t i)
@@ -289,6 +214,81 @@ static int32_t evict(struct insight *in)
 	in->evictions++;
 	return i;
 }
+
+/* --- the table's size --- */
+
+/* The hash chains of a table of `max` slots, all empty. */
+static void new_buckets(struct insight *in, uint32_t max)
+{
+	uint32_t nb = 16;
+	while (nb < max * 2)
+		nb <<= 1;
+	free(in->buckets);
+	in->buckets = xmalloc(nb * sizeof(*in->buckets));
+	for (uint32_t i = 0; i < nb; i++)
+		in->buckets[i] = NONE;
+	in->mask = nb - 1;
+}
+
+static void chain_add(struct insight *in, int32_t i)
+{
+	struct qstat *q = &in->e[i];
+	q->hnext = in->buckets[q->key & in->mask];
+	in->buckets[q->key & in->mask] = i;
+}
+
+/* A table of max slots for more entries than fit: the most recently used
+ * move to it, in order, as many as fit; the rest are evicted. */
+static void shrink(struct insight *in, uint32_t max)
+{
+	struct qstat *old = in->e;
+	int32_t i = in->head;
+	in->e = xcalloc(max, sizeof(*in->e));
+	in->max = max;
+	in->n = 0;
+	in->head = in->tail = NONE;
+	new_buckets(in, max);
+	for (int32_t next; i != NONE; i = next) {
+		next = old[i].next;
+		if (in->n < max) {
+			in->e[in->n++] = old[i]; /* its strings move with it */
+		} else {
+			qstat_release(&old[i]);
+			in->evictions++;
+		}
+	}
+	free(old);
+	for (int32_t j = (int32_t)in->n - 1; j >= 0;
+	     j--) { /* least recent first: the order stays */
+		chain_add(in, j);
+		lru_push(in, j);
+	}
+}
+
+/*
+ * Size the table for `max` entries (query_stats_max). Entries that fit keep
+ * their slots (and clients' references to them stay good); a table too small
+ * for them keeps the most recently used (shrink), whose references resolve
+ * only where an entry kept its slot: elsewhere a client's next statement is
+ * looked up again.
+ */
+static void ensure_table(struct insight *in, uint32_t max)
+{
+	if (in->max == max && in->e != NULL)
+		return;
+	if (max < in->n) {
+		shrink(in, max);
+		return;
+	}
+	in->e = xrealloc(in->e, max * sizeof(*in->e));
+	memset(in->e + in->n, 0, (max - in->n) * sizeof(*in->e));
+	in->max = max;
+	new_buckets(in, max);
+	for (uint32_t i = 0; i < in->n; i++)
+		chain_add(in, (int32_t)i);
+}
+
+/* --- entries --- */
 
 static bool same(const struct qstat *q, uint64_t key, uint64_t fp, const char *db, const char *user,
 		 const char *app)
@@ -636,9 +636,9 @@ void insight_parse_sent(struct client *c, struct relay_expect *x)
 	x->sent = util_now();
 }
 
-static bool is_digit(char ch)
+static bool is_digit(unsigned char ch)
 {
-	return (unsigned char)(ch - '0') < 10;
+	return (unsigned)(ch - '0') < 10;
 }
 
 /* Where the row count of a CommandComplete tag starts ("SELECT 5", "INSERT 0 3",
@@ -648,10 +648,13 @@ static uint32_t rows_at(const char *tag, uint32_t len)
 #define TAG_IS(word) \
 	(len > sizeof(word) - 1 && memcmp(tag, word, sizeof(word) - 1) == 0 ? sizeof(word) - 1 : 0)
 	uint32_t i;
-	uint64_t w, select;
-	memcpy(&select, "SELECT \0", 8); /* a constant */
-	if (len > 8 && (memcpy(&w, tag, 8), (w & ~(UINT64_C(0xff) << 56)) == select))
-		return 7; /* the common case, in one compare (little-endian; else the switch) */
+	if (len > 8) { /* the common case, in one compare (little-endian; else the switch) */
+		uint64_t w, select;
+		memcpy(&select, "SELECT \0", 8); /* a constant */
+		memcpy(&w, tag, 8);
+		if ((w & ~(UINT64_C(0xff) << 56)) == select)
+			return 7;
+	}
 	switch (tag[0]) {
 	case 'S':
 		return TAG_IS("SELECT ");
@@ -683,8 +686,7 @@ void insight_complete(struct client *c, const char *tag, uint32_t len)
 		return;
 	const unsigned char *d = (const unsigned char *)tag;
 	uint64_t v = 0; /* the first 19 digits, so that it fits */
-	for (uint32_t end = len < i + 19 ? len : i + 19; i < end && (unsigned)(d[i] - '0') < 10;
-	     i++)
+	for (uint32_t end = len < i + 19 ? len : i + 19; i < end && is_digit(d[i]); i++)
 		v = v * 10 + (unsigned)(d[i] - '0');
 	ic->rows += v;
 }
@@ -770,6 +772,16 @@ static inline void charge(struct insight *in, const struct config *cfg, struct c
 		log_slow(c, q, exec, rows);
 }
 
+/* A call of st whose error is of class cls ("" none): counted, then charged. */
+static void charge_failed(struct insight *in, const struct config *cfg, struct client *c,
+			  struct insight_client *ic, struct ref st, usec_t sent, const char *cls)
+{
+	struct qstat *q = deref(in, st);
+	if (q != NULL && cls[0] != '\0')
+		count_error(q, cls);
+	charge(in, cfg, c, ic, st, sent);
+}
+
 /* insight_settle when the answer failed or an error waits: whose error it is. */
 UTIL_COLD static void settle_failed(struct insight *in, const struct config *cfg, struct client *c,
 				    struct insight_client *ic, const struct relay_expect *x,
@@ -779,11 +791,7 @@ UTIL_COLD static void settle_failed(struct insight *in, const struct config *cfg
 	error_of(ic, x, ok, sqlstate, cls);
 	if (!ok && sqlstate == NULL && cls[0] == '\0')
 		return; /* skipped after an earlier statement's error: never run */
-	struct ref st = ref_unpack(x->stmt);
-	struct qstat *q = deref(in, st);
-	if (q != NULL && cls[0] != '\0')
-		count_error(q, cls);
-	charge(in, cfg, c, ic, st, x->sent);
+	charge_failed(in, cfg, c, ic, ref_unpack(x->stmt), x->sent, cls);
 }
 
 void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
@@ -805,14 +813,11 @@ void insight_parse_failed(struct insight *in, const struct config *cfg, struct c
 	struct ref st = ic != NULL ? named_statement(ic, name) : (struct ref){ NONE, 0 };
 	if (st.idx == NONE)
 		return;
-	struct qstat *q = deref(in, st);
 	char cls[3];
 	error_class(sqlstate, cls);
-	if (q != NULL)
-		count_error(q, cls);
 	ic->err_for = 0; /* charged here, not to the Execute the server skips for it */
 	/* prepared.c's expectation has no send time: its exchange's start stands in */
-	charge(in, cfg, c, ic, st, c->query_start);
+	charge_failed(in, cfg, c, ic, st, c->query_start, cls);
 }
 
 void insight_done(struct client *c)
