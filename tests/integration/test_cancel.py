@@ -15,9 +15,13 @@ from pooler import SLACK
 
 
 def wait_running(pg, user, text):
+    """Until the pg_sleep of the statement holding `text` has begun. An 'active'
+    row is not enough: after a Parse PostgreSQL shows it active while it reads
+    the Bind and Execute, and it drops a cancel that comes while it reads."""
     return wait_for(
         lambda: pg.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND state = 'active' AND query LIKE %s",
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND state = 'active'"
+            " AND wait_event = 'PgSleep' AND query LIKE %s",
             [user, f"%{text}%"],
         ),
         timeout=10 * SLACK,
