@@ -38,11 +38,13 @@ void n1_run_init(struct n1_run *r)
 enum n1_verdict n1_step(struct n1_run *r, const struct config *cfg, uint64_t fp, uint64_t params,
 			bool in_tx, usec_t now)
 {
+	if (fp == r->fp && r->prev_fp == 0) { /* first: a new scope would leave it as it is */
+		r->last = now;
+		return N1_NOTHING; /* a run with nothing before it is no loop however long */
+	}
 	if (!in_tx && r->last && now - r->last > cfg->n_plus_one_window)
 		r->prev_fp = r->fp = 0; /* a new scope: nothing came before */
 	r->last = now;
-	if (fp == r->fp && r->prev_fp == 0)
-		return N1_NOTHING; /* a run with nothing before it is no loop however long */
 	if (fp != r->fp) {
 		r->prev_fp = r->fp;
 		r->fp = fp;

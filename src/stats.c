@@ -25,25 +25,24 @@ const double stats_prom_bounds[STATS_PROM_BUCKETS] = {
 			(uint64_t)(Q3 * (double)(UINT64_C(1) << (n)))              \
 	}
 #define QF8(n)       QF(n), QF(n + 1), QF(n + 2), QF(n + 3), QF(n + 4), QF(n + 5), QF(n + 6), QF(n + 7)
-#define QUARTER_ROWS 40 /* from 2^40 µs on, the last bucket */
-_Static_assert(4 * (QUARTER_ROWS - 1) < STATS_WAIT_BUCKETS - 1 &&
-		       4 * QUARTER_ROWS >= STATS_WAIT_BUCKETS - 1,
+#define QUARTER_ROWS 40 /* the last bucket begins in the last row, at its q[2] */
+_Static_assert(4 * (QUARTER_ROWS - 1) + 2 == STATS_WAIT_BUCKETS - 2,
 	       "the table ends where the last bucket begins");
 static const uint64_t quarter_floor[QUARTER_ROWS][4] = { QF8(0), QF8(8), QF8(16), QF8(24),
 							 QF8(32) };
 
 /* Smallest k with 2^(k/4) >= us, without libm or floating point: us lies in
  * [2^n, 2^(n+1)) (0 and 1 in row 0), so k is 4n plus the quarter steps it
- * passes. */
+ * passes; one compare first tells the last bucket's waits, so that no k
+ * needs capping. */
 int stats_wait_bucket(usec_t us)
 {
 	uint64_t u = us > 0 ? (uint64_t)us : 0;
-	int n = 63 - __builtin_clzll(u | 1);
-	if (n >= QUARTER_ROWS) /* 4n >= STATS_WAIT_BUCKETS - 1 */
+	if (u > quarter_floor[QUARTER_ROWS - 1][2]) /* past 2^((STATS_WAIT_BUCKETS - 2) / 4) */
 		return STATS_WAIT_BUCKETS - 1;
+	int n = 63 - __builtin_clzll(u | 1);
 	const uint64_t *q = quarter_floor[n];
-	int k = 4 * n + (u > q[0]) + (u > q[1]) + (u > q[2]) + (u > q[3]);
-	return k >= STATS_WAIT_BUCKETS ? STATS_WAIT_BUCKETS - 1 : k;
+	return 4 * n + (u > q[0]) + (u > q[1]) + (u > q[2]) + (u > q[3]);
 }
 
 void stats_record_wait(struct pool_stats *st, usec_t wait)
