@@ -43,8 +43,10 @@ def test_activity_states_and_server_pid(sluice, pg, role):
     wjob = Background(waiter.execute, "SELECT 'waited'")
 
     # (while a new server syncs the client's parameters, the client is already
-    # "active" but its query not yet noted: wait for the text too)
-    row = wait_for(lambda: (lambda r: r if r and r["state"] == "active" and r["server_pid"] and r["query"] else None)(
+    # "active" but its query not yet noted, or noted but not yet sent: wait for
+    # the text and for the times it is sent at too)
+    row = wait_for(lambda: (lambda r: r if r and r["state"] == "active" and r["server_pid"] and r["query"]
+                            and r["query_start"] and r["xact_start"] else None)(
         one_row(a, application_name="sleeper")), timeout=5 * SLACK, what="the sleeper to be active")
     assert row["query"] == "SELECT pg_sleep(2)"
     assert row["datname"] == "testdb" and row["usename"] == role
