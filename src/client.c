@@ -234,6 +234,12 @@ void client_close(struct client *c, enum close_how how, const char *sqlstate, co
 		runtime_check_drained(rt);
 }
 
+void client_forget_insight(struct client *c)
+{
+	insight_client_free(c->insight);
+	c->insight = NULL;
+}
+
 void client_free(struct client *c)
 {
 	list_del(&c->node);
@@ -673,18 +679,25 @@ static void note_query_text(struct client *c, const struct proto_msg *m)
 		avail -= (uint32_t)(nul + 1 - body);
 		body = nul + 1;
 	}
+	uint32_t window = text_window(c);
+	if (c->rt->cfg->query_insight &&
+	    insight_text_again(c->rt->insight, c->rt->cfg, c, m->type, name, (const char *)body,
+			       avail <= window ? avail : window + 1))
+		return; /* the text before again, or but for a number: read where it lies */
 	const uint8_t *nul = memchr(body, 0, avail);
 	uint32_t len = nul ? (uint32_t)(nul - body) : avail;
-	if (len > text_window(c))
-		len = text_window(c);
-	if (len + FP_ALIKE_PAD > c->last_query_cap) {
-		c->last_query_cap = len + FP_ALIKE_PAD > 64 ? len + FP_ALIKE_PAD : 64;
+	if (len > window)
+		len = window;
+	if (len + FP_ALIKE_PAD > c->last_query_cap) { /* room for a longer number too */
+		c->last_query_cap = len + 4 * FP_ALIKE_PAD > 64 ? len + 4 * FP_ALIKE_PAD : 64;
 		c->last_query = xrealloc(c->last_query, c->last_query_cap);
 	}
 	memcpy(c->last_query, body, len);
 	memset(c->last_query + len, 0, FP_ALIKE_PAD); /* a NUL, and insight's padding */
+	c->last_query_len = len;
+	c->last_query_gen++;
 	if (c->rt->cfg->query_insight)
-		insight_text(c->rt->insight, c->rt->cfg, c, m->type, name, c->last_query, len);
+		insight_text(c->rt->insight, c->rt->cfg, c, m->type, name);
 }
 
 /*

@@ -806,22 +806,30 @@ static inline size_t common_prefix(const char *a, const char *b, size_t n)
 }
 
 /*
- * The digits at s[i..] run to the returned index; s[len] is a NUL. Eight
- * bytes at a time while they lie within s[0..len]: a byte is a digit when,
- * xor '0', it is below 10, which is when neither it nor it + 6 reaches 0x10.
- * A carry out of a byte (>= 0xfa, not a digit) only reaches later bytes.
+ * How many bytes of the word w (read little-endian: its first byte lowest)
+ * are digits, from its first on (0 to 8). A byte is a digit when, xor '0',
+ * it is below 10, which is when neither it nor it + 6 reaches 0x10; a carry
+ * out of a byte (>= 0xfa, not a digit) only reaches later bytes.
  */
+static inline size_t word_digits(uint64_t w)
+{
+	uint64_t t = w ^ UINT64_C(0x3030303030303030);
+	uint64_t not_digit =
+		(t | (t + UINT64_C(0x0606060606060606))) & UINT64_C(0xf0f0f0f0f0f0f0f0);
+	return not_digit ? (size_t)__builtin_ctzll(not_digit) / 8 : 8;
+}
+
+/* The digits at s[i..] run to the returned index; s[len] is a NUL. Eight
+ * bytes at a time while they lie within s[0..len]. */
 static inline size_t digits_end(const unsigned char *s, size_t i, size_t len)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	for (; i + 8 <= len + 1; i += 8) {
 		uint64_t w;
 		memcpy(&w, s + i, 8);
-		uint64_t t = w ^ UINT64_C(0x3030303030303030);
-		uint64_t not_digit =
-			(t | (t + UINT64_C(0x0606060606060606))) & UINT64_C(0xf0f0f0f0f0f0f0f0);
-		if (not_digit)
-			return i + (size_t)__builtin_ctzll(not_digit) / 8;
+		size_t d = word_digits(w);
+		if (d < 8)
+			return i + d;
 	}
 #endif
 	while (num_cls[s[i]] == 1)
@@ -860,10 +868,7 @@ static int alike_at(const unsigned char *a, size_t plen, const unsigned char *b,
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	uint64_t w;
 	memcpy(&w, b + p, 8);
-	uint64_t t = w ^ UINT64_C(0x3030303030303030);
-	uint64_t not_digit =
-		(t | (t + UINT64_C(0x0606060606060606))) & UINT64_C(0xf0f0f0f0f0f0f0f0);
-	size_t digits = not_digit ? (size_t)__builtin_ctzll(not_digit) / 8 : 8;
+	size_t digits = word_digits(w);
 	size_t e = p + digits;
 	if (digits == 0 || digits == 8 || b[e] == '.' || len - e != tail)
 		return -1;
@@ -926,4 +931,42 @@ enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, 
 			return (enum fp_alike)r;
 	}
 	return alike_anywhere(prev, plen, sql, len, anchor, literal);
+}
+
+size_t fingerprint_again(char *last, size_t llen, size_t cap, const char *sql, size_t avail,
+			 const struct fp_anchor *an, uint64_t *literal)
+{
+	size_t p = an->at, tail = an->tail;
+	if (p == 0) { /* no anchor: only the same text again is known */
+		if (llen == 0 || avail <= llen || memcmp(last, sql, llen + 1) != 0)
+			return 0;
+		*literal = 0;
+		return llen;
+	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (tail > 8 || avail < p + 2 + tail || llen < p + 1 + tail)
+		return 0;
+	uint64_t w;
+	memcpy(&w, sql + p, 8);
+	size_t digits = word_digits(w);
+	size_t e = p + digits, len = e + tail;
+	if (digits == 0 || digits == 8 || len >= avail || sql[len] != '\0' || e + 16 > cap)
+		return 0;
+	/* the tails, not what follows sql's NUL (last's starts with no digit or dot,
+	 * so that the numbers are alike when the rest is) */
+	uint64_t ta, tb, mask = tail == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * tail)) - 1;
+	memcpy(&ta, last + llen - tail, 8);
+	memcpy(&tb, sql + e, 8);
+	tb &= mask;
+	if ((ta & mask) != tb || memcmp(last, sql, p) != 0)
+		return 0;
+	/* last becomes sql: its number (and bytes the tail then covers), its tail, NULs */
+	memcpy(last + p, &w, 8);
+	memcpy(last + e, &tb, 8);
+	memset(last + e + 8, 0, 8);
+	*literal = w & ((UINT64_C(1) << (8 * digits)) - 1); /* as number_id gives it */
+	return len;
+#else
+	return 0;
+#endif
 }

@@ -98,6 +98,10 @@ struct insight_client {
 		struct ref st;
 		uint64_t params;
 	} prev;
+	/* c->last_query_gen when c->last_query was prev.text, or alike it at
+	 * prev.anchor (fingerprint_again may then compare the next text with it) */
+	uint64_t again;
+	uint64_t again_params; /* what c->last_query's constants hashed to */
 	uint64_t params;   /* hash of the next execution's parameters (Bind) or raw text (Query) */
 	struct n1_run run; /* the N+1 detector's */
 };
@@ -440,19 +444,26 @@ static uint64_t name_hash(const char *name)
 	return hash_str(name, HASH_SEED) | 1; /* never 0: 0 marks an empty slot */
 }
 
+/* Is the client's text before still what it was looked up as: its statement in
+ * the table, and the table and application_name those it was looked up with? */
+static bool prev_holds(struct insight *in, const struct config *cfg, const struct client *c,
+		       const struct insight_client *ic)
+{
+	return ic->app == c->params.tracked[PARAM_APPLICATION_NAME] && /* prev.st NONE: no text */
+	       in->max == (uint32_t)cfg->query_stats_max && deref(in, ic->prev.st) != NULL;
+}
+
 /*
  * The statement of the client's text before, when this text is it again
  * byte for byte or but for one number (*params then as statement() gives
- * them: the texts' numbers, hashed), and the table and application_name are
- * those it was looked up with.
+ * them: the texts' numbers, hashed), and prev_holds.
  */
 static bool repeated(struct insight *in, const struct config *cfg, struct client *c,
 		     struct insight_client *ic, const char *text, uint32_t len, struct ref *r,
 		     uint64_t *params)
 {
 	uint64_t lit;
-	if (ic->app != c->params.tracked[PARAM_APPLICATION_NAME] || /* prev.st NONE: no text */
-	    in->max != (uint32_t)cfg->query_stats_max || deref(in, ic->prev.st) == NULL)
+	if (!prev_holds(in, cfg, c, ic))
 		return false;
 	switch (fingerprint_alike(ic->prev.text, ic->prev.len, text, len, &ic->prev.anchor, &lit)) {
 	case FP_SAME_TEXT:
@@ -533,12 +544,41 @@ static struct ref named_statement(struct insight_client *ic, const char *name)
 	return n && n->name == h ? n->st : (struct ref){ NONE, 0 };
 }
 
-void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
-		  const char *name, const char *text, uint32_t len)
+/* The client's Parse prepares statement r. */
+static void parse_is(struct insight_client *ic, const char *name, struct ref r)
 {
-	if (cfg->query_stats_max <= 0)
+	ic->parse = r;
+	if (name == NULL || name[0] == '\0')
+		ic->parsed = r;
+	else
+		named_put(ic, name_hash(name), r);
+}
+
+/* The client's text is statement r, its constants `params`: what its Query
+ * executes, or what its Parse prepares. */
+static inline void text_is(struct insight_client *ic, uint8_t type, const char *name, struct ref r,
+			   uint64_t params)
+{
+	ic->again_params = params;
+	if (type == 'Q') {
+		ic->cur = r;
+		ic->params = params; /* its constants are its parameters */
+	} else {
+		parse_is(ic, name, r);
+	}
+}
+
+void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
+		  const char *name)
+{
+	if (cfg->query_stats_max <= 0) { /* none kept: nor charged */
+		if (c->insight != NULL)
+			text_is(c->insight, type, name, (struct ref){ NONE, 0 }, 0);
 		return;
+	}
 	struct insight_client *ic = client_state(c);
+	const char *text = c->last_query;
+	uint32_t len = c->last_query_len;
 	uint64_t params;
 	struct ref r;
 	if (!repeated(in, cfg, c, ic, text, len, &r, &params)) {
@@ -546,16 +586,30 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 		r = statement(in, cfg, c, text, len, &shaped, &params);
 		remember(ic, text, len, shaped, r, params);
 	}
-	if (type == 'Q') {
-		ic->cur = r;
-		ic->params = params; /* its constants are its parameters */
-		return;
-	}
-	ic->parse = r;
-	if (name == NULL || name[0] == '\0')
-		ic->parsed = r;
-	else
-		named_put(ic, name_hash(name), r);
+	ic->again = c->last_query_gen; /* c->last_query is prev.text, or alike it */
+	text_is(ic, type, name, r, params);
+}
+
+bool insight_text_again(struct insight *in, const struct config *cfg, struct client *c,
+			uint8_t type, const char *name, const char *text, uint32_t avail)
+{
+	struct insight_client *ic = c->insight;
+	uint64_t lit;
+	if (ic == NULL || ic->again != c->last_query_gen ||
+	    (ic->prev.anchor.at != 0 && !ic->prev.shaped) || !prev_holds(in, cfg, c, ic))
+		return false;
+	size_t len = fingerprint_again(c->last_query, c->last_query_len, c->last_query_cap, text,
+				       avail, &ic->prev.anchor, &lit);
+	if (len == 0)
+		return false;
+	c->last_query_len = (uint32_t)len;
+	touch(in, ic->prev.st.idx);
+	uint64_t params = ic->again_params; /* the text before again */
+	if (ic->prev.anchor.at != 0)        /* as repeated() gives them: prev.text's own again? */
+		params = lit == ic->prev.anchor.literal && len == ic->prev.len ? ic->prev.params
+									       : lit;
+	text_is(ic, type, name, ic->prev.st, params);
+	return true;
 }
 
 void insight_bind(struct client *c, const char *name, const void *params, uint32_t len)
@@ -681,10 +735,24 @@ static uint32_t rows_at(const char *tag, uint32_t len)
 void insight_complete(struct client *c, const char *tag, uint32_t len)
 {
 	struct insight_client *ic = c->insight;
-	uint32_t i = ic != NULL ? rows_at(tag, len) : 0;
+	const unsigned char *d = (const unsigned char *)tag;
+	if (ic == NULL)
+		return;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (len == sizeof("SELECT n") && tag[8] == '\0') { /* the commonest tag, as one word */
+		uint64_t w, select;
+		memcpy(&select, "SELECT 0", 8);
+		memcpy(&w, tag, 8);
+		w ^= select; /* zero but for the top byte, the digit's value when it is one */
+		if ((w << 8) == 0 && (w >> 56) < 10) {
+			ic->rows += w >> 56;
+			return;
+		}
+	}
+#endif
+	uint32_t i = rows_at(tag, len);
 	if (i == 0)
 		return;
-	const unsigned char *d = (const unsigned char *)tag;
 	uint64_t v = 0; /* the first 19 digits, so that it fits */
 	for (uint32_t end = len < i + 19 ? len : i + 19; i < end && is_digit(d[i]); i++)
 		v = v * 10 + (unsigned)(d[i] - '0');

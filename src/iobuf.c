@@ -35,7 +35,7 @@ struct iobuf *iobuf_get(struct iobuf_pool *p)
 		p->n_free--;
 	} else {
 		b = xmalloc(sizeof(*b));
-		b->data = xmalloc(p->size);
+		b->data = xmalloc((size_t)p->size + IOBUF_SLACK);
 		b->cap = p->size;
 	}
 	b->start = b->scan = b->end = 0;
@@ -78,7 +78,7 @@ void iobuf_reserve_message(struct iobuf *b, uint32_t need)
 	uint32_t cap = b->cap;
 	while (cap - b->scan < need)
 		cap = cap * 2 > cap ? cap * 2 : need + b->scan;
-	b->data = xrealloc(b->data, cap);
+	b->data = xrealloc(b->data, (size_t)cap + IOBUF_SLACK);
 	b->cap = cap;
 }
 

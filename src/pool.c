@@ -64,8 +64,21 @@ static void close_idle_stale(struct pool *p)
 		server_close(list_entry(it, struct server, node), "database changed on reload");
 }
 
+/* query_insight is off: no client of p keeps statements to be charged. */
+static void forget_insight(struct pool *p)
+{
+	struct list *lists[] = { &p->wait_login_clients, &p->idle_clients, &p->waiting_clients,
+				 &p->active_clients };
+	struct list *it, *tmp;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		list_for_each_safe (it, tmp, lists[i])
+			client_forget_insight(list_entry(it, struct client, node));
+}
+
 void pool_apply_config(struct pool *p, const struct config *cfg)
 {
+	if (!cfg->query_insight)
+		forget_insight(p);
 	const struct config_db *db = config_find_db(cfg, p->db_name);
 	const struct config_user *u = config_find_user(cfg, p->user);
 	p->db_removed = db == NULL;

@@ -102,9 +102,12 @@ struct client {
 	usec_t waited;                  /* the last wait for a server, taken by the next request */
 
 	/* the last Query's or Parse's text: its first INSIGHT_TEXT_MAX bytes with
-	 * query insight on, else CLIENT_QUERY_TEXT_MAX (SHOW ACTIVITY shows those) */
+	 * query insight on, else CLIENT_QUERY_TEXT_MAX (SHOW ACTIVITY shows those),
+	 * and FP_ALIKE_PAD NULs; query insight may rewrite it as the next text
+	 * (insight_text_again) */
 	char *last_query;
-	uint32_t last_query_cap;
+	uint32_t last_query_len, last_query_cap;
+	uint64_t last_query_gen; /* texts client.c wrote there */
 
 	/* admin console */
 	bool via_admin_port; /* accepted on admin_port: a console session (HTTP is never a client) */
@@ -158,6 +161,10 @@ struct log_ctx client_log_ctx(const struct client *c, const char *event, const c
 
 /* Free a closed client (reaper only). */
 void client_free(struct client *c);
+
+/* query_insight went off: drop c's statements (its answers in flight are not
+ * charged; with it on again, it starts afresh). */
+void client_forget_insight(struct client *c);
 
 /* Send a generated message (in rt->scratch) to the client, queueing what does not fit. */
 bool client_send_scratch(struct client *c) __attribute__((warn_unused_result));

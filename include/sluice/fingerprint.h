@@ -106,4 +106,21 @@ enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, 
 				struct fp_anchor *anchor, uint64_t *literal)
 	__attribute__((warn_unused_result));
 
+/*
+ * fingerprint_alike without a pass over sql or a copy of it, for the text a
+ * client sent before (`last`) and the one it sends now (sql), where it lies.
+ * last[0..llen) is followed by FP_ALIKE_PAD NULs in a buffer of cap bytes;
+ * it is the text fingerprint_alike left `an` for, or one it found alike
+ * that text with this anchor. sql's text runs to its NUL, which must lie in
+ * sql[0..avail) (the 7 bytes after sql[avail - 1] are read too; they decide
+ * nothing). The length of sql's text when it is last again byte for byte
+ * (*literal 0), or, with an anchor (an->at > 0), last but for an integer of
+ * one to seven digits there (*literal its number as fingerprint_alike gives
+ * it); `last` then holds it (and its padding). Else 0 and nothing changed:
+ * fingerprint_alike tells.
+ */
+size_t fingerprint_again(char *last, size_t llen, size_t cap, const char *sql, size_t avail,
+			 const struct fp_anchor *an, uint64_t *literal)
+	__attribute__((warn_unused_result));
+
 #endif

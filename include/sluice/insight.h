@@ -45,11 +45,21 @@ void insight_reset(struct insight *in);
 /* A client's own state (statement slots); freed with the client. */
 void insight_client_free(struct insight_client *ic);
 
-/* The client sends a Query (type 'Q') or Parse ('P') with this text (possibly
- * truncated; text[len] and the bytes up to text[len + FP_ALIKE_PAD) must be
- * NULs), and for a Parse its statement name. */
+/* The client sends a Query (type 'Q') or Parse ('P') whose text (possibly
+ * truncated) client.c has just noted (c->last_query), and for a Parse its
+ * statement name. */
 void insight_text(struct insight *in, const struct config *cfg, struct client *c, uint8_t type,
-		  const char *name, const char *text, uint32_t len);
+		  const char *name);
+
+/*
+ * Before that: is the text, where it lies in the client's buffer (its NUL
+ * within text[0..avail), up to 7 bytes after it readable), the client's
+ * text before again, or that but for a number? Then it is noted as
+ * insight_text would have it and c->last_query holds it: true. Else
+ * nothing changed: client.c notes it and calls insight_text.
+ */
+bool insight_text_again(struct insight *in, const struct config *cfg, struct client *c,
+			uint8_t type, const char *name, const char *text, uint32_t avail);
 
 /* The client sends a Bind of statement `name` ("" for the unnamed one) with these
  * parameter bytes (hashed, for the N+1 detector's "other parameters"; never kept). */

@@ -15,8 +15,13 @@
 
 #include "sluice/proto.h"
 
+/* Bytes allocated past cap in every buffer: a word (8 bytes) read at any byte
+ * of a buffer stays inside its allocation (query insight reads a text where it
+ * lies, a word at a time; what it reads past the data decides nothing). */
+#define IOBUF_SLACK 8
+
 struct iobuf {
-	uint8_t *data;
+	uint8_t *data; /* cap bytes, and IOBUF_SLACK more allocated */
 	uint32_t cap;
 	uint32_t start;
 	uint32_t scan;

@@ -143,8 +143,8 @@ static char *nul_copy(const char *s, size_t len)
  * fingerprint_alike's FP_SAME_SHAPE is a promise: b has a's shape and
  * fingerprint. The anchor earlier calls on a left (*kept) changes nothing.
  */
-static void check_alike_pair(const char *a, size_t alen, const char *b, size_t blen,
-			     struct fp_anchor *kept)
+static enum fp_alike check_alike_pair(const char *a, size_t alen, const char *b, size_t blen,
+				      struct fp_anchor *kept)
 {
 	uint64_t lit = 0, lit2 = 0, sa, sb, la, lb;
 	char *na = nul_copy(a, alen), *nb = nul_copy(b, blen);
@@ -157,12 +157,48 @@ static void check_alike_pair(const char *a, size_t alen, const char *b, size_t b
 	if (r == FP_SAME_TEXT)
 		FUZZ_CHECK(alen == blen && memcmp(a, b, alen) == 0);
 	if (r != FP_SAME_SHAPE || !fingerprint_shape(a, alen, &sa, &la))
-		return;
+		return r;
 	FUZZ_CHECK(fingerprint_shape(b, blen, &sb, &lb) && sa == sb);
 	struct fingerprint fa, fb;
 	free(run((const uint8_t *)a, alen, 0, &fa));
 	free(run((const uint8_t *)b, blen, 0, &fb));
 	FUZZ_CHECK(fa.id == fb.id);
+	return r;
+}
+
+/*
+ * fingerprint_again's yes is fingerprint_alike's (or, with no anchor, sql is
+ * last again): `last` (a, or alike a at *kept) becomes sql, read where it
+ * lies, in a buffer that ends where it may read no further (ASan sees a
+ * read past it).
+ */
+static void check_again(const char *a, size_t alen, const char *last, size_t llen,
+			const struct fp_anchor *kept, const char *sql, size_t slen)
+{
+	size_t cap = llen + 4 * FP_ALIKE_PAD;
+	char *l = calloc(1, cap), *s = malloc(slen + 8), *na = nul_copy(a, alen);
+	FUZZ_CHECK(l != NULL && s != NULL);
+	memcpy(l, last, llen);
+	memcpy(s, sql, slen);
+	memset(s + slen, '5', 8);
+	s[slen] = '\0';
+	uint64_t lit = 0, lit2 = 0;
+	size_t n = fingerprint_again(l, llen, cap, s, slen + 1, kept, &lit);
+	if (n != 0 && kept->at == 0) {
+		FUZZ_CHECK(n == llen && memcmp(l, s, n + 1) == 0 && lit == 0);
+	} else if (n != 0) {
+		FUZZ_CHECK(n <= slen && memcmp(l, s, n) == 0 && l[n] == '\0');
+		struct fp_anchor an = *kept;
+		char *ns = nul_copy(s, n);
+		enum fp_alike r = fingerprint_alike(na, alen, ns, n, &an, &lit2);
+		FUZZ_CHECK(r != FP_DIFFERENT && (r != FP_SAME_SHAPE || lit == lit2));
+		free(ns);
+	} else {
+		FUZZ_CHECK(memcmp(l, last, llen) == 0);
+	}
+	free(l);
+	free(s);
+	free(na);
 }
 
 /*
@@ -189,7 +225,11 @@ static void check_alike(const uint8_t *data, size_t size)
 	memcpy(b, a, i);
 	memcpy(b + i, rest, rlen);
 	memcpy(b + i + rlen, a + j, alen - j);
-	check_alike_pair(a, alen, b, alen - (j - i) + rlen, &kept);
+	size_t blen = alen - (j - i) + rlen;
+	if (check_alike_pair(a, alen, b, blen, &kept) != FP_DIFFERENT) {
+		check_again(a, alen, b, blen, &kept, rest, rlen);
+		check_again(a, alen, b, blen, &kept, a, alen);
+	}
 	check_alike_pair(a, alen, rest, rlen, &kept);
 	free(b);
 }

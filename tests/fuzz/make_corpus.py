@@ -203,6 +203,9 @@ def seeds():
     # a text, 0x02, and the digits that take the place of its first number (fingerprint_alike)
     yield "fingerprint", "alike", b"SELECT abalance FROM pgbench_accounts WHERE aid = 41;\x0298765"
     yield "fingerprint", "alike_string", b"SELECT 'id 10' FROM t WHERE x = 1.5\x027"
+    # (and fingerprint_again: the tail after the number as long as a word, and the number first)
+    yield "fingerprint", "again_tail", b"SELECT a FROM t WHERE b = 10 LIMIT 7\x023"
+    yield "fingerprint", "number_first", b"935\x0244"
 
 
 def main():

@@ -14,6 +14,7 @@ import pytest
 from admin_helpers import admin_config, console, fetch_metrics, prom_parse, prom_value, show
 from cluster import wait_for
 from helpers import Background, seed_blog
+from pgwire import SYNC, bind_msg, close_msg, execute_msg, parse_msg, query_message
 from pooler import SANITIZED, SLACK
 
 pytestmark = pytest.mark.sluice_only
@@ -380,6 +381,63 @@ def test_texts_sent_again_are_told_apart(sluice, role, blog):
     by = {(r["application_name"], r["query"]): r["calls"] for r in show(console(s), "QUERIES")}
     assert by[("simple-orm", "select * from sp_users where id = $1")] == 20
     assert by[("simple-orm", "select name from sp_users where id = $1")] == 30
+
+
+def test_texts_read_where_they_lie(sluice, role):
+    """A text that is the client's text before again, or that but for a
+    number, is known where it lies in the receive buffer, and only its
+    number and tail are copied (fingerprint_again): SHOW ACTIVITY still
+    shows each text whole; the counts are those of the general way; the
+    bytes after a text (the next Query of a pipeline) decide nothing; and
+    texts noted while query insight was off are not taken for the text
+    before."""
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    a = console(s)
+
+    def shown():
+        rows = [r for r in show(a, "ACTIVITY") if r["application_name"] == "again"]
+        assert len(rows) == 1, rows
+        return rows[0]["query"]
+
+    raw = s.raw_login(user=role, params={"application_name": "again"})
+    texts = ["SELECT 5 AS n", "SELECT 123456 AS n", "SELECT 7 AS n", "SELECT 7 AS n",
+             "SELECT 1234567 AS n", "SELECT 12345678 AS n", "SELECT 3 AS n", "SELECT 3.5 AS n",
+             "SELECT 42 AS n -- a tail longer than a word", "SELECT 43 AS n -- a tail longer than a word"]
+    for t in texts:
+        raw.query(t)
+        assert shown() == t
+    raw.send(b"".join(query_message(f"SELECT {v} AS n") for v in (11, 22, 3333333, 4)))
+    for v in (11, 22, 3333333, 4):
+        assert raw.read_result() == [[str(v)]]
+    assert shown() == "SELECT 4 AS n"
+    for name in ("", "s1"):  # a Parse again: unnamed, and named in transaction mode
+        for v in (1, 22, 333):
+            raw.send(parse_msg(f"SELECT {v}::int AS p", name=name) + bind_msg(stmt=name) + execute_msg()
+                     + (b"" if name == "" else close_msg(b"S", name)) + SYNC)
+            raw.read_until(b"Z")
+            assert shown() == f"SELECT {v}::int AS p"
+    def calls():
+        return {r["query"]: r["calls"] for r in show(a, "QUERIES") if r["application_name"] == "again"}
+
+    assert calls() == {"select $1 as n": 14, "select $1::int as p": 6}
+    raw.query("SELECT 1 AS q")
+    raw.query("SELECT 2 AS q")  # the text before, but for a number: anchored at the number
+    reloads = 0
+    # (the texts alike "SELECT 2 AS q" at its anchor: the same prefix, tails as long)
+    for key, off, on, alias in (("query_stats_max", 0, 5000, "r"), ("query_insight", 0, 1, "s")):
+        s.reload(config={key: off})
+        reloads += 1
+        wait_for(lambda: s.log_text().count("configuration reloaded") == reloads, timeout=5 * SLACK,
+                 what="the reload")
+        raw.query(f"SELECT 8 AS {alias}")  # noted, not counted
+        s.reload(config={key: on})
+        reloads += 1
+        wait_for(lambda: s.log_text().count("configuration reloaded") == reloads, timeout=5 * SLACK,
+                 what="the reload")
+        raw.query(f"SELECT 9 AS {alias}")  # alike the text noted last, which "q" was not found for
+        assert shown() == f"SELECT 9 AS {alias}"
+    got = calls()
+    assert (got["select $1 as q"], got["select $1 as r"], got["select $1 as s"]) == (2, 1, 1), got
 
 
 def test_batched_and_repeated_queries_are_not_flagged(sluice, role, blog):

@@ -574,11 +574,96 @@ static void test_shape_random(void)
 	CHECK(taken > 1000);
 }
 
+/*
+ * fingerprint_again(last = s1, sql = s2) after fingerprint_alike(prev, s1)
+ * left its anchor; s2 lies in a buffer with digits after its NUL (as in a
+ * receive buffer), within the bytes it may look at or not. When it says yes, fingerprint_alike(prev, s2) says so too,
+ * with the same literal, and last is s2 and its padding; when no, last is
+ * as it was. Returns its answer.
+ */
+static bool again(const char *prev, const char *s1, const char *s2, size_t cap)
+{
+	size_t plen = strlen(prev), l1 = strlen(s1), l2 = strlen(s2);
+	char *a = calloc(1, plen + FP_ALIKE_PAD), *b = calloc(1, l1 + FP_ALIKE_PAD);
+	char *c = calloc(1, l2 + FP_ALIKE_PAD), *last = calloc(1, cap + l1 + FP_ALIKE_PAD);
+	char *sql = malloc(l2 + FP_ALIKE_PAD), *was = malloc(cap + l1 + FP_ALIKE_PAD);
+	memcpy(a, prev, plen);
+	memcpy(b, s1, l1);
+	memcpy(c, s2, l2);
+	memcpy(last, s1, l1);
+	memset(sql, '7', l2 + FP_ALIKE_PAD);
+	memcpy(sql, s2, l2);
+	sql[l2] = '\0';
+	memcpy(was, last, cap + l1 + FP_ALIKE_PAD);
+	struct fp_anchor an = { 0 };
+	uint64_t lit = 0, lit2 = 0, lit3 = 0;
+	bool ok = false;
+	if (fingerprint_alike(a, plen, b, l1, &an, &lit) != FP_DIFFERENT) {
+		CHECK(fingerprint_again(last, l1, cap, sql, l2, &an, &lit2) ==
+		      0); /* NUL past avail */
+		size_t n = fingerprint_again(last, l1, cap, sql, l2 + 1 + (l2 & 3), &an, &lit2);
+		ok = n != 0;
+		CHECK(!ok || n == l2);
+		struct fp_anchor an2 = an;
+		enum fp_alike r = fingerprint_alike(a, plen, c, l2, &an2, &lit3);
+		if (ok) {
+			char pad[FP_ALIKE_PAD] = { 0 };
+			CHECK(r != FP_DIFFERENT && lit2 == lit3);
+			CHECK(memcmp(last, s2, l2) == 0 &&
+			      memcmp(last + l2, pad, FP_ALIKE_PAD) == 0);
+		} else {
+			CHECK(memcmp(last, was, cap + l1 + FP_ALIKE_PAD) == 0);
+		}
+	}
+	free(a);
+	free(b);
+	free(c);
+	free(last);
+	free(sql);
+	free(was);
+	return ok;
+}
+
+static void test_again(void)
+{
+	const char *q0 = "SELECT abalance FROM pgbench_accounts WHERE aid = 41;";
+	const char *q1 = "SELECT abalance FROM pgbench_accounts WHERE aid = 5;";
+	CHECK(again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = 98765;", 80));
+	CHECK(again(q0, q1, q1, 80));
+	CHECK(again(q0, q1, q0, 80));
+	CHECK(again(q0, q0, q0, 80)); /* the same again, with no anchor */
+	CHECK(!again(q0, q0, q1, 80));
+	CHECK(again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = 1234567;", 80));
+	/* no room for the new text's padding: the general way */
+	CHECK(!again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = 1234567;", 64));
+	/* eight digits, a decimal, another tail, another prefix, another length */
+	CHECK(!again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = 12345678;", 80));
+	CHECK(!again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = 1.5;", 80));
+	CHECK(!again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = 15 ", 80));
+	CHECK(!again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = 15", 80));
+	CHECK(!again(q0, q1, "SELECT bbalance FROM pgbench_accounts WHERE aid = 15;", 80));
+	CHECK(!again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = x;", 80));
+	CHECK(!again(q0, q1, "SELECT abalance FROM pgbench_accounts WHERE aid = ;", 80));
+	CHECK(!again(q0, q1, "SELECT", 80));
+	/* tails of every length up to a word, and longer ones (the general way) */
+	char x[96], y[96], z[96];
+	for (int t = 0; t <= 12; t++) {
+		snprintf(x, sizeof(x), "SELECT a FROM t WHERE b = 10%.*s", t, " LIMIT 7 -- x");
+		snprintf(y, sizeof(y), "SELECT a FROM t WHERE b = 3%.*s", t, " LIMIT 7 -- x");
+		snprintf(z, sizeof(z), "SELECT a FROM t WHERE b = 456%.*s", t, " LIMIT 7 -- x");
+		CHECK(again(x, y, z, 96) == (t <= 8));
+		snprintf(z, sizeof(z), "SELECT a FROM t WHERE b = 456%.*s", t, " LIMIT 8 -- x");
+		if (t >= 8) /* the tails differ in their eighth byte */
+			CHECK(!again(x, y, z, 96));
+	}
+}
+
 int main(void)
 {
 	test_shape_cases();
 	test_shape_random();
 	test_alike();
+	test_again();
 	test_cases();
 	test_ids();
 	test_truncation();
