@@ -654,6 +654,15 @@ static const void *end_of_name(const void *p, uint32_t n)
 	return n > 0 && *(const char *)p == '\0' ? p : memchr(p, 0, n);
 }
 
+/* The body of message m (at scan), and in *avail how much of it the buffer holds. */
+static const char *body_in(const struct client *c, const struct proto_msg *m, uint32_t *avail)
+{
+	const struct iobuf *b = c->conn.in;
+	uint32_t n = iobuf_unscanned(b) - PROTO_HEADER_LEN;
+	*avail = n < m->len ? n : m->len;
+	return (const char *)b->data + b->scan + PROTO_HEADER_LEN;
+}
+
 /* How much of a Query's or Parse's text is kept: what query insight
  * fingerprints when it is on, else what SHOW ACTIVITY shows. */
 static uint32_t text_window(const struct client *c)
@@ -665,12 +674,9 @@ static uint32_t text_window(const struct client *c)
  * ACTIVITY and query insight. */
 static void note_query_text(struct client *c, const struct proto_msg *m)
 {
-	const struct iobuf *b = c->conn.in;
-	const uint8_t *body = b->data + b->scan + PROTO_HEADER_LEN;
-	uint32_t avail = iobuf_unscanned(b) - PROTO_HEADER_LEN;
+	uint32_t avail;
+	const uint8_t *body = (const uint8_t *)body_in(c, m, &avail);
 	const char *name = NULL;
-	if (avail > m->len)
-		avail = m->len;
 	if (m->type == 'P') { /* skip the statement name */
 		const uint8_t *nul = end_of_name(body, avail);
 		if (nul == NULL)
@@ -720,11 +726,8 @@ static bool query_text_in(const struct client *c, struct iobuf *b, const struct 
 /* A Bind: which statement the next Execute runs, for query insight. */
 static void note_bind(struct client *c, const struct proto_msg *m)
 {
-	const struct iobuf *b = c->conn.in;
-	const char *body = (const char *)b->data + b->scan + PROTO_HEADER_LEN;
-	uint32_t avail = iobuf_unscanned(b) - PROTO_HEADER_LEN;
-	if (avail > m->len)
-		avail = m->len;
+	uint32_t avail;
+	const char *body = body_in(c, m, &avail);
 	const char *portal_end = end_of_name(body, avail);
 	if (portal_end == NULL)
 		return;
@@ -732,6 +735,15 @@ static void note_bind(struct client *c, const struct proto_msg *m)
 	const char *name_end = end_of_name(name, avail - (uint32_t)(name - body));
 	if (name_end != NULL)
 		insight_bind(c, name, name_end + 1, avail - (uint32_t)(name_end + 1 - body));
+}
+
+/* A Close: of a statement, for query insight. */
+static void note_close(struct client *c, const struct proto_msg *m)
+{
+	uint32_t avail;
+	const char *body = body_in(c, m, &avail);
+	if (avail >= 2 && body[0] == 'S' && end_of_name(body + 1, avail - 1) != NULL)
+		insight_close(c, body + 1);
 }
 
 /* A message is going to the server: the times SHOW ACTIVITY and the stats report. */
@@ -801,8 +813,12 @@ static void frame_client_messages(struct client *c)
 			note_query_text(c, &m); /* also while it waits: SHOW ACTIVITY shows it */
 		if (iobuf_pending(b) == 0 && !need_server(c))
 			return;
-		if (m.type == 'B' && c->insight)
-			note_bind(c, &m);
+		if (cls == FE_EXTENDED && c->insight) {
+			if (m.type == 'B')
+				note_bind(c, &m);
+			else if (m.type == 'C')
+				note_close(c, &m);
+		}
 		note_sent(c, cls);
 		if (c->prepared_on && prepared_maybe(b, &m)) {
 			enum prepared_verdict v = prepared_client_message(c, &m);

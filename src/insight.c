@@ -536,6 +536,42 @@ static void named_put(struct insight_client *ic, uint64_t h, struct ref r)
 	n->st = r;
 }
 
+/* Statement name h is closed: its slot is emptied, and the names after it that
+ * would not be found past the hole move into it (linear probing's deletion). */
+static void named_drop(struct insight_client *ic, uint64_t h)
+{
+	if (ic->named_cap == 0)
+		return;
+	uint32_t mask = ic->named_cap - 1;
+	struct named *n = named_find(ic, h);
+	if (n->name != h)
+		return;
+	uint32_t hole = (uint32_t)(n - ic->named);
+	for (uint32_t j = (hole + 1) & mask; ic->named[j].name != 0; j = (j + 1) & mask) {
+		uint32_t home = (uint32_t)ic->named[j].name & mask;
+		if (((j - home) & mask) >= ((j - hole) & mask)) { /* home at or before the hole */
+			ic->named[hole] = ic->named[j];
+			hole = j;
+		}
+	}
+	ic->named[hole] = (struct named){ 0 };
+	ic->named_used--;
+}
+
+void insight_close(struct client *c, const char *name)
+{
+	struct insight_client *ic = c->insight;
+	if (ic == NULL)
+		return;
+	if (name == NULL) {
+		if (ic->named_cap > 0)
+			memset(ic->named, 0, ic->named_cap * sizeof(*ic->named));
+		ic->named_used = 0;
+	} else if (name[0] != '\0') {
+		named_drop(ic, name_hash(name));
+	}
+}
+
 /* The statement named `name` (a Parse of it was seen), or NONE. */
 static struct ref named_statement(struct insight_client *ic, const char *name)
 {
@@ -732,6 +768,14 @@ static uint32_t rows_at(const char *tag, uint32_t len)
 #undef TAG_IS
 }
 
+void insight_complete_d(struct client *c, const char *tag, uint32_t len)
+{
+#define TAG_EQ(word) (len == sizeof(word) && memcmp(tag, word, sizeof(word)) == 0)
+	if (TAG_EQ("DEALLOCATE ALL") || TAG_EQ("DISCARD ALL"))
+		insight_close(c, NULL);
+#undef TAG_EQ
+}
+
 void insight_complete(struct client *c, const char *tag, uint32_t len)
 {
 	struct insight_client *ic = c->insight;
@@ -891,8 +935,10 @@ void insight_parse_failed(struct insight *in, const struct config *cfg, struct c
 void insight_done(struct client *c)
 {
 	struct insight_client *ic = c->insight;
-	if (ic != NULL)
+	if (ic != NULL) {
 		ic->rows = 0;
+		ic->err_for = 0; /* an error no statement of the exchange owned */
+	}
 }
 
 /* --- what the table holds, for SHOW QUERIES, SHOW N_PLUS_ONE and /metrics --- */

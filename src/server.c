@@ -367,12 +367,20 @@ static void on_complete(void *arg, const char *tag, uint32_t len)
 }
 
 /* relay hooks with query insight on: rows and errors of the client's statements */
+/* A tag that begins with 'D' (DEALLOCATE, DISCARD, DELETE): what it closes. */
+UTIL_COLD static void on_complete_d(struct server *s, const char *tag, uint32_t len)
+{
+	insight_complete_d(s->client, tag, len);
+	if (s->prepared || s->client->prepared)
+		prepared_complete(s, tag, len);
+}
+
 static void on_complete_insight(void *arg, const char *tag, uint32_t len)
 {
 	struct server *s = arg;
 	insight_complete(s->client, tag, len);
-	if (tag[0] == 'D' && (s->prepared || s->client->prepared))
-		prepared_complete(arg, tag, len); /* last: a tail call, no registers to save */
+	if (tag[0] == 'D')
+		on_complete_d(s, tag, len); /* last: a tail call, no registers to save */
 }
 
 static void on_error_insight(void *arg, const struct relay_expect *x, const char *sqlstate)

@@ -61,6 +61,10 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
 bool insight_text_again(struct insight *in, const struct config *cfg, struct client *c,
 			uint8_t type, const char *name, const char *text, uint32_t avail);
 
+/* The client closes statement `name` (a Close; NULL: all of them, as DEALLOCATE
+ * ALL and DISCARD ALL do): its Binds are no longer its. */
+void insight_close(struct client *c, const char *name);
+
 /* The client sends a Bind of statement `name` ("" for the unnamed one) with these
  * parameter bytes (hashed, for the N+1 detector's "other parameters"; never kept). */
 void insight_bind(struct client *c, const char *name, const void *params, uint32_t len);
@@ -87,6 +91,8 @@ void insight_parse_sent(struct client *c, struct relay_expect *x);
 
 /* A CommandComplete with this tag reached the client. */
 void insight_complete(struct client *c, const char *tag, uint32_t len);
+/* And, for a tag that begins with 'D', what it closes (DEALLOCATE ALL, DISCARD ALL). */
+void insight_complete_d(struct client *c, const char *tag, uint32_t len);
 
 /* An ErrorResponse with this SQLSTATE ("" when unknown) in reply to x (NULL when
  * nothing was expected) reached the client. */

@@ -202,6 +202,36 @@ def test_named_statements_are_told_apart(sluice, role):
     assert q["select $1::text as b, $2 as c"]["calls"] == 10
 
 
+def test_closed_statements_leave_the_table(sluice, role):
+    """A driver that prepares statement after statement under new names and
+    closes them (asyncpg's and pgJDBC's caches) does not fill its client's
+    table of names: a Close empties its slot, so a name prepared first is
+    still counted after ten thousand others came and went; after DEALLOCATE
+    ALL its name runs nothing of its statement any more."""
+    s = sluice(config=admin_config(pool_mode="transaction"))
+    raw = s.raw_login(user=role, params={"application_name": "churn"})
+    raw.send(parse_msg("SELECT 1 AS kept", name="keep") + SYNC)
+    raw.read_until(b"Z")
+    for start in range(0, 10000, 500):
+        raw.send(b"".join(parse_msg("SELECT $1::int AS churn", name=f"s{i}", types=(23,))
+                          + bind_msg(("1",), stmt=f"s{i}") + execute_msg() + close_msg(b"S", f"s{i}")
+                          for i in range(start, start + 500)) + SYNC)
+        raw.read_until(b"Z")
+    for _ in range(5):
+        raw.send(bind_msg(stmt="keep") + execute_msg() + SYNC)
+        raw.read_until(b"Z")
+    calls = {r["query"]: (r["calls"], r["errors"]) for r in show(console(s), "QUERIES")
+             if r["application_name"] == "churn"}
+    assert calls == {"select $1 as kept": (5, 0), "select $1::int as churn": (10000, 0)}, calls
+    raw.query("DEALLOCATE ALL")
+    raw.send(bind_msg(stmt="keep") + execute_msg() + SYNC)
+    msgs = raw.read_until(b"Z")
+    assert any(t == b"E" for t, _ in msgs)  # no statement "keep" any more
+    calls = {r["query"]: (r["calls"], r["errors"]) for r in show(console(s), "QUERIES")
+             if r["application_name"] == "churn"}
+    assert calls["select $1 as kept"] == (5, 0), calls
+
+
 def test_a_drivers_statement_cache_is_counted(sluice, role):
     """300 named statements kept prepared (asyncpg caches 100, pgJDBC 256),
     then each bound again by name: every execution is counted on its own
