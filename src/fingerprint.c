@@ -958,14 +958,16 @@ size_t fingerprint_again(char *last, size_t llen, size_t cap, const char *sql, s
 	memcpy(&ta, last + llen - tail, 8);
 	memcpy(&tb, sql + e, 8);
 	tb &= mask;
-	if ((ta & mask) != tb || memcmp(last, sql, p) != 0)
+	if ((ta & mask) != tb)
 		return 0;
-	/* last becomes sql: its number (and bytes the tail then covers), its tail, NULs */
+	/* last becomes sql past the prefix (its number, and bytes the tail then
+	 * covers; its tail; NULs), and then the prefixes are compared: little is
+	 * left to keep across that call */
 	memcpy(last + p, &w, 8);
 	memcpy(last + e, &tb, 8);
 	memset(last + e + 8, 0, 8);
 	*literal = w & ((UINT64_C(1) << (8 * digits)) - 1); /* as number_id gives it */
-	return len;
+	return memcmp(last, sql, p) == 0 ? len : 0;
 #else
 	return 0;
 #endif

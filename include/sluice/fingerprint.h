@@ -116,8 +116,9 @@ enum fp_alike fingerprint_alike(const char *prev, size_t plen, const char *sql, 
  * nothing). The length of sql's text when it is last again byte for byte
  * (*literal 0), or, with an anchor (an->at > 0), last but for an integer of
  * one to seven digits there (*literal its number as fingerprint_alike gives
- * it); `last` then holds it (and its padding). Else 0 and nothing changed:
- * fingerprint_alike tells.
+ * it); `last` then holds it (and its padding). Else 0, and `last` past its
+ * first an->at bytes may have been written over: write it anew (and ask
+ * fingerprint_alike).
  */
 size_t fingerprint_again(char *last, size_t llen, size_t cap, const char *sql, size_t avail,
 			 const struct fp_anchor *an, uint64_t *literal)

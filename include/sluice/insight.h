@@ -55,8 +55,9 @@ void insight_text(struct insight *in, const struct config *cfg, struct client *c
  * Before that: is the text, where it lies in the client's buffer (its NUL
  * within text[0..avail), up to 7 bytes after it readable), the client's
  * text before again, or that but for a number? Then it is noted as
- * insight_text would have it and c->last_query holds it: true. Else
- * nothing changed: client.c notes it and calls insight_text.
+ * insight_text would have it and c->last_query holds it: true. Else false
+ * (c->last_query may have been written over): client.c notes the text
+ * anew and calls insight_text.
  */
 bool insight_text_again(struct insight *in, const struct config *cfg, struct client *c,
 			uint8_t type, const char *name, const char *text, uint32_t avail);
