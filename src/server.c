@@ -366,7 +366,6 @@ static void on_complete(void *arg, const char *tag, uint32_t len)
 		prepared_complete(arg, tag, len);
 }
 
-/* relay hooks with query insight on: rows and errors of the client's statements */
 /* A tag that begins with 'D' (DEALLOCATE, DISCARD, DELETE): what it closes. */
 UTIL_COLD static void on_complete_d(struct server *s, const char *tag, uint32_t len)
 {
@@ -375,6 +374,7 @@ UTIL_COLD static void on_complete_d(struct server *s, const char *tag, uint32_t 
 		prepared_complete(s, tag, len);
 }
 
+/* relay hooks with query insight on: rows and errors of the client's statements */
 static void on_complete_insight(void *arg, const char *tag, uint32_t len)
 {
 	struct server *s = arg;

@@ -206,8 +206,9 @@ def test_closed_statements_leave_the_table(sluice, role):
     """A driver that prepares statement after statement under new names and
     closes them (asyncpg's and pgJDBC's caches) does not fill its client's
     table of names: a Close empties its slot, so a name prepared first is
-    still counted after ten thousand others came and went; after DEALLOCATE
-    ALL its name runs nothing of its statement any more."""
+    still counted after ten thousand others came and went, and names past
+    the emptied slots are still found; after DEALLOCATE ALL its name runs
+    nothing of its statement any more."""
     s = sluice(config=admin_config(pool_mode="transaction"))
     raw = s.raw_login(user=role, params={"application_name": "churn"})
     raw.send(parse_msg("SELECT 1 AS kept", name="keep") + SYNC)
@@ -223,6 +224,15 @@ def test_closed_statements_leave_the_table(sluice, role):
     calls = {r["query"]: (r["calls"], r["errors"]) for r in show(console(s), "QUERIES")
              if r["application_name"] == "churn"}
     assert calls == {"select $1 as kept": (5, 0), "select $1::int as churn": (10000, 0)}, calls
+    # 300 names in the table at once, half of them closed: the rest are found past the holes
+    raw.send(b"".join(parse_msg("SELECT 2 AS many", name=f"m{i}") for i in range(300)) + SYNC)
+    raw.read_until(b"Z")
+    raw.send(b"".join(close_msg(b"S", f"m{i}") for i in range(0, 300, 2)) + SYNC)
+    raw.read_until(b"Z")
+    raw.send(b"".join(bind_msg(stmt=f"m{i}") + execute_msg() for i in range(1, 300, 2)) + SYNC)
+    assert not any(t == b"E" for t, _ in raw.read_until(b"Z"))
+    many = [r for r in show(console(s), "QUERIES") if r["query"] == "select $1 as many"]
+    assert [(r["calls"], r["errors"]) for r in many] == [(150, 0)], many
     raw.query("DEALLOCATE ALL")
     raw.send(bind_msg(stmt="keep") + execute_msg() + SYNC)
     msgs = raw.read_until(b"Z")
