@@ -15,6 +15,11 @@
 /* What the admin console shows of a statement; a good size for the caller's buffer. */
 #define FINGERPRINT_TEXT_MAX 1024
 
+/* FNV-1a's 64-bit offset basis and prime: what fingerprint.c and
+ * fingerprint_quick.c hash texts and constants with. */
+#define FP_FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+#define FP_FNV_PRIME  UINT64_C(0x100000001b3)
+
 /* What fingerprint_sql replaces a folded list's other members with. */
 #define FINGERPRINT_FOLD_MARK "/*, ... */"
 
