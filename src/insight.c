@@ -79,7 +79,6 @@ struct insight_client {
 	struct ref parsed; /* the unnamed statement's text */
 	struct ref parse;  /* the statement of the last Parse (unnamed or named) */
 	struct ref cur;    /* what the next Execute runs */
-	uint64_t rows;     /* of the reply being relayed (CommandComplete tags) */
 	/* an error not charged yet: its SQLSTATE class, and whose it is: 'Q' the
 	 * Query being answered, 'X' the Execute that a failed Bind (or a Parse
 	 * prepared.c rewrote) made the server skip, 0 none */
@@ -726,81 +725,12 @@ void insight_parse_sent(struct client *c, struct relay_expect *x)
 	x->sent = util_now();
 }
 
-static bool is_digit(unsigned char ch)
-{
-	return (unsigned)(ch - '0') < 10;
-}
-
-/* Where the row count of a CommandComplete tag starts ("SELECT 5", "INSERT 0 3",
- * "COPY 10", ...), or 0 when the tag has none. */
-static uint32_t rows_at(const char *tag, uint32_t len)
-{
-#define TAG_IS(word) \
-	(len > sizeof(word) - 1 && memcmp(tag, word, sizeof(word) - 1) == 0 ? sizeof(word) - 1 : 0)
-	uint32_t i;
-	if (len > 8) { /* the common case, in one compare (little-endian; else the switch) */
-		uint64_t w, select;
-		memcpy(&select, "SELECT \0", 8); /* a constant */
-		memcpy(&w, tag, 8);
-		if ((w & ~(UINT64_C(0xff) << 56)) == select)
-			return 7;
-	}
-	switch (tag[0]) {
-	case 'S':
-		return TAG_IS("SELECT ");
-	case 'I': /* after the oid */
-		for (i = TAG_IS("INSERT "); i > 0 && i < len && is_digit(tag[i]); i++)
-			;
-		return i > 0 && i + 1 < len && tag[i] == ' ' ? i + 1 : 0;
-	case 'U':
-		return TAG_IS("UPDATE ");
-	case 'D':
-		return TAG_IS("DELETE ");
-	case 'C':
-		return TAG_IS("COPY ");
-	case 'F':
-		return TAG_IS("FETCH ");
-	case 'M':
-		return (i = TAG_IS("MOVE ")) ? i : TAG_IS("MERGE ");
-	default:
-		return 0;
-	}
-#undef TAG_IS
-}
-
 void insight_complete_d(struct client *c, const char *tag, uint32_t len)
 {
 #define TAG_EQ(word) (len == sizeof(word) && memcmp(tag, word, sizeof(word)) == 0)
 	if (TAG_EQ("DEALLOCATE ALL") || TAG_EQ("DISCARD ALL"))
 		insight_close(c, NULL);
 #undef TAG_EQ
-}
-
-void insight_complete(struct client *c, const char *tag, uint32_t len)
-{
-	struct insight_client *ic = c->insight;
-	const unsigned char *d = (const unsigned char *)tag;
-	if (ic == NULL)
-		return;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	if (len == sizeof("SELECT n") && tag[8] == '\0') { /* the commonest tag, as one word */
-		uint64_t w, select;
-		memcpy(&select, "SELECT 0", 8);
-		memcpy(&w, tag, 8);
-		w ^= select; /* zero but for the top byte, the digit's value when it is one */
-		if ((w << 8) == 0 && (w >> 56) < 10) {
-			ic->rows += w >> 56;
-			return;
-		}
-	}
-#endif
-	uint32_t i = rows_at(tag, len);
-	if (i == 0)
-		return;
-	uint64_t v = 0; /* the first 19 digits, so that it fits */
-	for (uint32_t end = len < i + 19 ? len : i + 19; i < end && is_digit(d[i]); i++)
-		v = v * 10 + (unsigned)(d[i] - '0');
-	ic->rows += v;
 }
 
 /* The class of a SQLSTATE ("22" of "22012"; "??" when it is unknown) into cls. */
@@ -862,14 +792,12 @@ UTIL_COLD static void log_slow(struct client *c, const struct qstat *q, usec_t e
  * counted before (count_error). No call on the way but the last, so that it
  * needs no saved registers. */
 static inline void charge(struct insight *in, const struct config *cfg, struct client *c,
-			  struct insight_client *ic, struct ref st, usec_t sent)
+			  struct insight_client *ic, struct ref st, usec_t sent, uint64_t rows)
 {
 	struct qstat *q = deref(in, st);
-	uint64_t rows = ic->rows;
 	usec_t now = util_now();
 	/* in a pipeline it ran once the one before it was answered */
 	usec_t exec = now - (sent > ic->answered ? sent : ic->answered);
-	ic->rows = 0;
 	ic->answered = now;
 	if (q == NULL)
 		return;
@@ -886,36 +814,37 @@ static inline void charge(struct insight *in, const struct config *cfg, struct c
 
 /* A call of st whose error is of class cls ("" none): counted, then charged. */
 static void charge_failed(struct insight *in, const struct config *cfg, struct client *c,
-			  struct insight_client *ic, struct ref st, usec_t sent, const char *cls)
+			  struct insight_client *ic, struct ref st, usec_t sent, uint64_t rows,
+			  const char *cls)
 {
 	struct qstat *q = deref(in, st);
 	if (q != NULL && cls[0] != '\0')
 		count_error(q, cls);
-	charge(in, cfg, c, ic, st, sent);
+	charge(in, cfg, c, ic, st, sent, rows);
 }
 
 /* insight_settle when the answer failed or an error waits: whose error it is. */
 UTIL_COLD static void settle_failed(struct insight *in, const struct config *cfg, struct client *c,
 				    struct insight_client *ic, const struct relay_expect *x,
-				    bool ok, const char *sqlstate)
+				    bool ok, const char *sqlstate, uint64_t rows)
 {
 	char cls[3];
 	error_of(ic, x, ok, sqlstate, cls);
 	if (!ok && sqlstate == NULL && cls[0] == '\0')
 		return; /* skipped after an earlier statement's error: never run */
-	charge_failed(in, cfg, c, ic, ref_unpack(x->stmt), x->sent, cls);
+	charge_failed(in, cfg, c, ic, ref_unpack(x->stmt), x->sent, rows, cls);
 }
 
 void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
-		    const struct relay_expect *x, bool ok, const char *sqlstate)
+		    const struct relay_expect *x, bool ok, const char *sqlstate, uint64_t rows)
 {
 	struct insight_client *ic = c ? c->insight : NULL;
 	if (ic == NULL || (x->req == RQ_PARSE && (ok || sqlstate == NULL)))
 		return; /* a Parse is a call only when it fails on its own */
 	if (!ok || ic->err_for != 0)
-		settle_failed(in, cfg, c, ic, x, ok, sqlstate);
+		settle_failed(in, cfg, c, ic, x, ok, sqlstate, rows);
 	else
-		charge(in, cfg, c, ic, ref_unpack(x->stmt), x->sent);
+		charge(in, cfg, c, ic, ref_unpack(x->stmt), x->sent, rows);
 }
 
 void insight_parse_failed(struct insight *in, const struct config *cfg, struct client *c,
@@ -929,16 +858,14 @@ void insight_parse_failed(struct insight *in, const struct config *cfg, struct c
 	error_class(sqlstate, cls);
 	ic->err_for = 0; /* charged here, not to the Execute the server skips for it */
 	/* prepared.c's expectation has no send time: its exchange's start stands in */
-	charge_failed(in, cfg, c, ic, st, c->query_start, cls);
+	charge_failed(in, cfg, c, ic, st, c->query_start, 0, cls);
 }
 
 void insight_done(struct client *c)
 {
 	struct insight_client *ic = c->insight;
-	if (ic != NULL) {
-		ic->rows = 0;
+	if (ic != NULL)
 		ic->err_for = 0; /* an error no statement of the exchange owned */
-	}
 }
 
 /* --- what the table holds, for SHOW QUERIES, SHOW N_PLUS_ONE and /metrics --- */

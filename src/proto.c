@@ -147,6 +147,52 @@ bool proto_parse_error(const uint8_t *body, size_t len, struct proto_error_field
 	}
 }
 
+static bool is_digit(unsigned char ch)
+{
+	return (unsigned)(ch - '0') < 10;
+}
+
+/* Where the row count of a CommandComplete tag starts ("SELECT 5", "INSERT 0 3",
+ * "COPY 10", ...), or 0 when the tag has none. */
+static uint32_t rows_at(const char *tag, uint32_t len)
+{
+#define TAG_IS(word) \
+	(len > sizeof(word) - 1 && memcmp(tag, word, sizeof(word) - 1) == 0 ? sizeof(word) - 1 : 0)
+	uint32_t i;
+	switch (tag[0]) {
+	case 'S':
+		return TAG_IS("SELECT ");
+	case 'I': /* after the oid */
+		for (i = TAG_IS("INSERT "); i > 0 && i < len && is_digit((unsigned char)tag[i]);
+		     i++)
+			;
+		return i > 0 && i + 1 < len && tag[i] == ' ' ? i + 1 : 0;
+	case 'U':
+		return TAG_IS("UPDATE ");
+	case 'D':
+		return TAG_IS("DELETE ");
+	case 'C':
+		return TAG_IS("COPY ");
+	case 'F':
+		return TAG_IS("FETCH ");
+	case 'M':
+		return (i = TAG_IS("MOVE ")) ? i : TAG_IS("MERGE ");
+	default:
+		return 0;
+	}
+#undef TAG_IS
+}
+
+uint64_t proto_tag_rows_slow(const char *tag, uint32_t len)
+{
+	const unsigned char *d = (const unsigned char *)tag;
+	uint32_t i = len > 0 ? rows_at(tag, len) : 0;
+	uint64_t v = 0; /* the first 19 digits, so that it fits */
+	for (uint32_t end = len < i + 19 ? len : i + 19; i > 0 && i < end && is_digit(d[i]); i++)
+		v = v * 10 + (unsigned)(d[i] - '0');
+	return v;
+}
+
 void pktbuf_init(struct pktbuf *b)
 {
 	memset(b, 0, sizeof(*b));

@@ -87,6 +87,7 @@ static inline void pop(struct relay *r, const struct relay_hooks *h, void *arg, 
 	struct relay_expect *x = &r->q.e[r->q.head];
 	if (x->op && h && h->settle)
 		h->settle(arg, x, ok, sqlstate);
+	r->rows = 0;
 	q_pop(&r->q);
 }
 
@@ -95,6 +96,7 @@ void relay_reset_queue(struct relay *r, const struct relay_hooks *h, void *arg)
 	while (r->q.len)
 		pop(r, h, arg, false, NULL);
 	r->q.head = 0;
+	r->rows = 0;
 }
 
 void relay_free(struct relay *r, const struct relay_hooks *h, void *arg)
@@ -339,20 +341,22 @@ static void special_message(struct relay *r, struct conn *src, struct conn *dst,
 	}
 }
 
-/* A CommandComplete: tell the owner its tag. False
- * when it is not whole in the buffer yet (room has been made). */
-static bool complete_tag(struct conn *src, const struct relay_hooks *h, void *arg,
+/* A CommandComplete: count its rows, and tell the owner a tag that begins with
+ * 'D'. False when it is not whole in the buffer yet (room has been made). */
+static bool complete_tag(struct relay *r, struct conn *src, const struct relay_hooks *h, void *arg,
 			 const struct proto_msg *m)
 {
 	struct iobuf *b = src->in;
-	if (m->len > RELAY_MAX_INSPECTED)
+	if (m->len > RELAY_MAX_INSPECTED || m->len == 0)
 		return true; /* not a tag PostgreSQL sends */
 	if (iobuf_unscanned(b) < m->total) {
 		iobuf_reserve_message(b, m->total);
 		return false;
 	}
 	const char *tag = (const char *)b->data + b->scan + PROTO_HEADER_LEN;
-	if (m->len > 0)
+	if (h->rows)
+		r->rows += proto_tag_rows(tag, m->len);
+	if (tag[0] == 'D' && h->complete)
 		h->complete(arg, tag, m->len);
 	return true;
 }
@@ -390,7 +394,8 @@ enum relay_result relay_server_input(struct relay *r, struct conn *src, struct c
 		}
 		uint8_t f = row[m.type];
 		if (f == F_PART || f == F_LAST) { /* the common case: rows, completions */
-			if (m.type == 'C' && h->complete && !complete_tag(src, h, arg, &m))
+			if (m.type == 'C' && (h->complete || h->rows) &&
+			    !complete_tag(r, src, h, arg, &m))
 				break; /* wait for the whole CommandComplete */
 			if (!(x->flags & RX_SWALLOW)) {
 				iobuf_pass_message(b, m.total, &src->pkt_remain);

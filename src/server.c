@@ -362,25 +362,17 @@ static void on_param(void *arg, const uint8_t *body, uint32_t len)
 /* relay hook: a CommandComplete tag starting with 'D' reached the client. */
 static void on_complete(void *arg, const char *tag, uint32_t len)
 {
-	if (tag[0] == 'D')
-		prepared_complete(arg, tag, len);
+	prepared_complete(arg, tag, len);
 }
 
-/* A tag that begins with 'D' (DEALLOCATE, DISCARD, DELETE): what it closes. */
-UTIL_COLD static void on_complete_d(struct server *s, const char *tag, uint32_t len)
-{
-	insight_complete_d(s->client, tag, len);
-	if (s->prepared || s->client->prepared)
-		prepared_complete(s, tag, len);
-}
-
-/* relay hooks with query insight on: rows and errors of the client's statements */
+/* relay hooks with query insight on: what a 'D' tag closes, errors of the
+ * client's statements, and (settle) their calls */
 static void on_complete_insight(void *arg, const char *tag, uint32_t len)
 {
 	struct server *s = arg;
-	insight_complete(s->client, tag, len);
-	if (tag[0] == 'D')
-		on_complete_d(s, tag, len); /* last: a tail call, no registers to save */
+	insight_complete_d(s->client, tag, len);
+	if (s->prepared || s->client->prepared)
+		prepared_complete(s, tag, len);
 }
 
 static void on_error_insight(void *arg, const struct relay_expect *x, const char *sqlstate)
@@ -389,20 +381,21 @@ static void on_error_insight(void *arg, const struct relay_expect *x, const char
 	insight_error(s->client, x, sqlstate);
 }
 
-/* relay hook: an expectation prepared.c noted is done. */
+/* relay hook: an expectation prepared.c or query insight noted is done. */
 static void on_settle(void *arg, struct relay_expect *x, bool ok, const char *sqlstate)
 {
 	struct server *s = arg;
 	if (x->op == RELAY_OP_INSIGHT)
-		insight_settle(s->rt->insight, s->rt->cfg, s->client, x, ok, sqlstate);
+		insight_settle(s->rt->insight, s->rt->cfg, s->client, x, ok, sqlstate,
+			       s->relay.rows);
 	else
 		prepared_settle(arg, x, ok, sqlstate);
 }
 
-static const struct relay_hooks hooks_plain = { on_param, NULL, on_settle, NULL };
-static const struct relay_hooks hooks_prepared = { on_param, on_complete, on_settle, NULL };
+static const struct relay_hooks hooks_plain = { on_param, NULL, on_settle, NULL, false };
+static const struct relay_hooks hooks_prepared = { on_param, on_complete, on_settle, NULL, false };
 static const struct relay_hooks hooks_insight = { on_param, on_complete_insight, on_settle,
-						  on_error_insight };
+						  on_error_insight, true };
 
 /* DEALLOCATE ALL and DISCARD ALL are followed only while there are statements to forget;
  * completions and errors only for a client whose statements are counted. */

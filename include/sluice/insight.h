@@ -90,9 +90,8 @@ void insight_sent(struct insight *in, const struct config *cfg, struct client *c
  * the server then skips is no call. */
 void insight_parse_sent(struct client *c, struct relay_expect *x);
 
-/* A CommandComplete with this tag reached the client. */
-void insight_complete(struct client *c, const char *tag, uint32_t len);
-/* And, for a tag that begins with 'D', what it closes (DEALLOCATE ALL, DISCARD ALL). */
+/* A CommandComplete whose tag begins with 'D' reached the client: what it closes
+ * (DEALLOCATE ALL, DISCARD ALL). (Rows are counted by the relay: relay.rows.) */
 void insight_complete_d(struct client *c, const char *tag, uint32_t len);
 
 /* An ErrorResponse with this SQLSTATE ("" when unknown) in reply to x (NULL when
@@ -101,11 +100,12 @@ void insight_error(struct client *c, const struct relay_expect *x, const char *s
 
 /*
  * The server answered x, a RELAY_OP_INSIGHT expectation of client c (NULL
- * when it has gone): ok, failed with sqlstate, or (sqlstate NULL) skipped.
- * Charges the statement: call, rows, time, error, slow-statement log.
+ * when it has gone): ok, failed with sqlstate, or (sqlstate NULL) skipped,
+ * with the rows its CommandCompletes reported. Charges the statement: call,
+ * rows, time, error, slow-statement log.
  */
 void insight_settle(struct insight *in, const struct config *cfg, struct client *c,
-		    const struct relay_expect *x, bool ok, const char *sqlstate);
+		    const struct relay_expect *x, bool ok, const char *sqlstate, uint64_t rows);
 
 /* A Parse of named statement `name` that prepared.c sent on (renamed, with an
  * op of its own) failed with sqlstate: a failed call of its statement, as

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PROTO_HEADER_LEN     5      /* type byte + int32 length */
 #define PROTO_V3             196608 /* 3.0 */
@@ -117,6 +118,29 @@ struct proto_error_fields {
 };
 bool proto_parse_error(const uint8_t *body, size_t len, struct proto_error_fields *f)
 	__attribute__((warn_unused_result));
+
+uint64_t proto_tag_rows_slow(const char *tag, uint32_t len); /* (proto_tag_rows) */
+
+/*
+ * The rows a CommandComplete tag (not NUL-terminated within len) reports:
+ * "SELECT 5", "INSERT 0 3", "UPDATE 2", "DELETE 1", "MERGE 4", "COPY 10",
+ * "FETCH 25", "MOVE 3"; 0 for a tag with none. Its first 19 digits at most.
+ * A one-digit SELECT, the commonest tag of all, is read as one word.
+ */
+static inline uint64_t proto_tag_rows(const char *tag, uint32_t len)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (len == sizeof("SELECT n") && tag[8] == '\0') {
+		uint64_t w, select;
+		memcpy(&select, "SELECT 0", 8);
+		memcpy(&w, tag, 8);
+		w ^= select; /* zero but for the top byte, the digit's value when it is one */
+		if ((w << 8) == 0 && (w >> 56) < 10)
+			return w >> 56;
+	}
+#endif
+	return proto_tag_rows_slow(tag, len);
+}
 
 /* --- building messages --- */
 

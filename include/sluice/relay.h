@@ -82,6 +82,9 @@ struct relay {
 	char fatal_sqlstate[6];
 	char tx_status;     /* status of the last ReadyForQuery: 'I', 'T' or 'E' */
 	uint8_t ready_seen; /* RELAY_READY* bits since the owner last cleared them */
+	/* with relay_hooks.rows: the rows of the CommandCompletes passed on since
+	 * an expectation was last settled (what settle may read; 0 after it) */
+	uint64_t rows;
 };
 
 /* ReadyForQuery passed on since the owner cleared ready_seen (whether another
@@ -93,7 +96,8 @@ struct relay {
 struct relay_hooks {
 	/* a ParameterStatus was passed on */
 	void (*param)(void *arg, const uint8_t *body, uint32_t len);
-	/* a CommandComplete was passed on (tag not NUL-terminated within len) */
+	/* a CommandComplete whose tag begins with 'D' (DEALLOCATE, DISCARD: what
+	 * closes prepared statements) was passed on (tag not NUL-terminated within len) */
 	void (*complete)(void *arg, const char *tag, uint32_t len);
 	/*
 	 * An expectation with an `op` is done: ok when its reply came, else failed
@@ -104,6 +108,7 @@ struct relay_hooks {
 	/* an ErrorResponse was passed on, in reply to x (the oldest expectation, NULL when
 	 * none; settled after this); sqlstate "" when it was too big to read */
 	void (*error)(void *arg, const struct relay_expect *x, const char *sqlstate);
+	bool rows; /* count the rows CommandCompletes report (relay.rows) */
 };
 
 /* Outcome of relaying what a server sent. */

@@ -15,7 +15,7 @@
 #include "fuzz.h"
 
 static struct iobuf_pool pool;
-static const struct relay_hooks hooks = { NULL, NULL, NULL, NULL };
+static const struct relay_hooks hooks = { NULL, NULL, NULL, NULL, true };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

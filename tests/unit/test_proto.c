@@ -205,8 +205,33 @@ static void test_params_sync(void)
 	param_set_free(&have);
 }
 
+/* The rows a CommandComplete tag reports; a tag is not NUL-terminated within len. */
+static uint64_t rows_of(const char *tag)
+{
+	return proto_tag_rows(tag, (uint32_t)strlen(tag) + 1);
+}
+
+static void test_tag_rows(void)
+{
+	CHECK(rows_of("SELECT 1") == 1 && rows_of("SELECT 0") == 0 && rows_of("SELECT 9") == 9);
+	CHECK(rows_of("SELECT 12") == 12 && rows_of("SELECT 1000000") == 1000000);
+	CHECK(rows_of("INSERT 0 3") == 3 && rows_of("INSERT 16384 1") == 1);
+	CHECK(rows_of("UPDATE 5") == 5 && rows_of("DELETE 0") == 0 && rows_of("MERGE 4") == 4);
+	CHECK(rows_of("COPY 10") == 10 && rows_of("FETCH 25") == 25 && rows_of("MOVE 3") == 3);
+	CHECK(rows_of("SELECT 12345678901234567890123") == UINT64_C(1234567890123456789));
+	CHECK(rows_of("CREATE TABLE") == 0 && rows_of("DISCARD ALL") == 0 &&
+	      rows_of("SELECT") == 0);
+	CHECK(rows_of("SELECT x") == 0 && rows_of("SELECT :") == 0 && rows_of("SELECT /") == 0);
+	CHECK(rows_of("INSERT 0") == 0 && rows_of("BEGIN") == 0 && rows_of("") == 0);
+	CHECK(proto_tag_rows("SELECT 7", 8) == 7);  /* no NUL within len */
+	CHECK(proto_tag_rows("SELECT 71", 8) == 7); /* only what len covers */
+	CHECK(proto_tag_rows("SELECT 7x", 9) == 7); /* a word, but not a one-digit tag */
+	CHECK(proto_tag_rows("SELECT 7", 0) == 0);
+}
+
 int main(void)
 {
+	test_tag_rows();
 	test_split_everywhere();
 	test_header_partial();
 	test_bad_lengths();

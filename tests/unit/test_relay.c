@@ -338,7 +338,7 @@ static void hook_settle(void *arg, struct relay_expect *x, bool ok, const char *
 
 static void test_settle(void)
 {
-	static const struct relay_hooks h = { NULL, NULL, hook_settle, NULL };
+	static const struct relay_hooks h = { NULL, NULL, hook_settle, NULL, false };
 	struct link l;
 	struct bytes p = { 0 }, req = { 0 }, rep = { 0 };
 	link_init(&l);
@@ -363,31 +363,43 @@ static void test_settle(void)
 	link_free(&l);
 }
 
-/* CommandComplete tags starting with D reach the owner (DEALLOCATE ALL, DISCARD ALL). */
+/* CommandComplete tags starting with D reach the owner (DEALLOCATE ALL, DISCARD
+ * ALL), no other; with hooks.rows the rows of each tag are counted until the
+ * expectation is settled. */
 static char seen_tag[32];
+static int tags_seen;
 
 static void hook_complete(void *arg, const char *tag, uint32_t len)
 {
 	(void)arg;
+	tags_seen++;
 	snprintf(seen_tag, sizeof(seen_tag), "%.*s", (int)len, tag);
 }
 
 static void test_complete_tags(void)
 {
-	static const struct relay_hooks h = { NULL, hook_complete, NULL, NULL };
+	static const struct relay_hooks h = { NULL, hook_complete, NULL, NULL, true };
 	struct link l;
-	struct bytes q = { 0 }, rep = { 0 };
+	struct bytes q = { 0 }, rep = { 0 }, ready = { 0 };
 	link_init(&l);
 	seen_tag[0] = 0;
-	put(&q, "Q:DISCARD ALL");
+	tags_seen = 0;
+	put(&q, "Q:SELECT 12; UPDATE; DISCARD ALL");
 	client_sends(&l, &q);
-	puts_all(&rep, 2, "C:DISCARD ALL", "Z:I");
+	puts_all(&rep, 3, "C:SELECT 12", "C:UPDATE 3", "C:DISCARD ALL");
+	put(&ready, "Z:I");
 	for (uint32_t off = 0; off < rep.n; off++) { /* one byte at a time */
 		feed(&l.server, rep.d + off, 1);
 		CHECK(relay_server_input(&l.r, &l.server, &l.client, &h, NULL) == RELAY_OK);
 		deliver(&l.server, &l.client, &l.to_client);
 	}
-	CHECK(strcmp(seen_tag, "DISCARD ALL") == 0);
+	CHECK(strcmp(seen_tag, "DISCARD ALL") == 0 && tags_seen == 1);
+	CHECK(l.r.rows == 15);
+	feed(&l.server, ready.d, ready.n);
+	CHECK(relay_server_input(&l.r, &l.server, &l.client, &h, NULL) == RELAY_OK);
+	deliver(&l.server, &l.client, &l.to_client);
+	CHECK(l.r.rows == 0); /* settled */
+	put(&rep, "Z:I");
 	CHECK(same(&l.to_client, &rep));
 	link_free(&l);
 }
