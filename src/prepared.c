@@ -432,6 +432,7 @@ static struct prepared_registry *registry(const struct client *c)
  * x doing it puts it back if the server does not follow (see cmap_restore). */
 static void forget(struct client *c, struct cstmt *cs, struct relay_expect *x)
 {
+	insight_close(c, cs->name); /* its Binds are no longer its statement's */
 	if (x != NULL) {
 		x->op = OP_FORGET;
 		x->ref2 = cs;

@@ -207,8 +207,8 @@ def test_closed_statements_leave_the_table(sluice, role):
     closes them (asyncpg's and pgJDBC's caches) does not fill its client's
     table of names: a Close empties its slot, so a name prepared first is
     still counted after ten thousand others came and went, and names past
-    the emptied slots are still found; after DEALLOCATE ALL its name runs
-    nothing of its statement any more."""
+    the emptied slots are still found; after DEALLOCATE of its name (or
+    DEALLOCATE ALL) a name runs nothing of its statement any more."""
     s = sluice(config=admin_config(pool_mode="transaction"))
     raw = s.raw_login(user=role, params={"application_name": "churn"})
     raw.send(parse_msg("SELECT 1 AS kept", name="keep") + SYNC)
@@ -233,6 +233,15 @@ def test_closed_statements_leave_the_table(sluice, role):
     assert not any(t == b"E" for t, _ in raw.read_until(b"Z"))
     many = [r for r in show(console(s), "QUERIES") if r["query"] == "select $1 as many"]
     assert [(r["calls"], r["errors"]) for r in many] == [(150, 0)], many
+    # DEALLOCATE of one name, which sluice answers in transaction mode: its name is gone too
+    raw.send(parse_msg("SELECT 3 AS dealloc", name="d1") + bind_msg(stmt="d1") + execute_msg() + SYNC)
+    raw.read_until(b"Z")
+    raw.query("DEALLOCATE d1")
+    raw.send(bind_msg(stmt="d1") + execute_msg() + SYNC)
+    assert any(t == b"E" for t, _ in raw.read_until(b"Z"))
+    dealloc = [(r["calls"], r["errors"]) for r in show(console(s), "QUERIES")
+               if r["query"] == "select $1 as dealloc"]
+    assert dealloc == [(1, 0)], dealloc
     raw.query("DEALLOCATE ALL")
     raw.send(bind_msg(stmt="keep") + execute_msg() + SYNC)
     msgs = raw.read_until(b"Z")
