@@ -94,9 +94,8 @@ static inline void pop(struct relay *r, const struct relay_hooks *h, void *arg, 
 void relay_reset_queue(struct relay *r, const struct relay_hooks *h, void *arg)
 {
 	while (r->q.len)
-		pop(r, h, arg, false, NULL);
+		pop(r, h, arg, false, NULL); /* (each also zeroes rows) */
 	r->q.head = 0;
-	r->rows = 0;
 }
 
 void relay_free(struct relay *r, const struct relay_hooks *h, void *arg)
